@@ -1,0 +1,105 @@
+/**
+ * Coins and their networks are plain data: adding a coin means adding an object of these shapes,
+ * from code or from the `coins` section of the configuration. Nothing here has a mainnet default;
+ * every address function takes the network explicitly.
+ */
+
+/** Parameters of one network (mainnet, testnet, regtest, …) of a coin. */
+export interface NetworkParams {
+  /** Network name as used in configuration: `mainnet`, `testnet`, `regtest` or a custom one. */
+  readonly name: string;
+  /** Base58Check version byte of pay-to-public-key-hash addresses. */
+  readonly p2pkh: number;
+  /**
+   * Base58Check version bytes of pay-to-script-hash addresses. The first is the current one;
+   * later ones are still accepted (Litecoin's legacy `3…`/`2…` P2SH).
+   */
+  readonly p2sh: readonly number[];
+  /** Human-readable part of segwit (bech32/bech32m) addresses; absent where segwit does not exist. */
+  readonly bech32?: string;
+}
+
+/** Everything the ledger needs to know about one coin. */
+export interface CoinDefinition {
+  /** Lowercase code, also the prefix of the coin's database tables: `btc`, `ltc`, `doge`. */
+  readonly code: string;
+  /** Display name. */
+  readonly name: string;
+  /** Number of decimals of one coin in base units (8 for Bitcoin: 1 BTC = 100,000,000 sat). */
+  readonly decimals: number;
+  /** Largest amount, in base units, that any single amount may have. */
+  readonly maxMoney: bigint;
+  /** Confirmations at which a deposit is credited to its account. */
+  readonly confirmationThreshold: number;
+  /** Confirmations up to which network transactions are polled for updates. */
+  readonly trackingLimit: number;
+  /** Networks by name. */
+  readonly networks: Readonly<Record<string, NetworkParams>>;
+}
+
+/** A coin bound to the one network it runs on in this installation. */
+export interface CoinOnNetwork {
+  readonly coin: CoinDefinition;
+  readonly network: NetworkParams;
+}
+
+/** Default confirmations before a deposit is credited. */
+export const CONFIRMATION_THRESHOLD_DEFAULT = 3;
+/** Default confirmations up to which transactions are tracked. */
+export const TRACKING_LIMIT_DEFAULT = 15;
+
+const COIN = 100_000_000n;
+
+/** Bitcoin. Testnet and regtest share base58 version bytes; only the bech32 prefix differs. */
+export const BTC: CoinDefinition = {
+  code: 'btc',
+  name: 'Bitcoin',
+  decimals: 8,
+  maxMoney: 21_000_000n * COIN,
+  confirmationThreshold: CONFIRMATION_THRESHOLD_DEFAULT,
+  trackingLimit: TRACKING_LIMIT_DEFAULT,
+  networks: {
+    mainnet: { name: 'mainnet', p2pkh: 0x00, p2sh: [0x05], bech32: 'bc' },
+    testnet: { name: 'testnet', p2pkh: 0x6f, p2sh: [0xc4], bech32: 'tb' },
+    regtest: { name: 'regtest', p2pkh: 0x6f, p2sh: [0xc4], bech32: 'bcrt' },
+  },
+};
+
+/** Litecoin. `M…`/`Q…` P2SH are current; the Bitcoin-style `3…`/`2…` P2SH versions are still valid. */
+export const LTC: CoinDefinition = {
+  code: 'ltc',
+  name: 'Litecoin',
+  decimals: 8,
+  maxMoney: 84_000_000n * COIN,
+  confirmationThreshold: CONFIRMATION_THRESHOLD_DEFAULT,
+  trackingLimit: TRACKING_LIMIT_DEFAULT,
+  networks: {
+    mainnet: { name: 'mainnet', p2pkh: 0x30, p2sh: [0x32, 0x05], bech32: 'ltc' },
+    testnet: { name: 'testnet', p2pkh: 0x6f, p2sh: [0x3a, 0xc4], bech32: 'tltc' },
+    regtest: { name: 'regtest', p2pkh: 0x6f, p2sh: [0x3a, 0xc4], bech32: 'rltc' },
+  },
+};
+
+/** Dogecoin: no segwit. MAX_MONEY of Dogecoin Core is ten billion coins. */
+export const DOGE: CoinDefinition = {
+  code: 'doge',
+  name: 'Dogecoin',
+  decimals: 8,
+  maxMoney: 10_000_000_000n * COIN,
+  confirmationThreshold: CONFIRMATION_THRESHOLD_DEFAULT,
+  trackingLimit: TRACKING_LIMIT_DEFAULT,
+  networks: {
+    mainnet: { name: 'mainnet', p2pkh: 0x1e, p2sh: [0x16] },
+    testnet: { name: 'testnet', p2pkh: 0x71, p2sh: [0xc4] },
+    regtest: { name: 'regtest', p2pkh: 0x6f, p2sh: [0xc4] },
+  },
+};
+
+/** The coins known without configuration, by code. */
+export const BUILTIN_COINS: Readonly<Record<string, CoinDefinition>> = { btc: BTC, ltc: LTC, doge: DOGE };
+
+/** Coin codes become table-name prefixes, so they are restricted to a safe identifier shape. */
+export const COIN_CODE_PATTERN = /^[a-z][a-z0-9]{1,15}$/;
+
+/** Largest amount a signed 64-bit database column holds; no coin's maxMoney may exceed it. */
+export const INT64_MAX = 9_223_372_036_854_775_807n;

@@ -1,0 +1,175 @@
+/**
+ * Every expected failure of the library is one of these typed errors, each with a stable `code`
+ * that applications can branch on. Programmer bugs are plain `Error`s (or assertion failures) and
+ * are never caught and retried.
+ */
+export class CryptoAssetsError extends Error {
+  /** Stable machine-readable code, e.g. `insufficient_balance`. */
+  readonly code: string;
+
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** Why an amount was refused. */
+export type AmountErrorReason =
+  | 'not_a_number'
+  | 'negative'
+  | 'zero'
+  | 'too_many_decimals'
+  | 'above_max_money'
+  | 'not_an_integer';
+
+/** An amount given as text or bigint is not acceptable for the coin. */
+export class InvalidAmount extends CryptoAssetsError {
+  readonly reason: AmountErrorReason;
+  constructor(reason: AmountErrorReason, message: string) {
+    super('invalid_amount', message);
+    this.reason = reason;
+  }
+}
+
+/** Why an address was refused; see `validateAddress`. */
+export type AddressErrorReason =
+  | 'empty'
+  | 'too_long'
+  | 'bad_character'
+  | 'mixed_case'
+  | 'bad_checksum'
+  | 'bad_length'
+  | 'unknown_version'
+  | 'wrong_network'
+  | 'bad_witness_version'
+  | 'bad_witness_program'
+  | 'wrong_encoding'
+  | 'segwit_unsupported';
+
+/** An address string is not a valid address of the coin's network. */
+export class InvalidAddress extends CryptoAssetsError {
+  readonly reason: AddressErrorReason;
+  readonly address: string;
+  constructor(address: string, reason: AddressErrorReason, detail: string) {
+    super('invalid_address', `invalid address ${JSON.stringify(truncate(address))}: ${detail}`);
+    this.reason = reason;
+    this.address = address;
+  }
+}
+
+/** A transaction id is not 64 hexadecimal characters. */
+export class InvalidTxid extends CryptoAssetsError {
+  constructor(txid: string) {
+    super('invalid_txid', `invalid txid ${JSON.stringify(truncate(txid))}: expected 64 hexadecimal characters`);
+  }
+}
+
+/** A name (wallet, account, label) is empty or too long. */
+export class InvalidName extends CryptoAssetsError {
+  constructor(what: string, detail: string) {
+    super('invalid_name', `invalid ${what}: ${detail}`);
+  }
+}
+
+/** The sending account does not hold enough to cover the amount. */
+export class InsufficientBalance extends CryptoAssetsError {
+  readonly accountId: number;
+  readonly balance: bigint;
+  readonly amount: bigint;
+  constructor(accountId: number, balance: bigint, amount: bigint) {
+    super(
+      'insufficient_balance',
+      `account ${accountId} holds ${balance} base units, cannot send ${amount}`,
+    );
+    this.accountId = accountId;
+    this.balance = balance;
+    this.amount = amount;
+  }
+}
+
+/** A transfer names the same account as sender and receiver. */
+export class SameAccount extends CryptoAssetsError {
+  constructor(accountId: number) {
+    super('same_account', `cannot transfer from account ${accountId} to itself`);
+  }
+}
+
+/** A wallet, account, address or transaction that was asked for does not exist (in that wallet). */
+export class NotFound extends CryptoAssetsError {
+  constructor(what: string, key: string | number | bigint) {
+    super('not_found', `${what} ${JSON.stringify(String(key))} not found`);
+  }
+}
+
+/** A unique thing (account name, address) already exists. */
+export class AlreadyExists extends CryptoAssetsError {
+  constructor(what: string, key: string) {
+    super('already_exists', `${what} ${JSON.stringify(key)} already exists`);
+  }
+}
+
+/** An idempotency key was reused for a different request. */
+export class IdempotencyKeyReused extends CryptoAssetsError {
+  constructor(key: string, detail: string) {
+    super('idempotency_key_reused', `idempotency key ${JSON.stringify(key)} was used for a different request: ${detail}`);
+  }
+}
+
+/** An operation is not allowed in the object's current state (e.g. crediting an archived wallet). */
+export class InvalidState extends CryptoAssetsError {
+  constructor(message: string) {
+    super('invalid_state', message);
+  }
+}
+
+/** The managed transaction gave up after retrying database conflicts `attempts` times. */
+export class CannotResolveDatabaseConflict extends CryptoAssetsError {
+  readonly attempts: number;
+  constructor(attempts: number, cause: unknown) {
+    super(
+      'cannot_resolve_database_conflict',
+      `gave up after ${attempts} attempts: the database kept reporting conflicts (${describe(cause)})`,
+      { cause },
+    );
+    this.attempts = attempts;
+  }
+}
+
+/** The configuration is malformed; the message names the key path and the reason on one line. */
+export class ConfigError extends CryptoAssetsError {
+  readonly path: string;
+  constructor(path: string, reason: string) {
+    super('config_error', path ? `config: ${path}: ${reason}` : `config: ${reason}`);
+    this.path = path;
+  }
+}
+
+/** A coin that is not configured was asked for. */
+export class UnknownCoin extends CryptoAssetsError {
+  constructor(coin: string) {
+    super('unknown_coin', `coin ${JSON.stringify(coin)} is not configured`);
+  }
+}
+
+/** A backend (node, API service) failed or answered something we cannot trust. */
+export class BackendError extends CryptoAssetsError {
+  /** True when the call certainly had no effect and may be repeated. */
+  readonly retryable: boolean;
+  constructor(message: string, options: { retryable: boolean; cause?: unknown; code?: string }) {
+    super(options.code ?? 'backend_error', message, { cause: options.cause });
+    this.retryable = options.retryable;
+  }
+}
+
+function truncate(text: string): string {
+  return text.length > 100 ? `${text.slice(0, 100)}…` : text;
+}
+
+function describe(error: unknown): string {
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    return code ? `${String(code)}: ${error.message}` : error.message;
+  }
+  return String(error);
+}
