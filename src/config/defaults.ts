@@ -1,0 +1,31 @@
+/**
+ * Every default of the configuration in one place, so documentation, validation and callers that
+ * build a Config by hand agree. Listeners bind to 127.0.0.1: exposing a port to the network must be
+ * a deliberate choice in the configuration, never an accident of a default.
+ */
+import type { BitcoindAddressType, LogLevel, SqliteSynchronous } from './types.js';
+
+/** Default values, camelCase, in the units of the typed Config (milliseconds, base units). */
+export const DEFAULTS = {
+  database: {
+    transactionRetries: 10,
+    poolSize: 10,
+    sqliteSynchronous: 'full' as SqliteSynchronous,
+  },
+  backend: {
+    memory: { feePerOutput: 1000n, initialBlocks: 0 },
+    bitcoind: { timeoutMs: 30_000, addressType: 'bech32' as BitcoindAddressType },
+    blockio: { apiUrl: 'https://block.io/api/v2/', timeoutMs: 30_000 },
+  },
+  walletnotify: {
+    http: { host: '127.0.0.1', port: 28882 },
+    redis: { url: 'redis://127.0.0.1:6379' },
+  },
+  events: {
+    webhook: { timeoutMs: 10_000, maxAttempts: 12 },
+    inProcess: { export: 'default' },
+    script: { timeoutMs: 30_000, maxAttempts: 12 },
+  },
+  statusServer: { enabled: true, host: '127.0.0.1', port: 18881 },
+  service: { broadcastPeriodMs: 30_000, pollPeriodMs: 10_000, logLevel: 'info' as LogLevel },
+} as const;

@@ -1,0 +1,49 @@
+/**
+ * A loggable copy of the configuration: operators want to see the effective settings at startup,
+ * but logs are read by more people than the configuration file.
+ */
+import type { Config } from './types.js';
+
+/** What replaces every secret. */
+export const REDACTED = '***';
+
+/** Keys of the typed Config whose values are secrets wherever they appear. */
+const SECRET_KEYS = new Set(['password', 'apiKey', 'pin', 'secret', 'passphrase']);
+
+/**
+ * Copy `config` with passwords, API keys, PINs, webhook secrets, wallet passphrases and the
+ * password part of URLs replaced by `"***"`. Bigints become decimal text so that the copy
+ * survives `JSON.stringify`.
+ */
+export function redactConfig(config: Config): unknown {
+  return redact(config, undefined);
+}
+
+function redact(value: unknown, key: string | undefined): unknown {
+  if (key !== undefined && SECRET_KEYS.has(key) && value !== undefined) return REDACTED;
+  if (typeof value === 'string') return redactUrlPassword(value);
+  if (typeof value === 'bigint') return value.toString();
+  if (Array.isArray(value)) return value.map((item) => redact(item, undefined));
+  if (typeof value === 'object' && value !== null) {
+    const copy: Record<string, unknown> = {};
+    for (const [name, item] of Object.entries(value)) {
+      Object.defineProperty(copy, name, { value: redact(item, name), enumerable: true, writable: true, configurable: true });
+    }
+    return copy;
+  }
+  return value;
+}
+
+/**
+ * `postgresql://user:secret@host/db` → `postgresql://user:***@host/db`. Strings that are not URLs
+ * with a password are returned unchanged. The replacement is done on the text rather than through
+ * URL serialisation so the rest of the URL stays exactly as configured.
+ */
+function redactUrlPassword(text: string): string {
+  if (!text.includes('@') || !URL.canParse(text)) return text;
+  if (new URL(text).password === '') return text;
+  const match = /^([a-z][a-z0-9+.-]*:\/\/[^:/?#@]*:)[^/?#]*@/i.exec(text);
+  if (match) return `${match[1]}${REDACTED}@${text.slice(match[0].length)}`;
+  // Unusual shape the pattern does not cover: hide the whole URL rather than risk a leak.
+  return REDACTED;
+}
