@@ -1,0 +1,222 @@
+/**
+ * One wallet of a `MemoryChain`, seen through the `CoinBackend` interface the way the ledger sees
+ * a bitcoind wallet. Created by `MemoryChain.createWallet` / `openWallet`, never directly.
+ */
+import type {
+  CoinBackend,
+  NetworkTransactionInfo,
+  ReceivedOutput,
+  ReceivedPage,
+  SendOutputRequest,
+  SendResult,
+  SentOutput,
+} from '../backend.js';
+import { TXID_PATTERN } from '../backend.js';
+import { BackendError, InvalidTxid, NotFound } from '../../domain/errors.js';
+import { checkAddress } from './addresses.js';
+import { garbageError, unreachableError, type MemoryMethod } from './faults.js';
+import type { ChainState, ChainTransaction } from './state.js';
+
+/** `listReceived` cursors: an offset into the wallet's append-only list of receiving txs. */
+const CURSOR_PATTERN = /^memory:(0|[1-9]\d*)$/;
+
+/** A wallet of the in-memory chain; see `MemoryChain` for the chain itself. */
+export class MemoryBackend implements CoinBackend {
+  readonly kind = 'memory';
+  /** The wallet's name on its chain. */
+  readonly walletName: string;
+  private readonly state: ChainState;
+  private closed = false;
+
+  /** @internal Use `MemoryChain.createWallet` or `MemoryChain.openWallet`. */
+  constructor(state: ChainState, walletName: string) {
+    this.state = state;
+    this.walletName = walletName;
+  }
+
+  /** A fresh address of this wallet for the chain's network; the label is kept with it. */
+  async createAddress(label: string): Promise<string> {
+    return this.call('createAddress', () => this.state.createAddress(this.walletName, label));
+  }
+
+  /**
+   * Send one transaction paying `outputs`, with fee `feeBase + feePerOutput × outputs`.
+   * Refuses, with a retryable `BackendError` and nothing sent, an empty list, amounts that are
+   * not positive bigints, invalid or repeated addresses (bitcoind's sendmany refuses duplicates
+   * too), and totals the wallet cannot cover (`code: 'insufficient_funds'`).
+   */
+  async sendMany(outputs: readonly SendOutputRequest[], options: { comment: string }): Promise<SendResult> {
+    return this.call('sendMany', () => {
+      const checked = this.checkOutputs(outputs);
+      const fee = this.state.feeBase + this.state.feePerOutput * BigInt(checked.length);
+      const total = checked.reduce((sum, output) => sum + output.amount, 0n);
+      // Spendable = minconf-0 balance: the model has no coin selection, and counting unconfirmed
+      // receives keeps tests short; the ledger never relies on the node refusing those.
+      const spendable = this.state.balance(this.walletName, 0);
+      if (total + fee > spendable) {
+        throw new BackendError(
+          `insufficient funds: wallet ${JSON.stringify(this.walletName)} can spend ${spendable}, ` +
+            `the transaction needs ${total + fee} (outputs ${total} + fee ${fee})`,
+          { retryable: true, code: 'insufficient_funds' },
+        );
+      }
+      const comment = options?.comment;
+      const tx = this.state.addTransaction({
+        outputs: checked,
+        sender: this.walletName,
+        fee,
+        ...(typeof comment === 'string' && comment !== '' ? { comment } : {}),
+      });
+      return { txid: tx.txid, fee };
+    });
+  }
+
+  /**
+   * The transaction as this wallet sees it. Uppercase txids are accepted; the answer is in
+   * lowercase.
+   * @throws InvalidTxid when `txid` is not 64 hex characters; NotFound when the transaction
+   * neither pays nor was sent by this wallet.
+   */
+  async getTransaction(txid: string): Promise<NetworkTransactionInfo> {
+    return this.call('getTransaction', () => {
+      const normalized = typeof txid === 'string' ? txid.toLowerCase() : '';
+      if (!TXID_PATTERN.test(normalized)) throw new InvalidTxid(String(txid));
+      const tx = this.state.transaction(normalized);
+      const info = tx && this.view(tx);
+      if (!info) throw new NotFound('transaction', normalized);
+      return info;
+    });
+  }
+
+  /**
+   * Every transaction that paid this wallet, oldest first (order of first appearance, which
+   * does not change with reorgs), conflicted ones included so callers learn of double spends.
+   * The cursor counts items already returned from an append-only list, so pages neither skip nor
+   * repeat even when payments arrive between calls; a cursor can be reused and gives the same
+   * page plus anything that arrived since, up to `pageSize`.
+   */
+  async listReceived(next: string | null, pageSize: number): Promise<ReceivedPage> {
+    return this.call('listReceived', () => {
+      if (!Number.isSafeInteger(pageSize) || pageSize < 1) {
+        throw new RangeError(`listReceived: pageSize must be a positive integer, got ${String(pageSize)}`);
+      }
+      const received = this.state.wallet(this.walletName).receivedTxids;
+      const start = this.parseCursor(next, received.length);
+      const txids = received.slice(start, start + pageSize);
+      const end = start + txids.length;
+      const transactions = txids.map((txid) => {
+        const tx = this.state.transaction(txid);
+        const info = tx && this.view(tx);
+        if (!info) throw new Error(`memory chain lost transaction ${txid}`);
+        return info;
+      });
+      return { transactions, next: end < received.length ? `memory:${end}` : null };
+    });
+  }
+
+  /**
+   * Received minus sent minus fees over transactions that are not conflicted; receives count
+   * once they have `minConfirmations`, sends and fees at once.
+   */
+  async getBalance(minConfirmations: number): Promise<bigint> {
+    return this.call('getBalance', () => {
+      if (!Number.isSafeInteger(minConfirmations) || minConfirmations < 0) {
+        throw new RangeError(
+          `getBalance: minConfirmations must be a non-negative integer, got ${String(minConfirmations)}`,
+        );
+      }
+      return this.state.balance(this.walletName, minConfirmations);
+    });
+  }
+
+  /** Marks this handle closed: later calls throw. The wallet stays on the chain (`openWallet`). */
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+
+  /** Closed handle, node down, injected failure, in that order, then the call itself. */
+  private call<T>(method: MemoryMethod, operation: () => T): T {
+    if (this.closed) {
+      throw new BackendError(`memory backend of wallet ${JSON.stringify(this.walletName)} is closed`, {
+        retryable: false,
+        code: 'backend_closed',
+      });
+    }
+    if (this.state.faults.isDown) throw unreachableError(method, this.walletName);
+    const failure = this.state.faults.take(method, this.walletName);
+    if (failure === undefined) return operation();
+    if (failure === 'down') throw unreachableError(method, this.walletName);
+    if (failure === 'garbage') {
+      // The node did the work; only its answer is lost. The outcome, success or error, is hidden.
+      let outcome: unknown;
+      try {
+        operation();
+      } catch (error) {
+        outcome = error;
+      }
+      throw garbageError(method, this.walletName, outcome);
+    }
+    throw failure;
+  }
+
+  private checkOutputs(outputs: readonly SendOutputRequest[]): { address: string; amount: bigint }[] {
+    const refuse = (message: string): BackendError =>
+      new BackendError(`sendMany refused, nothing sent: ${message}`, { retryable: true });
+    if (!Array.isArray(outputs) || outputs.length === 0) throw refuse('no outputs');
+    const seen = new Set<string>();
+    return outputs.map((output, index) => {
+      const amount: unknown = output?.amount;
+      if (typeof amount !== 'bigint' || amount <= 0n) {
+        throw refuse(`output ${index} amount must be a positive bigint, got ${describe(amount)}`);
+      }
+      const check = checkAddress(output.address, this.state.network);
+      if (!check.ok) {
+        throw refuse(
+          `output ${index} address ${JSON.stringify(String(output.address))} is not a valid ${this.state.network.name} address (${check.detail})`,
+        );
+      }
+      const address = check.address;
+      if (seen.has(address)) throw refuse(`output ${index} repeats address ${address}`);
+      seen.add(address);
+      return { address, amount };
+    });
+  }
+
+  private parseCursor(next: string | null, length: number): number {
+    if (next === null) return 0;
+    const match = typeof next === 'string' ? CURSOR_PATTERN.exec(next) : null;
+    const offset = match?.[1] === undefined ? Number.NaN : Number(match[1]);
+    if (!Number.isSafeInteger(offset) || offset > length) {
+      throw new BackendError(`listReceived: ${JSON.stringify(String(next))} is not a cursor of this wallet`, {
+        retryable: false,
+        code: 'invalid_cursor',
+      });
+    }
+    return offset;
+  }
+
+  /** The wallet's view of `tx`, or null when the transaction does not concern this wallet. */
+  private view(tx: ChainTransaction): NetworkTransactionInfo | null {
+    const received: ReceivedOutput[] = tx.outputs
+      .filter((output) => this.state.addressRecord(output.address)?.wallet === this.walletName)
+      .map(({ address, amount, vout }) => ({ address, amount, vout }));
+    const ours = tx.sender === this.walletName;
+    if (!ours && received.length === 0) return null;
+    // Like bitcoind, a send to our own address is listed both as sent and as received.
+    const sent: SentOutput[] = ours ? tx.outputs.map(({ address, amount, vout }) => ({ address, amount, vout })) : [];
+    const blockHeight = this.state.blockHeight(tx);
+    return {
+      txid: tx.txid,
+      confirmations: this.state.confirmations(tx),
+      received,
+      sent,
+      fee: ours ? tx.fee : 0n,
+      ...(ours && tx.comment !== undefined ? { comment: tx.comment } : {}),
+      ...(tx.blockHash !== null && blockHeight !== undefined ? { blockHash: tx.blockHash, blockHeight } : {}),
+    };
+  }
+}
+
+function describe(value: unknown): string {
+  return typeof value === 'bigint' ? `${value}n` : `${typeof value} ${String(value)}`;
+}

@@ -1,0 +1,30 @@
+import { BTC, DOGE, LTC, type NetworkParams } from '../../src/domain/coins.js';
+import { MemoryChain } from '../../src/backends/memory/index.js';
+import { defineBackendConformanceSuite, type ConformanceHarness } from '../../src/testing/backend-conformance.js';
+
+/** A fresh chain with one wallet under test per conformance test. */
+function memoryHarness(network: NetworkParams, payMany: boolean): () => Promise<ConformanceHarness> {
+  return async () => {
+    const chain = new MemoryChain({ network });
+    const backend = chain.createWallet('under-test');
+    const harness: ConformanceHarness = {
+      backend,
+      network,
+      pay: async (address, amount) => chain.pay(address, amount),
+      mine: async (blocks) => {
+        chain.mine(blocks);
+      },
+      externalAddress: async () => chain.externalAddress(),
+      fund: async (amount) => {
+        chain.fund(backend, amount);
+      },
+      teardown: () => backend.close(),
+    };
+    return payMany ? { ...harness, payMany: async (outputs) => chain.payMany(outputs) } : harness;
+  };
+}
+
+// Segwit and base58-only networks, with and without the optional payMany of the harness.
+defineBackendConformanceSuite('memory (btc regtest)', memoryHarness(BTC.networks.regtest!, true));
+defineBackendConformanceSuite('memory (ltc mainnet, no payMany)', memoryHarness(LTC.networks.mainnet!, false));
+defineBackendConformanceSuite('memory (doge mainnet)', memoryHarness(DOGE.networks.mainnet!, true));
