@@ -1,0 +1,52 @@
+/**
+ * The store's view of a database engine: statements with `?` placeholders, run inside one
+ * transaction at a time. Everything engine-specific lives in `sqlite/` and `postgres/`; the ledger
+ * only sees these interfaces.
+ *
+ * We use a thin executor rather than a query builder because the ledger's SQL is small, must be
+ * identical on both engines (so the benchmark baseline can issue the very same statements), and
+ * per-coin table names do not fit a builder's static schema types.
+ */
+
+/** A value bound to a placeholder. Amounts are bigint; timestamps are ISO-8601 UTC text. */
+export type SqlValue = string | number | bigint | null;
+
+/** A row as the engine returns it: integers as bigint, text as string, timestamps as Date or text. */
+export type SqlRow = Record<string, unknown>;
+
+/** Runs statements inside one open transaction. */
+export interface SqlExecutor {
+  /** Rows of a query (or of a statement with RETURNING). */
+  all<T extends SqlRow = SqlRow>(sql: string, params?: readonly SqlValue[]): Promise<T[]>;
+  /** The first row, or undefined. */
+  get<T extends SqlRow = SqlRow>(sql: string, params?: readonly SqlValue[]): Promise<T | undefined>;
+  /** A statement without rows; returns how many rows it changed. */
+  run(sql: string, params?: readonly SqlValue[]): Promise<number>;
+}
+
+/** Write transactions take the write lock up front; read-only ones never write. */
+export type TransactionMode = 'write' | 'read';
+
+/** Names of the engines we support. */
+export type EngineName = 'sqlite' | 'postgres';
+
+/** One connection (SQLite) or pool (PostgreSQL) to the ledger's database. */
+export interface Database {
+  readonly engine: EngineName;
+
+  /**
+   * Run `fn` in one transaction: SERIALIZABLE on PostgreSQL, BEGIN IMMEDIATE (write) or a
+   * deferred read transaction on SQLite. Commits when `fn` resolves, rolls back when it throws.
+   * Exactly one attempt; see `runManagedTransaction` for retries.
+   */
+  transaction<T>(mode: TransactionMode, fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
+
+  /** True when `error` is a conflict that re-running the whole transaction may resolve. */
+  isConflict(error: unknown): boolean;
+
+  /** Human-readable engine version, for status pages and benchmarks. */
+  version(): Promise<string>;
+
+  /** Close connections; pending transactions finish first. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,126 @@
+/**
+ * PostgreSQL schema of one coin's tables, as versioned migrations. The same rules as the SQLite
+ * schema, in PostgreSQL's own types: BIGINT identities and amounts, TIMESTAMPTZ (UTC) timestamps,
+ * and a trigger function that keeps ledger entries append-only.
+ */
+import type { CoinMigration } from '../migrations.js';
+
+export const POSTGRES_COIN_MIGRATIONS: readonly CoinMigration[] = [
+  {
+    version: 1,
+    name: 'ledger tables',
+    statements: (t) => [
+      `CREATE TABLE ${t.wallet} (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE CHECK (length(name) BETWEEN 1 AND 255),
+        created_at TIMESTAMPTZ NOT NULL,
+        updated_at TIMESTAMPTZ NOT NULL
+      )`,
+      `CREATE TABLE ${t.account} (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        wallet_id BIGINT NOT NULL REFERENCES ${t.wallet} (id),
+        name TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 255),
+        kind TEXT NOT NULL DEFAULT 'user' CHECK (kind IN ('user', 'network_fee')),
+        balance BIGINT NOT NULL DEFAULT 0,
+        created_at TIMESTAMPTZ NOT NULL,
+        updated_at TIMESTAMPTZ NOT NULL,
+        UNIQUE (wallet_id, name),
+        UNIQUE (id, wallet_id)
+      )`,
+      `CREATE UNIQUE INDEX ${t.account}_one_fee_account ON ${t.account} (wallet_id) WHERE kind = 'network_fee'`,
+      `CREATE TABLE ${t.address} (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        address TEXT NOT NULL UNIQUE CHECK (length(address) BETWEEN 1 AND 127),
+        wallet_id BIGINT REFERENCES ${t.wallet} (id),
+        account_id BIGINT,
+        label TEXT CHECK (label IS NULL OR length(label) BETWEEN 1 AND 255),
+        archived_at TIMESTAMPTZ,
+        created_at TIMESTAMPTZ NOT NULL,
+        FOREIGN KEY (account_id, wallet_id) REFERENCES ${t.account} (id, wallet_id),
+        CHECK ((wallet_id IS NULL) = (account_id IS NULL)),
+        CHECK (archived_at IS NULL OR account_id IS NOT NULL)
+      )`,
+      `CREATE UNIQUE INDEX ${t.address}_label ON ${t.address} (wallet_id, label)`,
+      `CREATE INDEX ${t.address}_account ON ${t.address} (account_id)`,
+      `CREATE TABLE ${t.networkTransaction} (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        transaction_type TEXT NOT NULL CHECK (transaction_type IN ('deposit', 'broadcast')),
+        txid TEXT CHECK (txid IS NULL OR txid ~ '^[0-9a-f]{64}$'),
+        wallet_id BIGINT REFERENCES ${t.wallet} (id),
+        state TEXT NOT NULL,
+        confirmations INTEGER NOT NULL DEFAULT 0 CHECK (confirmations >= 0),
+        fee BIGINT CHECK (fee IS NULL OR fee >= 0),
+        comment TEXT,
+        opened_at TIMESTAMPTZ,
+        closed_at TIMESTAMPTZ,
+        created_at TIMESTAMPTZ NOT NULL,
+        updated_at TIMESTAMPTZ NOT NULL,
+        UNIQUE (transaction_type, txid),
+        CHECK (
+          (transaction_type = 'deposit' AND wallet_id IS NULL AND txid IS NOT NULL
+            AND state IN ('seen', 'conflicted'))
+          OR (transaction_type = 'broadcast' AND wallet_id IS NOT NULL
+            AND state IN ('opened', 'closed', 'returned', 'vetting'))
+        ),
+        CHECK (state <> 'closed' OR (txid IS NOT NULL AND fee IS NOT NULL AND closed_at IS NOT NULL))
+      )`,
+      `CREATE INDEX ${t.networkTransaction}_open ON ${t.networkTransaction} (transaction_type, state, confirmations)`,
+      `CREATE TABLE ${t.transaction} (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        wallet_id BIGINT NOT NULL REFERENCES ${t.wallet} (id),
+        type TEXT NOT NULL,
+        state TEXT NOT NULL,
+        amount BIGINT NOT NULL CHECK (amount > 0),
+        sending_account_id BIGINT,
+        receiving_account_id BIGINT,
+        address_id BIGINT REFERENCES ${t.address} (id),
+        network_transaction_id BIGINT REFERENCES ${t.networkTransaction} (id),
+        label TEXT CHECK (label IS NULL OR length(label) <= 255),
+        idempotency_key TEXT CHECK (idempotency_key IS NULL OR length(idempotency_key) BETWEEN 1 AND 255),
+        credited_at TIMESTAMPTZ,
+        processed_at TIMESTAMPTZ,
+        created_at TIMESTAMPTZ NOT NULL,
+        updated_at TIMESTAMPTZ NOT NULL,
+        FOREIGN KEY (sending_account_id, wallet_id) REFERENCES ${t.account} (id, wallet_id),
+        FOREIGN KEY (receiving_account_id, wallet_id) REFERENCES ${t.account} (id, wallet_id),
+        UNIQUE (wallet_id, idempotency_key),
+        CHECK (
+          (type = 'deposit' AND state IN ('incoming', 'credited')
+            AND receiving_account_id IS NOT NULL AND sending_account_id IS NULL
+            AND network_transaction_id IS NOT NULL AND address_id IS NOT NULL
+            AND (credited_at IS NOT NULL) = (state = 'credited'))
+          OR (type = 'withdrawal' AND state IN ('pending', 'broadcasting', 'broadcasted')
+            AND sending_account_id IS NOT NULL AND receiving_account_id IS NULL AND address_id IS NOT NULL
+            AND (network_transaction_id IS NULL) = (state = 'pending'))
+          OR (type = 'internal' AND state = 'done'
+            AND sending_account_id IS NOT NULL AND receiving_account_id IS NOT NULL
+            AND sending_account_id <> receiving_account_id AND network_transaction_id IS NULL)
+          OR (type = 'network_fee' AND state = 'done'
+            AND sending_account_id IS NOT NULL AND receiving_account_id IS NULL
+            AND network_transaction_id IS NOT NULL)
+          OR (type = 'balance_import' AND state = 'done'
+            AND receiving_account_id IS NOT NULL AND sending_account_id IS NULL)
+        )
+      )`,
+      `CREATE UNIQUE INDEX ${t.transaction}_deposit_output ON ${t.transaction} (network_transaction_id, address_id) WHERE type = 'deposit'`,
+      `CREATE UNIQUE INDEX ${t.transaction}_one_fee_per_broadcast ON ${t.transaction} (network_transaction_id) WHERE type = 'network_fee'`,
+      `CREATE INDEX ${t.transaction}_wallet_state ON ${t.transaction} (wallet_id, type, state)`,
+      `CREATE INDEX ${t.transaction}_network_transaction ON ${t.transaction} (network_transaction_id)`,
+      `CREATE TABLE ${t.entry} (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        account_id BIGINT NOT NULL REFERENCES ${t.account} (id),
+        transaction_id BIGINT NOT NULL REFERENCES ${t.transaction} (id),
+        kind TEXT NOT NULL CHECK (kind IN ('deposit_credit', 'deposit_reversal', 'withdrawal', 'transfer_out',
+          'transfer_in', 'network_fee', 'balance_import')),
+        amount BIGINT NOT NULL CHECK (amount <> 0),
+        created_at TIMESTAMPTZ NOT NULL
+      )`,
+      `CREATE INDEX ${t.entry}_account ON ${t.entry} (account_id, id)`,
+      `CREATE INDEX ${t.entry}_transaction ON ${t.entry} (transaction_id)`,
+      `CREATE OR REPLACE FUNCTION cryptoassets_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'ledger entries are append-only'; END $$`,
+      `CREATE TRIGGER ${t.entry}_append_only BEFORE UPDATE OR DELETE ON ${t.entry}
+        FOR EACH ROW EXECUTE FUNCTION cryptoassets_refuse_change()`,
+    ],
+  },
+];

@@ -1,0 +1,129 @@
+/**
+ * SQLite schema of one coin's tables, as versioned migrations. Rules live in the schema, not only
+ * in code: positive amounts, closed sets of states, one row per address string, foreign keys, and
+ * ledger entries that can never be updated or deleted.
+ *
+ * Timestamps are ISO-8601 UTC text (`2026-01-02T03:04:05.678Z`), which sorts chronologically.
+ */
+import type { CoinMigration } from '../migrations.js';
+
+/** SQLite's AUTOINCREMENT keeps ids increasing even after deletes: ids are never reused. */
+export const SQLITE_COIN_MIGRATIONS: readonly CoinMigration[] = [
+  {
+    version: 1,
+    name: 'ledger tables',
+    statements: (t) => [
+      `CREATE TABLE ${t.wallet} (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL UNIQUE CHECK (length(name) BETWEEN 1 AND 255),
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      )`,
+      `CREATE TABLE ${t.account} (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        wallet_id INTEGER NOT NULL REFERENCES ${t.wallet} (id),
+        name TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 255),
+        kind TEXT NOT NULL DEFAULT 'user' CHECK (kind IN ('user', 'network_fee')),
+        balance INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        UNIQUE (wallet_id, name),
+        UNIQUE (id, wallet_id)
+      )`,
+      `CREATE UNIQUE INDEX ${t.account}_one_fee_account ON ${t.account} (wallet_id) WHERE kind = 'network_fee'`,
+      `CREATE TABLE ${t.address} (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        address TEXT NOT NULL UNIQUE CHECK (length(address) BETWEEN 1 AND 127),
+        wallet_id INTEGER REFERENCES ${t.wallet} (id),
+        account_id INTEGER,
+        label TEXT CHECK (label IS NULL OR length(label) BETWEEN 1 AND 255),
+        archived_at TEXT,
+        created_at TEXT NOT NULL,
+        FOREIGN KEY (account_id, wallet_id) REFERENCES ${t.account} (id, wallet_id),
+        CHECK ((wallet_id IS NULL) = (account_id IS NULL)),
+        CHECK (archived_at IS NULL OR account_id IS NOT NULL)
+      )`,
+      `CREATE UNIQUE INDEX ${t.address}_label ON ${t.address} (wallet_id, label)`,
+      `CREATE INDEX ${t.address}_account ON ${t.address} (account_id)`,
+      `CREATE TABLE ${t.networkTransaction} (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        transaction_type TEXT NOT NULL CHECK (transaction_type IN ('deposit', 'broadcast')),
+        txid TEXT CHECK (txid IS NULL OR (length(txid) = 64 AND txid NOT GLOB '*[^0-9a-f]*')),
+        wallet_id INTEGER REFERENCES ${t.wallet} (id),
+        state TEXT NOT NULL,
+        confirmations INTEGER NOT NULL DEFAULT 0 CHECK (confirmations >= 0),
+        fee INTEGER CHECK (fee IS NULL OR fee >= 0),
+        comment TEXT,
+        opened_at TEXT,
+        closed_at TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        UNIQUE (transaction_type, txid),
+        CHECK (
+          (transaction_type = 'deposit' AND wallet_id IS NULL AND txid IS NOT NULL
+            AND state IN ('seen', 'conflicted'))
+          OR (transaction_type = 'broadcast' AND wallet_id IS NOT NULL
+            AND state IN ('opened', 'closed', 'returned', 'vetting'))
+        ),
+        CHECK (state <> 'closed' OR (txid IS NOT NULL AND fee IS NOT NULL AND closed_at IS NOT NULL))
+      )`,
+      `CREATE INDEX ${t.networkTransaction}_open ON ${t.networkTransaction} (transaction_type, state, confirmations)`,
+      `CREATE TABLE ${t.transaction} (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        wallet_id INTEGER NOT NULL REFERENCES ${t.wallet} (id),
+        type TEXT NOT NULL,
+        state TEXT NOT NULL,
+        amount INTEGER NOT NULL CHECK (amount > 0),
+        sending_account_id INTEGER,
+        receiving_account_id INTEGER,
+        address_id INTEGER REFERENCES ${t.address} (id),
+        network_transaction_id INTEGER REFERENCES ${t.networkTransaction} (id),
+        label TEXT CHECK (label IS NULL OR length(label) <= 255),
+        idempotency_key TEXT CHECK (idempotency_key IS NULL OR length(idempotency_key) BETWEEN 1 AND 255),
+        credited_at TEXT,
+        processed_at TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        FOREIGN KEY (sending_account_id, wallet_id) REFERENCES ${t.account} (id, wallet_id),
+        FOREIGN KEY (receiving_account_id, wallet_id) REFERENCES ${t.account} (id, wallet_id),
+        UNIQUE (wallet_id, idempotency_key),
+        CHECK (
+          (type = 'deposit' AND state IN ('incoming', 'credited')
+            AND receiving_account_id IS NOT NULL AND sending_account_id IS NULL
+            AND network_transaction_id IS NOT NULL AND address_id IS NOT NULL
+            AND (credited_at IS NOT NULL) = (state = 'credited'))
+          OR (type = 'withdrawal' AND state IN ('pending', 'broadcasting', 'broadcasted')
+            AND sending_account_id IS NOT NULL AND receiving_account_id IS NULL AND address_id IS NOT NULL
+            AND (network_transaction_id IS NULL) = (state = 'pending'))
+          OR (type = 'internal' AND state = 'done'
+            AND sending_account_id IS NOT NULL AND receiving_account_id IS NOT NULL
+            AND sending_account_id <> receiving_account_id AND network_transaction_id IS NULL)
+          OR (type = 'network_fee' AND state = 'done'
+            AND sending_account_id IS NOT NULL AND receiving_account_id IS NULL
+            AND network_transaction_id IS NOT NULL)
+          OR (type = 'balance_import' AND state = 'done'
+            AND receiving_account_id IS NOT NULL AND sending_account_id IS NULL)
+        )
+      )`,
+      `CREATE UNIQUE INDEX ${t.transaction}_deposit_output ON ${t.transaction} (network_transaction_id, address_id) WHERE type = 'deposit'`,
+      `CREATE UNIQUE INDEX ${t.transaction}_one_fee_per_broadcast ON ${t.transaction} (network_transaction_id) WHERE type = 'network_fee'`,
+      `CREATE INDEX ${t.transaction}_wallet_state ON ${t.transaction} (wallet_id, type, state)`,
+      `CREATE INDEX ${t.transaction}_network_transaction ON ${t.transaction} (network_transaction_id)`,
+      `CREATE TABLE ${t.entry} (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        account_id INTEGER NOT NULL REFERENCES ${t.account} (id),
+        transaction_id INTEGER NOT NULL REFERENCES ${t.transaction} (id),
+        kind TEXT NOT NULL CHECK (kind IN ('deposit_credit', 'deposit_reversal', 'withdrawal', 'transfer_out',
+          'transfer_in', 'network_fee', 'balance_import')),
+        amount INTEGER NOT NULL CHECK (amount <> 0),
+        created_at TEXT NOT NULL
+      )`,
+      `CREATE INDEX ${t.entry}_account ON ${t.entry} (account_id, id)`,
+      `CREATE INDEX ${t.entry}_transaction ON ${t.entry} (transaction_id)`,
+      `CREATE TRIGGER ${t.entry}_append_only_update BEFORE UPDATE ON ${t.entry}
+        BEGIN SELECT RAISE(ABORT, 'ledger entries are append-only'); END`,
+      `CREATE TRIGGER ${t.entry}_append_only_delete BEFORE DELETE ON ${t.entry}
+        BEGIN SELECT RAISE(ABORT, 'ledger entries are append-only'); END`,
+    ],
+  },
+];

@@ -1,0 +1,139 @@
+/**
+ * SQLite through better-sqlite3. One connection per process; several processes may share the file.
+ *
+ * - Every INTEGER comes back as bigint (`defaultSafeIntegers`), so amounts above 2^53 stay exact.
+ * - `busy_timeout` is 0: a non-zero timeout would block the whole event loop while waiting for
+ *   another process's lock. SQLITE_BUSY surfaces at once and the managed transaction retries it
+ *   with back-off instead.
+ * - better-sqlite3 is synchronous but our transaction callbacks are async, so transactions of this
+ *   process are queued: only one is open on the connection at a time.
+ */
+import BetterSqlite3 from 'better-sqlite3';
+import type { Database, SqlExecutor, SqlRow, SqlValue, TransactionMode } from '../database.js';
+
+/** Options of the SQLite engine. */
+export interface SqliteOptions {
+  /** File path, or `:memory:`. */
+  readonly path: string;
+  /**
+   * `full` makes every commit durable across power loss; `normal` is faster in WAL mode but may
+   * lose the last commits on power loss (never corrupts).
+   */
+  readonly synchronous?: 'full' | 'normal';
+}
+
+/** Result codes that mean "another connection holds the lock or moved the snapshot: try again". */
+const CONFLICT_CODES = new Set(['SQLITE_BUSY', 'SQLITE_BUSY_SNAPSHOT', 'SQLITE_BUSY_RECOVERY', 'SQLITE_LOCKED']);
+
+type Statement = BetterSqlite3.Statement<unknown[], SqlRow>;
+
+export class SqliteDatabase implements Database {
+  readonly engine = 'sqlite' as const;
+  private readonly connection: BetterSqlite3.Database;
+  private readonly statements = new Map<string, Statement>();
+  /** Tail of the queue of this process's transactions. */
+  private queue: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  constructor(options: SqliteOptions) {
+    this.connection = new BetterSqlite3(options.path);
+    this.connection.defaultSafeIntegers(true);
+    if (options.path !== ':memory:') this.connection.pragma('journal_mode = WAL');
+    this.connection.pragma('foreign_keys = ON');
+    this.connection.pragma('busy_timeout = 0');
+    this.connection.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
+  }
+
+  transaction<T>(mode: TransactionMode, fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    const run = this.queue.then(() => this.runTransaction(mode, fn));
+    // The queue must go on whether this transaction succeeds or not.
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  isConflict(error: unknown): boolean {
+    const code = (error as { code?: unknown } | null)?.code;
+    return typeof code === 'string' && CONFLICT_CODES.has(code);
+  }
+
+  async version(): Promise<string> {
+    const row = this.connection.prepare('SELECT sqlite_version() AS v').get() as { v: string };
+    return `SQLite ${row.v}`;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.queue;
+    this.connection.close();
+  }
+
+  private async runTransaction<T>(mode: TransactionMode, fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    if (this.closed) throw new Error('the database is closed');
+    this.connection.exec(mode === 'write' ? 'BEGIN IMMEDIATE' : 'BEGIN DEFERRED');
+    const executor = new SqliteExecutor(this, mode);
+    try {
+      const result = await fn(executor);
+      executor.finish();
+      this.connection.exec('COMMIT');
+      return result;
+    } catch (error) {
+      executor.finish();
+      // A failed COMMIT (SQLITE_BUSY) leaves the transaction open; a failed statement may not.
+      if (this.connection.inTransaction) this.connection.exec('ROLLBACK');
+      throw error;
+    }
+  }
+
+  /** @internal */
+  statement(sql: string): Statement {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = this.connection.prepare(sql) as Statement;
+      this.statements.set(sql, statement);
+    }
+    return statement;
+  }
+}
+
+/** Executes statements of one open SQLite transaction; refuses use after the transaction ended. */
+class SqliteExecutor implements SqlExecutor {
+  private open = true;
+
+  constructor(
+    private readonly database: SqliteDatabase,
+    private readonly mode: TransactionMode,
+  ) {}
+
+  finish(): void {
+    this.open = false;
+  }
+
+  async all<T extends SqlRow = SqlRow>(sql: string, params: readonly SqlValue[] = []): Promise<T[]> {
+    const statement = this.prepare(sql);
+    if (!statement.reader) {
+      statement.run(...params);
+      return [];
+    }
+    return statement.all(...params) as T[];
+  }
+
+  async get<T extends SqlRow = SqlRow>(sql: string, params: readonly SqlValue[] = []): Promise<T | undefined> {
+    return (await this.all<T>(sql, params))[0];
+  }
+
+  async run(sql: string, params: readonly SqlValue[] = []): Promise<number> {
+    const statement = this.prepare(sql);
+    if (statement.reader) return statement.all(...params).length;
+    return statement.run(...params).changes;
+  }
+
+  private prepare(sql: string): Statement {
+    if (!this.open) throw new Error('a transaction executor was used after its transaction ended');
+    const statement = this.database.statement(sql);
+    if (this.mode === 'read' && !statement.readonly) {
+      throw new Error('a read-only transaction attempted to write');
+    }
+    return statement;
+  }
+}
