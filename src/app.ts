@@ -1,0 +1,197 @@
+/**
+ * The application object: one database, the configured coins with their backends, and managed
+ * transactions over them. Create one per process and share it.
+ */
+import type { CoinBackend } from './backends/backend.js';
+import type { CoinDefinition, NetworkParams } from './domain/coins.js';
+import { InvalidState, UnknownCoin } from './domain/errors.js';
+import { CoinBook } from './ledger/coin-book.js';
+import { CoinLedger, type LedgerLog } from './ledger/coin-ledger.js';
+import type { CoinContext } from './ledger/context.js';
+import type { LedgerCheck } from './ledger/verify.js';
+import type { Database, TransactionMode } from './store/database.js';
+import { RETRY_POLICY_DEFAULT, type RetryPolicy, runManagedTransaction, TransactionStats } from './store/managed-transaction.js';
+import { coinTables, latestCoinSchemaVersion, migrate, type MigrationResult, schemaVersions } from './store/migrations.js';
+import { type DatabaseOptions, openDatabase } from './store/open.js';
+
+/** One coin as the application runs it. */
+export interface CoinSetup {
+  /** Rules of the coin (threshold and tracking limit as configured). */
+  readonly coin: CoinDefinition;
+  /** The network this installation runs on. */
+  readonly network: NetworkParams;
+  /** Talks to the coin's network; optional for pure ledger work. */
+  readonly backend?: CoinBackend;
+}
+
+/** Options of `CryptoAssets.open`. */
+export interface CryptoAssetsOptions {
+  readonly database: DatabaseOptions | Database;
+  readonly coins: readonly CoinSetup[];
+  /** Conflict retries of managed transactions; default 10 re-runs with jittered back-off. */
+  readonly retry?: Partial<RetryPolicy>;
+  /** Create or upgrade the tables on open (default false: an outdated database is an error). */
+  readonly migrate?: boolean;
+  /** Where the ledger logs broadcasts and conflicts; silent by default. */
+  readonly log?: LedgerLog;
+}
+
+/** Everything inside one managed transaction. */
+export interface LedgerTransaction {
+  /** The ledger of one configured coin inside this transaction. @throws UnknownCoin */
+  coin(code: string): CoinBook;
+}
+
+const SILENT: LedgerLog = { info() {}, warn() {}, error() {} };
+
+export class CryptoAssets {
+  /** Counters of managed transactions: commits, conflict re-runs, give-ups. */
+  readonly stats = new TransactionStats();
+  readonly database: Database;
+  private readonly contexts = new Map<string, CoinContext>();
+  private readonly ledgers = new Map<string, CoinLedger>();
+  private readonly policy: RetryPolicy;
+  private readonly log: LedgerLog;
+
+  private constructor(database: Database, options: CryptoAssetsOptions) {
+    this.database = database;
+    this.policy = { ...RETRY_POLICY_DEFAULT, ...options.retry };
+    this.log = options.log ?? SILENT;
+    const host = {
+      transaction: <T>(fn: (book: CoinBook) => Promise<T>, mode: TransactionMode, retry: boolean, coin: string) =>
+        this.run((tx) => fn(tx.coin(coin)), mode, retry),
+      log: this.log,
+    };
+    for (const setup of options.coins) {
+      const context: CoinContext = { coin: setup.coin, network: setup.network, tables: coinTables(setup.coin.code) };
+      this.contexts.set(setup.coin.code, context);
+      this.ledgers.set(setup.coin.code, new CoinLedger(host, context, setup.backend));
+    }
+  }
+
+  /**
+   * Open the database and check that its tables are at the schema version this code expects.
+   * @throws InvalidState when the database needs `initialize-database` (unless `migrate: true`).
+   */
+  static async open(options: CryptoAssetsOptions): Promise<CryptoAssets> {
+    const database = 'transaction' in options.database ? options.database : openDatabase(options.database);
+    const app = new CryptoAssets(database, options);
+    try {
+      if (options.migrate) await app.initializeDatabase();
+      else await app.checkSchema();
+    } catch (error) {
+      await database.close();
+      throw error;
+    }
+    return app;
+  }
+
+  /** Create or upgrade every configured coin's tables. Safe to run repeatedly and concurrently. */
+  initializeDatabase(): Promise<MigrationResult[]> {
+    return migrate(this.database, [...this.contexts.keys()]);
+  }
+
+  /** Codes of the configured coins. */
+  get coinCodes(): string[] {
+    return [...this.contexts.keys()];
+  }
+
+  /** The ledger of one configured coin. @throws UnknownCoin */
+  coin(code: string): CoinLedger {
+    const ledger = this.ledgers.get(code);
+    if (!ledger) throw new UnknownCoin(code);
+    return ledger;
+  }
+
+  /**
+   * Run `fn` in one managed SERIALIZABLE transaction (BEGIN IMMEDIATE on SQLite) spanning any of
+   * the coins. On a conflict the transaction is rolled back and `fn` runs again, so `fn` must not
+   * make network calls or other outside effects. Gives up with CannotResolveDatabaseConflict.
+   */
+  transaction<T>(fn: (tx: LedgerTransaction) => Promise<T>): Promise<T> {
+    return this.run(fn, 'write', true);
+  }
+
+  /** Like `transaction`, but runs `fn` exactly once: a conflict is an error for the caller. */
+  transactionOnce<T>(fn: (tx: LedgerTransaction) => Promise<T>): Promise<T> {
+    return this.run(fn, 'write', false);
+  }
+
+  /** A read-only transaction; writing inside it is an error. */
+  readTransaction<T>(fn: (tx: LedgerTransaction) => Promise<T>): Promise<T> {
+    return this.run(fn, 'read', true);
+  }
+
+  /**
+   * The ledger check over every coin and wallet (see `verifyCoin`): balances equal their
+   * journals, transactions posted what they should, accounts sum to deposits − withdrawals − fees
+   * + imports, and the wallet's balance agrees.
+   */
+  async verifyLedger(): Promise<LedgerCheck> {
+    const coins = await this.readTransaction(async (tx) => {
+      const checks = [];
+      for (const code of this.contexts.keys()) checks.push(await tx.coin(code).verify());
+      return checks;
+    });
+    const problems = coins.flatMap((coin) =>
+      coin.wallets.flatMap((wallet) => wallet.problems.map((problem) => `${coin.coin}/${wallet.wallet}: ${problem}`)),
+    );
+    return { ok: problems.length === 0, coins, problems };
+  }
+
+  /** Close backends and the database. */
+  async close(): Promise<void> {
+    for (const ledger of this.ledgers.values()) {
+      try {
+        await ledger.backend.close();
+      } catch {
+        // A coin without backend, or one already closed: nothing to release.
+      }
+    }
+    await this.database.close();
+  }
+
+  private run<T>(fn: (tx: LedgerTransaction) => Promise<T>, mode: TransactionMode, retry: boolean): Promise<T> {
+    const policy = retry ? this.policy : { ...this.policy, retries: 0 };
+    return runManagedTransaction(
+      this.database,
+      (executor) => {
+        const books = new Map<string, CoinBook>();
+        return fn({
+          coin: (code) => {
+            let book = books.get(code);
+            if (!book) {
+              const context = this.contexts.get(code);
+              if (!context) throw new UnknownCoin(code);
+              book = new CoinBook(executor, context);
+              books.set(code, book);
+            }
+            return book;
+          },
+        });
+      },
+      {
+        mode,
+        policy,
+        stats: this.stats,
+        onConflict: (attempt, error) =>
+          this.log.warn({ attempt, err: (error as { code?: string }).code }, 'database conflict; re-running the transaction'),
+      },
+    );
+  }
+
+  private async checkSchema(): Promise<void> {
+    const versions = await schemaVersions(this.database, this.coinCodes);
+    const expected = latestCoinSchemaVersion(this.database);
+    for (const [coin, version] of Object.entries(versions)) {
+      if (version < expected) {
+        throw new InvalidState(
+          `the database has no up-to-date tables for coin ${coin} (schema ${version}, need ${expected}): run \`cryptoassets initialize-database\``,
+        );
+      }
+      if (version > expected) {
+        throw new InvalidState(`the tables of coin ${coin} are at schema ${version}, newer than this version of cryptoassets knows (${expected})`);
+      }
+    }
+  }
+}

@@ -1,0 +1,136 @@
+/**
+ * Wallets and accounts. Account names are unique per wallet; the network-fee account is a
+ * reserved account per wallet that broadcasts charge their fees to.
+ */
+import { AlreadyExists, InsufficientBalance, InvalidName, NotFound } from '../domain/errors.js';
+import { checkName } from '../domain/names.js';
+import type { AccountRef, CoinScope, WalletScope } from './context.js';
+import { accountIdOf } from './context.js';
+import type { Account, Wallet } from './records.js';
+import { accountFromRow, nowText, walletFromRow } from './rows.js';
+
+/** Name of each wallet's network-fee account. User accounts cannot take it. */
+export const NETWORK_FEE_ACCOUNT_NAME = 'Network fees';
+
+export async function findWallet({ tx, context }: CoinScope, name: string): Promise<Wallet | undefined> {
+  const row = await tx.get(`SELECT * FROM ${context.tables.wallet} WHERE name = ?`, [checkName('wallet name', name)]);
+  return row ? walletFromRow(row) : undefined;
+}
+
+export async function getOrCreateWallet(scope: CoinScope, name: string): Promise<Wallet> {
+  const existing = await findWallet(scope, name);
+  if (existing) return existing;
+  const now = nowText();
+  const row = await scope.tx.get(
+    `INSERT INTO ${scope.context.tables.wallet} (name, created_at, updated_at) VALUES (?, ?, ?) RETURNING *`,
+    [name, now, now],
+  );
+  return walletFromRow(row!);
+}
+
+export async function listWallets({ tx, context }: CoinScope): Promise<Wallet[]> {
+  return (await tx.all(`SELECT * FROM ${context.tables.wallet} ORDER BY id`)).map(walletFromRow);
+}
+
+export async function findAccountByName(scope: WalletScope, name: string): Promise<Account | undefined> {
+  const row = await scope.tx.get(`SELECT * FROM ${scope.context.tables.account} WHERE wallet_id = ? AND name = ?`, [
+    scope.walletId,
+    checkName('account name', name),
+  ]);
+  return row ? accountFromRow(row) : undefined;
+}
+
+export async function findAccountById(scope: WalletScope, id: number): Promise<Account | undefined> {
+  const row = await scope.tx.get(`SELECT * FROM ${scope.context.tables.account} WHERE wallet_id = ? AND id = ?`, [
+    scope.walletId,
+    id,
+  ]);
+  return row ? accountFromRow(row) : undefined;
+}
+
+/** The account of this wallet, by record, id or name. @throws NotFound */
+export async function getAccount(scope: WalletScope, account: AccountRef | string): Promise<Account> {
+  const found =
+    typeof account === 'string'
+      ? await findAccountByName(scope, account)
+      : await findAccountById(scope, accountIdOf(account));
+  if (!found) throw new NotFound('account', typeof account === 'string' ? account : accountIdOf(account));
+  return found;
+}
+
+/** @throws AlreadyExists when the wallet has an account of that name; InvalidName for the reserved fee-account name. */
+export async function createAccount(scope: WalletScope, name: string): Promise<Account> {
+  checkName('account name', name);
+  if (name === NETWORK_FEE_ACCOUNT_NAME) {
+    throw new InvalidName('account name', `${JSON.stringify(name)} is reserved for the network-fee account`);
+  }
+  if (await findAccountByName(scope, name)) throw new AlreadyExists('account', name);
+  return insertAccount(scope, name, 'user');
+}
+
+export async function getOrCreateAccount(scope: WalletScope, name: string): Promise<Account> {
+  return (await findAccountByName(scope, name)) ?? createAccount(scope, name);
+}
+
+/** The wallet's network-fee account, created on first use. Its balance is minus the fees paid. */
+export async function getNetworkFeeAccount(scope: WalletScope): Promise<Account> {
+  const row = await scope.tx.get(
+    `SELECT * FROM ${scope.context.tables.account} WHERE wallet_id = ? AND kind = 'network_fee'`,
+    [scope.walletId],
+  );
+  return row ? accountFromRow(row) : insertAccount(scope, NETWORK_FEE_ACCOUNT_NAME, 'network_fee');
+}
+
+export async function listAccounts(scope: WalletScope): Promise<Account[]> {
+  const rows = await scope.tx.all(`SELECT * FROM ${scope.context.tables.account} WHERE wallet_id = ? ORDER BY id`, [
+    scope.walletId,
+  ]);
+  return rows.map(accountFromRow);
+}
+
+async function insertAccount(scope: WalletScope, name: string, kind: 'user' | 'network_fee'): Promise<Account> {
+  const now = nowText();
+  const row = await scope.tx.get(
+    `INSERT INTO ${scope.context.tables.account} (wallet_id, name, kind, balance, created_at, updated_at)
+     VALUES (?, ?, ?, 0, ?, ?) RETURNING *`,
+    [scope.walletId, name, kind, now, now],
+  );
+  return accountFromRow(row!);
+}
+
+/**
+ * Take `amount` from an account in one conditional statement, so that two concurrent debits can
+ * never both pass a balance check they made separately.
+ * @returns the new balance. @throws InsufficientBalance, NotFound
+ */
+export async function debitAccount(
+  scope: WalletScope,
+  accountId: number,
+  amount: bigint,
+  allowNegativeBalance: boolean,
+): Promise<bigint> {
+  const table = scope.context.tables.account;
+  const row = allowNegativeBalance
+    ? await scope.tx.get<{ balance: bigint }>(
+        `UPDATE ${table} SET balance = balance - ?, updated_at = ? WHERE id = ? AND wallet_id = ? RETURNING balance`,
+        [amount, nowText(), accountId, scope.walletId],
+      )
+    : await scope.tx.get<{ balance: bigint }>(
+        `UPDATE ${table} SET balance = balance - ?, updated_at = ?
+         WHERE id = ? AND wallet_id = ? AND balance >= ? RETURNING balance`,
+        [amount, nowText(), accountId, scope.walletId, amount],
+      );
+  if (row) return BigInt(row.balance);
+  const account = await findAccountById(scope, accountId);
+  if (!account) throw new NotFound('account', accountId);
+  throw new InsufficientBalance(accountId, account.balance, amount);
+}
+
+/** Add a signed amount to an account's balance. @throws NotFound */
+export async function adjustAccount(scope: WalletScope, accountId: number, amount: bigint): Promise<void> {
+  const changed = await scope.tx.run(
+    `UPDATE ${scope.context.tables.account} SET balance = balance + ?, updated_at = ? WHERE id = ? AND wallet_id = ?`,
+    [amount, nowText(), accountId, scope.walletId],
+  );
+  if (changed !== 1) throw new NotFound('account', accountId);
+}

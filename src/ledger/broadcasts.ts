@@ -1,0 +1,147 @@
+/**
+ * The database half of broadcasting queued withdrawals. A broadcast is opened and committed before
+ * the node is called, and closed (txid, fee, withdrawals broadcasted, fee charged) in a second
+ * transaction afterwards. A broadcast still `opened` therefore means: the node may or may not have
+ * sent it. Such a broadcast is never sent again blindly; it is reconciled with the node by its
+ * comment, or left for a person to vet.
+ */
+import { randomBytes } from 'node:crypto';
+import { InvalidState, NotFound } from '../domain/errors.js';
+import type { WalletScope } from './context.js';
+import { getNetworkFeeAccount } from './accounts.js';
+import { insertTransaction, postEntry } from './entries.js';
+import { pendingWithdrawals } from './queries.js';
+import type { NetworkTransaction, Transaction } from './records.js';
+import { networkTransactionFromRow, nowText, toId } from './rows.js';
+
+/** Outputs per broadcast at most: keeps transactions well under standardness size limits. */
+export const BROADCAST_OUTPUTS_MAX = 500;
+
+/** An opened broadcast, ready to be sent. */
+export interface OpenedBroadcast {
+  readonly broadcast: NetworkTransaction;
+  readonly withdrawals: readonly Transaction[];
+  /** One output per destination address: sendmany takes each address once, so amounts are summed. */
+  readonly outputs: readonly { readonly address: string; readonly amount: bigint }[];
+}
+
+/**
+ * Collect pending withdrawals into a new `opened` broadcast. Returns undefined when nothing waits.
+ * Concurrent callers cannot take the same withdrawal: the serializable transaction makes one of
+ * them conflict and re-run, and it then finds them gone.
+ */
+export async function openBroadcast(scope: WalletScope, outputsMax = BROADCAST_OUTPUTS_MAX): Promise<OpenedBroadcast | undefined> {
+  const withdrawals = await pendingWithdrawals(scope, outputsMax);
+  if (withdrawals.length === 0) return undefined;
+  const now = nowText();
+  const inserted = await scope.tx.get<{ id: bigint }>(
+    `INSERT INTO ${scope.context.tables.networkTransaction}
+       (transaction_type, wallet_id, state, confirmations, opened_at, created_at, updated_at)
+     VALUES ('broadcast', ?, 'opened', 0, ?, ?, ?) RETURNING id`,
+    [scope.walletId, now, now, now],
+  );
+  const id = toId(inserted!.id);
+  // The comment travels with the node's wallet transaction, so a crash after sending can be traced.
+  const comment = `cryptoassets ${scope.context.coin.code} broadcast ${id} ${randomBytes(6).toString('hex')}`;
+  await scope.tx.run(`UPDATE ${scope.context.tables.networkTransaction} SET comment = ? WHERE id = ?`, [comment, id]);
+  const outputs = new Map<string, bigint>();
+  for (const withdrawal of withdrawals) {
+    const changed = await scope.tx.run(
+      `UPDATE ${scope.context.tables.transaction} SET state = 'broadcasting', network_transaction_id = ?, updated_at = ?
+       WHERE id = ? AND wallet_id = ? AND state = 'pending'`,
+      [id, now, withdrawal.id, scope.walletId],
+    );
+    if (changed !== 1) throw new Error(`withdrawal ${withdrawal.id} left the queue under us`);
+    outputs.set(withdrawal.address!, (outputs.get(withdrawal.address!) ?? 0n) + withdrawal.amount);
+  }
+  return {
+    broadcast: await getBroadcast(scope, id),
+    withdrawals,
+    outputs: [...outputs].map(([address, amount]) => ({ address, amount })),
+  };
+}
+
+/** The node sent the broadcast: record txid and fee, mark its withdrawals broadcasted, charge the fee. */
+export async function closeBroadcast(scope: WalletScope, broadcastId: number, txid: string, fee: bigint): Promise<NetworkTransaction> {
+  const broadcast = await getBroadcast(scope, broadcastId);
+  if (broadcast.state !== 'opened' && broadcast.state !== 'vetting') {
+    throw new InvalidState(`broadcast ${broadcastId} is ${broadcast.state}, not open`);
+  }
+  if (fee < 0n) throw new InvalidState(`broadcast ${broadcastId}: negative fee ${fee}`);
+  const now = nowText();
+  await scope.tx.run(
+    `UPDATE ${scope.context.tables.networkTransaction}
+     SET state = 'closed', txid = ?, fee = ?, closed_at = ?, updated_at = ? WHERE id = ?`,
+    [txid, fee, now, now, broadcastId],
+  );
+  await scope.tx.run(
+    `UPDATE ${scope.context.tables.transaction} SET state = 'broadcasted', processed_at = ?, updated_at = ?
+     WHERE network_transaction_id = ? AND wallet_id = ? AND type = 'withdrawal' AND state = 'broadcasting'`,
+    [now, now, broadcastId, scope.walletId],
+  );
+  if (fee > 0n) {
+    const feeAccount = await getNetworkFeeAccount(scope);
+    const id = await insertTransaction(scope, {
+      type: 'network_fee',
+      state: 'done',
+      amount: fee,
+      sendingAccountId: feeAccount.id,
+      networkTransactionId: broadcastId,
+      label: `network fee of broadcast ${broadcastId}`,
+    });
+    await postEntry(scope, feeAccount.id, id, 'network_fee', -fee);
+  }
+  return getBroadcast(scope, broadcastId);
+}
+
+/**
+ * The node refused the broadcast in a way that proves nothing was sent (e.g. insufficient funds):
+ * put its withdrawals back in the queue, to go out with a later broadcast.
+ */
+export async function returnBroadcast(scope: WalletScope, broadcastId: number): Promise<NetworkTransaction> {
+  const broadcast = await getBroadcast(scope, broadcastId);
+  if (broadcast.state !== 'opened') throw new InvalidState(`broadcast ${broadcastId} is ${broadcast.state}, not opened`);
+  const now = nowText();
+  await scope.tx.run(
+    `UPDATE ${scope.context.tables.transaction} SET state = 'pending', network_transaction_id = NULL, updated_at = ?
+     WHERE network_transaction_id = ? AND wallet_id = ? AND type = 'withdrawal' AND state = 'broadcasting'`,
+    [now, broadcastId, scope.walletId],
+  );
+  await scope.tx.run(
+    `UPDATE ${scope.context.tables.networkTransaction} SET state = 'returned', closed_at = ?, updated_at = ? WHERE id = ?`,
+    [now, now, broadcastId],
+  );
+  return getBroadcast(scope, broadcastId);
+}
+
+/** Mark an opened broadcast for a person to vet (its fate could not be established). */
+export async function markBroadcastForVetting(scope: WalletScope, broadcastId: number): Promise<NetworkTransaction> {
+  await scope.tx.run(
+    `UPDATE ${scope.context.tables.networkTransaction} SET state = 'vetting', updated_at = ?
+     WHERE id = ? AND wallet_id = ? AND state = 'opened'`,
+    [nowText(), broadcastId, scope.walletId],
+  );
+  return getBroadcast(scope, broadcastId);
+}
+
+export async function getBroadcast(scope: WalletScope, broadcastId: number): Promise<NetworkTransaction> {
+  const row = await scope.tx.get(
+    `SELECT * FROM ${scope.context.tables.networkTransaction} WHERE id = ? AND wallet_id = ? AND transaction_type = 'broadcast'`,
+    [broadcastId, scope.walletId],
+  );
+  if (!row) throw new NotFound('broadcast', broadcastId);
+  return networkTransactionFromRow(row);
+}
+
+/** Broadcasts of this wallet in the given states (default: those not closed or returned). */
+export async function listBroadcasts(
+  scope: WalletScope,
+  states: readonly NetworkTransaction['state'][] = ['opened', 'vetting'],
+): Promise<NetworkTransaction[]> {
+  const rows = await scope.tx.all(
+    `SELECT * FROM ${scope.context.tables.networkTransaction}
+     WHERE wallet_id = ? AND transaction_type = 'broadcast' AND state IN (${states.map(() => '?').join(', ')}) ORDER BY id`,
+    [scope.walletId, ...states],
+  );
+  return rows.map(networkTransactionFromRow);
+}

@@ -1,0 +1,62 @@
+/**
+ * One coin's ledger inside one open transaction: wallets, and the operations that span wallets
+ * (a deposit may pay addresses of several wallets).
+ */
+import { NotFound } from '../domain/errors.js';
+import type { CoinContext, CoinScope } from './context.js';
+import { findWallet, getOrCreateWallet, listWallets } from './accounts.js';
+import { type DepositReport, type DepositUpdate, recordDeposit } from './deposits.js';
+import type { Wallet } from './records.js';
+import { type CoinCheck, verifyCoin } from './verify.js';
+import { WalletBook } from './wallet-book.js';
+import type { SqlExecutor } from '../store/database.js';
+
+export class CoinBook {
+  private readonly scope: CoinScope;
+
+  /** @internal use `app.transaction(…)` */
+  constructor(tx: SqlExecutor, context: CoinContext) {
+    this.scope = { tx, context };
+  }
+
+  /** The coin's code, e.g. `btc`. */
+  get code(): string {
+    return this.scope.context.coin.code;
+  }
+
+  /** The coin's rules and network as configured. */
+  get context(): CoinContext {
+    return this.scope.context;
+  }
+
+  /** A wallet by name. @throws NotFound */
+  async wallet(name: string): Promise<WalletBook> {
+    const wallet = await findWallet(this.scope, name);
+    if (!wallet) throw new NotFound('wallet', name);
+    return new WalletBook(this.scope, wallet);
+  }
+
+  /** A wallet by name, created if missing. */
+  async getOrCreateWallet(name: string): Promise<WalletBook> {
+    return new WalletBook(this.scope, await getOrCreateWallet(this.scope, name));
+  }
+
+  listWallets(): Promise<Wallet[]> {
+    return listWallets(this.scope);
+  }
+
+  /**
+   * Record what the network says about a transaction paying our addresses: creates the deposits
+   * on first sight, updates confirmations, credits at the threshold exactly once, reverses a
+   * credit that lost its confirmations or was conflicted. Idempotent.
+   * @throws InvalidTxid, InvalidAmount, InvalidDeposit (contradicts what was recorded)
+   */
+  recordDeposit(report: DepositReport): Promise<DepositUpdate[]> {
+    return recordDeposit(this.scope, report);
+  }
+
+  /** The ledger check of this coin's wallets (see `verifyLedger`). */
+  verify(): Promise<CoinCheck> {
+    return verifyCoin(this.scope);
+  }
+}

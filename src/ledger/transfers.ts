@@ -1,0 +1,177 @@
+/**
+ * Moving money out of an account: internal transfers between accounts of one wallet (off-chain,
+ * instant) and withdrawals to the network (debited at once, queued as `pending` until a broadcast
+ * picks them up). Amounts are checked before anything is written; the debit is one conditional
+ * statement, so no interleaving of concurrent sends can overdraw an account.
+ */
+import { assertValidAddress } from '../domain/address.js';
+import { toBaseUnits } from '../domain/amounts.js';
+import { IdempotencyKeyReused, SameAccount } from '../domain/errors.js';
+import { checkName, checkOptionalName } from '../domain/names.js';
+import type { AccountRef, WalletScope } from './context.js';
+import { accountIdOf } from './context.js';
+import { debitAccount, getAccount } from './accounts.js';
+import { externalAddressId, findAccountByAddress, findAddressRow } from './addresses.js';
+import { findTransaction, insertTransaction, postEntry, transactionSelect, writeEntry } from './entries.js';
+import type { Transaction } from './records.js';
+import { transactionFromRow } from './rows.js';
+
+/** Options of a send. */
+export interface SendOptions {
+  /** Go through the network even when the address belongs to this wallet. */
+  readonly forceExternal?: boolean;
+  /**
+   * A key chosen by the caller, unique per wallet. Sending again with the same key returns the
+   * first result instead of sending twice; the same key with another amount or destination is an
+   * `IdempotencyKeyReused` error.
+   */
+  readonly idempotencyKey?: string;
+  /** Let the sender's balance go below zero (for house accounts). Off by default. */
+  readonly allowNegativeBalance?: boolean;
+}
+
+/** What a request was, to compare a retried request with the stored one. */
+interface RequestShape {
+  readonly from: number;
+  readonly amount: bigint;
+  readonly address?: string;
+  readonly toAccount?: number;
+}
+
+/**
+ * Send to an address: internal when the address is a receiving address of this wallet (unless
+ * `forceExternal`), else a withdrawal queued for broadcast.
+ */
+export async function send(
+  scope: WalletScope,
+  from: AccountRef,
+  address: string,
+  amount: bigint | string,
+  label: string | null,
+  options: SendOptions = {},
+): Promise<Transaction> {
+  const request = checkRequest(scope, from, amount, label, options);
+  const canonical = assertValidAddress(address, scope.context.network);
+  const replay = await replayed(scope, options.idempotencyKey, { ...request, address: canonical });
+  if (replay) return replay;
+  if (!options.forceExternal) {
+    const owner = await findAccountByAddress(scope, canonical);
+    if (owner) {
+      const addressRow = await findAddressRow(scope, canonical);
+      return transferUnchecked(scope, request.from, owner.id, request.amount, label, options, addressRow!.id);
+    }
+  }
+  return queueWithdrawal(scope, request.from, canonical, request.amount, label, options);
+}
+
+/** Queue a withdrawal to an address outside the wallet (or, forced, inside it). */
+export async function withdraw(
+  scope: WalletScope,
+  from: AccountRef,
+  address: string,
+  amount: bigint | string,
+  label: string | null,
+  options: Omit<SendOptions, 'forceExternal'> = {},
+): Promise<Transaction> {
+  return send(scope, from, address, amount, label, { ...options, forceExternal: true });
+}
+
+/** Move an amount between two accounts of this wallet. @throws SameAccount, InsufficientBalance, NotFound */
+export async function transfer(
+  scope: WalletScope,
+  from: AccountRef,
+  to: AccountRef,
+  amount: bigint | string,
+  label: string | null,
+  options: Omit<SendOptions, 'forceExternal'> = {},
+): Promise<Transaction> {
+  const request = checkRequest(scope, from, amount, label, options);
+  const toAccount = accountIdOf(to);
+  const replay = await replayed(scope, options.idempotencyKey, { ...request, toAccount });
+  if (replay) return replay;
+  return transferUnchecked(scope, request.from, toAccount, request.amount, label, options, null);
+}
+
+function checkRequest(
+  scope: WalletScope,
+  from: AccountRef,
+  amount: bigint | string,
+  label: string | null,
+  options: SendOptions,
+): RequestShape {
+  const units = toBaseUnits(amount, scope.context.coin);
+  checkOptionalName('transaction label', label);
+  if (options.idempotencyKey !== undefined) checkName('idempotency key', options.idempotencyKey);
+  return { from: accountIdOf(from), amount: units };
+}
+
+async function transferUnchecked(
+  scope: WalletScope,
+  from: number,
+  to: number,
+  amount: bigint,
+  label: string | null,
+  options: SendOptions,
+  addressId: number | null,
+): Promise<Transaction> {
+  if (from === to) throw new SameAccount(from);
+  await getAccount(scope, to);
+  await debitAccount(scope, from, amount, options.allowNegativeBalance ?? false);
+  const id = await insertTransaction(scope, {
+    type: 'internal',
+    state: 'done',
+    amount,
+    sendingAccountId: from,
+    receivingAccountId: to,
+    addressId,
+    label,
+    idempotencyKey: options.idempotencyKey ?? null,
+  });
+  await writeEntry(scope, from, id, 'transfer_out', -amount);
+  await postEntry(scope, to, id, 'transfer_in', amount);
+  return (await findTransaction(scope, id))!;
+}
+
+async function queueWithdrawal(
+  scope: WalletScope,
+  from: number,
+  canonical: string,
+  amount: bigint,
+  label: string | null,
+  options: SendOptions,
+): Promise<Transaction> {
+  await debitAccount(scope, from, amount, options.allowNegativeBalance ?? false);
+  const addressId = await externalAddressId(scope, canonical);
+  const id = await insertTransaction(scope, {
+    type: 'withdrawal',
+    state: 'pending',
+    amount,
+    sendingAccountId: from,
+    addressId,
+    label,
+    idempotencyKey: options.idempotencyKey ?? null,
+  });
+  await writeEntry(scope, from, id, 'withdrawal', -amount);
+  return (await findTransaction(scope, id))!;
+}
+
+/**
+ * The stored result of an earlier request with the same idempotency key, or undefined when the
+ * key is new. @throws IdempotencyKeyReused when the earlier request was a different one.
+ */
+async function replayed(scope: WalletScope, key: string | undefined, request: RequestShape): Promise<Transaction | undefined> {
+  if (key === undefined) return undefined;
+  const row = await scope.tx.get(`${transactionSelect(scope)} WHERE t.wallet_id = ? AND t.idempotency_key = ?`, [
+    scope.walletId,
+    key,
+  ]);
+  if (!row) return undefined;
+  const earlier = transactionFromRow(row);
+  const differences: string[] = [];
+  if (earlier.sendingAccountId !== request.from) differences.push('sending account');
+  if (earlier.amount !== request.amount) differences.push(`amount (${earlier.amount} before, ${request.amount} now)`);
+  if (request.address !== undefined && earlier.address !== request.address) differences.push('address');
+  if (request.toAccount !== undefined && earlier.receivingAccountId !== request.toAccount) differences.push('receiving account');
+  if (differences.length > 0) throw new IdempotencyKeyReused(key, `different ${differences.join(', ')}`);
+  return earlier;
+}

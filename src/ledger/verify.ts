@@ -1,0 +1,155 @@
+/**
+ * The ledger check: recompute every wallet's books from independent tables and compare.
+ *
+ * For each wallet of a coin it proves that
+ * 1. each account's cached balance equals the sum of its journal entries;
+ * 2. each transaction posted exactly what its type and state demand (a transfer nets to zero, a
+ *    credited deposit posted +amount, an uncredited one nets to zero, a withdrawal −amount, …),
+ *    and only to accounts of its own wallet;
+ * 3. the accounts sum to credited deposits + imports − withdrawals − fees, computed from the
+ *    transactions table;
+ * 4. the wallet's balance on the network side (credited deposits + imports − withdrawals that left
+ *    or are leaving − fees) equals the accounts' total plus the withdrawals still queued.
+ */
+import type { CoinScope, WalletScope } from './context.js';
+import { listWallets } from './accounts.js';
+import { toBigint, toId } from './rows.js';
+
+/** Figures and problems of one wallet. */
+export interface WalletCheck {
+  readonly walletId: number;
+  readonly wallet: string;
+  /** Sum of all account balances, including the (negative) network-fee account. */
+  readonly accountsTotal: bigint;
+  readonly creditedDeposits: bigint;
+  readonly imports: bigint;
+  /** All withdrawals: queued, in a broadcast, or broadcasted. */
+  readonly withdrawals: bigint;
+  /** Withdrawals still queued (debited from accounts, still held by the wallet). */
+  readonly queuedWithdrawals: bigint;
+  readonly fees: bigint;
+  /** What the wallet holds on the network side by our records. */
+  readonly walletBalance: bigint;
+  /** Empty when every invariant holds. */
+  readonly problems: readonly string[];
+}
+
+export interface CoinCheck {
+  readonly coin: string;
+  readonly wallets: readonly WalletCheck[];
+}
+
+/** Result of `verifyLedger`. */
+export interface LedgerCheck {
+  readonly ok: boolean;
+  readonly coins: readonly CoinCheck[];
+  /** Every problem, prefixed with coin and wallet. */
+  readonly problems: readonly string[];
+}
+
+const PROBLEMS_LISTED_MAX = 20;
+
+/** Check every wallet of one coin. */
+export async function verifyCoin(scope: CoinScope): Promise<CoinCheck> {
+  const wallets: WalletCheck[] = [];
+  for (const wallet of await listWallets(scope)) {
+    wallets.push(await verifyWallet({ ...scope, walletId: wallet.id }, wallet.name));
+  }
+  return { coin: scope.context.coin.code, wallets };
+}
+
+async function verifyWallet(scope: WalletScope, name: string): Promise<WalletCheck> {
+  const problems: string[] = [];
+  const t = scope.context.tables;
+  const { tx, walletId } = scope;
+
+  const drifted = await tx.all<{ id: bigint; balance: bigint; posted: unknown }>(
+    `SELECT acc.id, acc.balance, COALESCE(SUM(e.amount), 0) AS posted
+     FROM ${t.account} acc LEFT JOIN ${t.entry} e ON e.account_id = acc.id
+     WHERE acc.wallet_id = ? GROUP BY acc.id, acc.balance
+     HAVING acc.balance <> COALESCE(SUM(e.amount), 0) LIMIT ${PROBLEMS_LISTED_MAX}`,
+    [walletId],
+  );
+  for (const row of drifted) {
+    problems.push(`account ${toId(row.id)} balance ${toBigint(row.balance)} but its entries sum to ${toBigint(row.posted)}`);
+  }
+
+  const misposted = await tx.all<{ id: bigint; type: string; state: string; posted: unknown }>(
+    `SELECT tr.id, tr.type, tr.state, COALESCE(SUM(e.amount), 0) AS posted
+     FROM ${t.transaction} tr LEFT JOIN ${t.entry} e ON e.transaction_id = tr.id
+     WHERE tr.wallet_id = ? GROUP BY tr.id, tr.type, tr.state, tr.amount
+     HAVING COALESCE(SUM(e.amount), 0) <> CASE
+       WHEN tr.type = 'internal' THEN 0
+       WHEN tr.type = 'deposit' AND tr.state = 'credited' THEN tr.amount
+       WHEN tr.type = 'deposit' THEN 0
+       WHEN tr.type = 'balance_import' THEN tr.amount
+       ELSE -tr.amount END
+     LIMIT ${PROBLEMS_LISTED_MAX}`,
+    [walletId],
+  );
+  for (const row of misposted) {
+    problems.push(`${row.type} transaction ${toId(row.id)} (${row.state}) posted ${toBigint(row.posted)} in total`);
+  }
+
+  const strays = await tx.all<{ id: bigint }>(
+    `SELECT e.id FROM ${t.entry} e JOIN ${t.transaction} tr ON tr.id = e.transaction_id
+     JOIN ${t.account} acc ON acc.id = e.account_id
+     WHERE tr.wallet_id = ? AND acc.wallet_id <> tr.wallet_id LIMIT ${PROBLEMS_LISTED_MAX}`,
+    [walletId],
+  );
+  for (const row of strays) problems.push(`entry ${toId(row.id)} posts to an account of another wallet`);
+
+  const totals = await tx.get<Record<string, unknown>>(
+    `SELECT
+       COALESCE(SUM(CASE WHEN type = 'deposit' AND state = 'credited' THEN amount END), 0) AS credited,
+       COALESCE(SUM(CASE WHEN type = 'balance_import' THEN amount END), 0) AS imports,
+       COALESCE(SUM(CASE WHEN type = 'withdrawal' THEN amount END), 0) AS withdrawals,
+       COALESCE(SUM(CASE WHEN type = 'withdrawal' AND state = 'pending' THEN amount END), 0) AS queued,
+       COALESCE(SUM(CASE WHEN type = 'network_fee' THEN amount END), 0) AS fees
+     FROM ${t.transaction} WHERE wallet_id = ?`,
+    [walletId],
+  );
+  const accounts = await tx.get<{ total: unknown }>(
+    `SELECT COALESCE(SUM(balance), 0) AS total FROM ${t.account} WHERE wallet_id = ?`,
+    [walletId],
+  );
+  const creditedDeposits = toBigint(totals?.credited);
+  const imports = toBigint(totals?.imports);
+  const withdrawals = toBigint(totals?.withdrawals);
+  const queuedWithdrawals = toBigint(totals?.queued);
+  const fees = toBigint(totals?.fees);
+  const accountsTotal = toBigint(accounts?.total);
+  const expected = creditedDeposits + imports - withdrawals - fees;
+  if (accountsTotal !== expected) {
+    problems.push(
+      `accounts sum to ${accountsTotal} but credited deposits ${creditedDeposits} + imports ${imports}` +
+        ` - withdrawals ${withdrawals} - fees ${fees} = ${expected}`,
+    );
+  }
+  const walletBalance = creditedDeposits + imports - (withdrawals - queuedWithdrawals) - fees;
+  if (walletBalance !== accountsTotal + queuedWithdrawals) {
+    problems.push(`wallet balance ${walletBalance} differs from accounts ${accountsTotal} + queued withdrawals ${queuedWithdrawals}`);
+  }
+
+  const feeless = await tx.all<{ id: bigint }>(
+    `SELECT n.id FROM ${t.networkTransaction} n
+     WHERE n.wallet_id = ? AND n.transaction_type = 'broadcast' AND n.state = 'closed' AND n.fee > 0
+       AND NOT EXISTS (SELECT 1 FROM ${t.transaction} f WHERE f.network_transaction_id = n.id AND f.type = 'network_fee' AND f.amount = n.fee)
+     LIMIT ${PROBLEMS_LISTED_MAX}`,
+    [walletId],
+  );
+  for (const row of feeless) problems.push(`closed broadcast ${toId(row.id)} has no matching network-fee transaction`);
+
+  return {
+    walletId,
+    wallet: name,
+    accountsTotal,
+    creditedDeposits,
+    imports,
+    withdrawals,
+    queuedWithdrawals,
+    fees,
+    walletBalance,
+    problems,
+  };
+}

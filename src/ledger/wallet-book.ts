@@ -1,0 +1,225 @@
+/**
+ * One wallet's ledger operations inside one open transaction. Obtain it from `CoinBook.wallet()`
+ * or `getOrCreateWallet()` inside `app.transaction(…)`; it must not be kept beyond the callback.
+ * Every look-up is scoped to this wallet by construction.
+ */
+import type { AccountRef, WalletScope } from './context.js';
+import * as accounts from './accounts.js';
+import * as addresses from './addresses.js';
+import * as broadcasts from './broadcasts.js';
+import * as deposits from './deposits.js';
+import * as imports from './balance-import.js';
+import * as queries from './queries.js';
+import * as transfers from './transfers.js';
+import { findTransaction } from './entries.js';
+import { NotFound } from '../domain/errors.js';
+import type { Account, Address, Entry, NetworkTransaction, Transaction, Wallet } from './records.js';
+
+export type { SendOptions } from './transfers.js';
+
+export class WalletBook {
+  /** The wallet's record as read when this book was opened. */
+  readonly wallet: Wallet;
+  private readonly scope: WalletScope;
+
+  /** @internal use CoinBook.wallet() */
+  constructor(scope: Omit<WalletScope, 'walletId'>, wallet: Wallet) {
+    this.wallet = wallet;
+    this.scope = { ...scope, walletId: wallet.id };
+  }
+
+  get id(): number {
+    return this.wallet.id;
+  }
+
+  get name(): string {
+    return this.wallet.name;
+  }
+
+  // Accounts ---------------------------------------------------------------------------------
+
+  /** Create an account; names are unique per wallet. @throws AlreadyExists, InvalidName */
+  createAccount(name: string): Promise<Account> {
+    return accounts.createAccount(this.scope, name);
+  }
+
+  /** The account of that name, created if missing. */
+  getOrCreateAccount(name: string): Promise<Account> {
+    return accounts.getOrCreateAccount(this.scope, name);
+  }
+
+  /** An account of this wallet by record, id or name, freshly read. @throws NotFound */
+  getAccount(account: AccountRef | string): Promise<Account> {
+    return accounts.getAccount(this.scope, account);
+  }
+
+  /** All accounts of this wallet, including the network-fee account once it exists. */
+  listAccounts(): Promise<Account[]> {
+    return accounts.listAccounts(this.scope);
+  }
+
+  /** The account that broadcasts charge their network fees to (created on first use). */
+  getNetworkFeeAccount(): Promise<Account> {
+    return accounts.getNetworkFeeAccount(this.scope);
+  }
+
+  // Addresses --------------------------------------------------------------------------------
+
+  /**
+   * Record an address (created by the backend) as a receiving address of an account. Applications
+   * normally call `CoinLedger.createReceivingAddress`, which asks the backend first.
+   * @throws InvalidAddress, AlreadyExists, NotFound
+   */
+  addReceivingAddress(account: AccountRef, address: string, label: string | null = null): Promise<Address> {
+    return addresses.addReceivingAddress(this.scope, account, address, label);
+  }
+
+  /** A label no other address of this wallet has. */
+  automaticLabel(account: AccountRef): Promise<string> {
+    return addresses.automaticLabel(this.scope, account);
+  }
+
+  /** Whether a label is used by an address of this wallet. */
+  isLabelTaken(label: string): Promise<boolean> {
+    return addresses.labelTaken(this.scope, label);
+  }
+
+  /** A receiving address of this wallet. @throws InvalidAddress, NotFound */
+  getReceivingAddress(address: string): Promise<Address> {
+    return addresses.getReceivingAddress(this.scope, address);
+  }
+
+  /** The account owning a receiving address of this wallet, or undefined when the address is not ours. */
+  async getAccountByAddress(address: string): Promise<Account | undefined> {
+    const found = await this.getReceivingAddress(address).catch((error: unknown) => {
+      if (error instanceof NotFound) return undefined;
+      throw error;
+    });
+    return found?.accountId ? accounts.findAccountById(this.scope, found.accountId) : undefined;
+  }
+
+  /** Receiving addresses: active ones by default, `archived: true` for archived only, `'include'` for all. */
+  listReceivingAddresses(options: { archived?: boolean | 'include'; account?: AccountRef } = {}): Promise<Address[]> {
+    return addresses.listReceivingAddresses(this.scope, options);
+  }
+
+  /** Archive a receiving address: it leaves listings; deposits to it are still credited. */
+  archiveAddress(address: string): Promise<Address> {
+    return addresses.setArchived(this.scope, address, true);
+  }
+
+  unarchiveAddress(address: string): Promise<Address> {
+    return addresses.setArchived(this.scope, address, false);
+  }
+
+  // Moving money -----------------------------------------------------------------------------
+
+  /**
+   * Send to an address: an internal transfer when it is a receiving address of this wallet (unless
+   * `forceExternal`), otherwise a withdrawal debited now and queued for broadcast.
+   * @throws InvalidAmount, InvalidAddress, InsufficientBalance, SameAccount, IdempotencyKeyReused, NotFound
+   */
+  send(
+    from: AccountRef,
+    address: string,
+    amount: bigint | string,
+    label: string | null = null,
+    options: transfers.SendOptions = {},
+  ): Promise<Transaction> {
+    return transfers.send(this.scope, from, address, amount, label, options);
+  }
+
+  /** Queue a withdrawal to the network, even to an address of this wallet. */
+  withdraw(
+    from: AccountRef,
+    address: string,
+    amount: bigint | string,
+    label: string | null = null,
+    options: Omit<transfers.SendOptions, 'forceExternal'> = {},
+  ): Promise<Transaction> {
+    return transfers.withdraw(this.scope, from, address, amount, label, options);
+  }
+
+  /** Move an amount between two accounts of this wallet, off-chain. */
+  transfer(
+    from: AccountRef,
+    to: AccountRef,
+    amount: bigint | string,
+    label: string | null = null,
+    options: Omit<transfers.SendOptions, 'forceExternal'> = {},
+  ): Promise<Transaction> {
+    return transfers.transfer(this.scope, from, to, amount, label, options);
+  }
+
+  /** The application has handled a deposit; stops re-sent updates. */
+  markProcessed(transactionId: number): Promise<Transaction> {
+    return deposits.markProcessed(this.scope, transactionId);
+  }
+
+  /** Book the backend's unaccounted balance onto an account (see `CoinLedger.importBalance`). */
+  importUnaccountedBalance(account: AccountRef, backendBalance: bigint, label: string): Promise<imports.BalanceImport> {
+    return imports.importUnaccountedBalance(this.scope, account, backendBalance, label);
+  }
+
+  // Broadcasts (used by the broadcaster) ------------------------------------------------------
+
+  openBroadcast(outputsMax?: number): Promise<broadcasts.OpenedBroadcast | undefined> {
+    return broadcasts.openBroadcast(this.scope, outputsMax);
+  }
+
+  closeBroadcast(broadcastId: number, txid: string, fee: bigint): Promise<NetworkTransaction> {
+    return broadcasts.closeBroadcast(this.scope, broadcastId, txid, fee);
+  }
+
+  returnBroadcast(broadcastId: number): Promise<NetworkTransaction> {
+    return broadcasts.returnBroadcast(this.scope, broadcastId);
+  }
+
+  markBroadcastForVetting(broadcastId: number): Promise<NetworkTransaction> {
+    return broadcasts.markBroadcastForVetting(this.scope, broadcastId);
+  }
+
+  /** Broadcasts in the given states; by default the open ones and those awaiting vetting. */
+  listBroadcasts(states?: readonly NetworkTransaction['state'][]): Promise<NetworkTransaction[]> {
+    return broadcasts.listBroadcasts(this.scope, states);
+  }
+
+  // Queries ----------------------------------------------------------------------------------
+
+  /** A transaction of this wallet. @throws NotFound */
+  async getTransaction(id: number): Promise<Transaction> {
+    const found = await findTransaction(this.scope, id);
+    if (!found) throw new NotFound('transaction', id);
+    return found;
+  }
+
+  /** Withdrawals queued and not yet in a broadcast, oldest first. */
+  pendingWithdrawals(limit?: number): Promise<Transaction[]> {
+    return queries.pendingWithdrawals(this.scope, limit);
+  }
+
+  /** Every deposit (optionally of one account), oldest first. */
+  deposits(options: { account?: AccountRef } = {}): Promise<Transaction[]> {
+    return queries.deposits(this.scope, options);
+  }
+
+  /** Deposits seen but not credited (below the threshold, or reversed). */
+  unconfirmedDeposits(): Promise<Transaction[]> {
+    return queries.unconfirmedDeposits(this.scope);
+  }
+
+  /** Sum of an account's deposits on their way (seen, not yet credited). */
+  unconfirmedBalance(account: AccountRef): Promise<bigint> {
+    return queries.unconfirmedBalance(this.scope, account);
+  }
+
+  /** All-time received by an account or address with at least `minConfirmations`. */
+  receivedByConfirmations(target: { account: AccountRef } | { address: string }, minConfirmations = 0): Promise<bigint> {
+    return queries.receivedByConfirmations(this.scope, target, minConfirmations);
+  }
+
+  /** A page of an account's journal, newest first. */
+  accountHistory(account: AccountRef, page: { limit?: number; beforeId?: number } = {}): Promise<Entry[]> {
+    return queries.accountHistory(this.scope, account, page);
+  }
+}

@@ -1,0 +1,480 @@
+/**
+ * The ledger on both engines: the original's CoinTestCase list and what it lacked. Each test ends
+ * with the ledger check (in `finish`).
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { encodeAddress } from '../../src/domain/address.js';
+import { BTC } from '../../src/domain/coins.js';
+import {
+  AlreadyExists,
+  IdempotencyKeyReused,
+  InsufficientBalance,
+  InvalidAddress,
+  InvalidName,
+  NotFound,
+  SameAccount,
+} from '../../src/domain/errors.js';
+import type { CoinLedger } from '../../src/ledger/coin-ledger.js';
+import { enginesUnderTest } from '../helpers/engines.js';
+import { fundAccount, openTestLedger, randomTxid, rowCounts, type TestLedger } from '../helpers/ledger.js';
+
+const engines = await enginesUnderTest();
+const regtest = BTC.networks.regtest!;
+/** A valid regtest address outside our wallet. */
+const EXTERNAL = encodeAddress('p2wpkh', new Uint8Array(20).fill(7), regtest);
+const EXTERNAL_2 = encodeAddress('p2pkh', new Uint8Array(20).fill(9), regtest);
+
+describe.each(engines)('ledger on %s', (engine) => {
+  let ledger: TestLedger;
+  let btc: CoinLedger;
+
+  beforeEach(async () => {
+    ledger = await openTestLedger(engine);
+    btc = ledger.app.coin('btc');
+  });
+  afterEach(async () => {
+    await ledger.finish();
+  });
+
+  async function account(wallet: string, name: string) {
+    return btc.transaction(async (book) => (await book.getOrCreateWallet(wallet)).getOrCreateAccount(name));
+  }
+
+  async function balanceOf(wallet: string, name: string): Promise<bigint> {
+    return btc.read(async (book) => (await (await book.wallet(wallet)).getAccount(name)).balance);
+  }
+
+  it('creates a receiving address through the backend, valid for the network and owned by the account', async () => {
+    const alice = await account('main', 'alice');
+    const address = await btc.createReceivingAddress('main', alice, { label: 'first' });
+    expect(address.accountId).toBe(alice.id);
+    expect(address.label).toBe('first');
+    expect(address.address.startsWith('bcrt1')).toBe(true);
+    expect(ledger.chain.addressOwner(address.address)).toEqual({ wallet: 'ledger', label: 'first' });
+    const owner = await btc.read(async (book) => (await book.wallet('main')).getAccountByAddress(address.address));
+    expect(owner?.id).toBe(alice.id);
+  });
+
+  it('keeps receiving addresses apart per wallet', async () => {
+    const alice = await account('main', 'alice');
+    const bob = await account('other', 'bob');
+    const a1 = await btc.createReceivingAddress('main', alice);
+    const b1 = await btc.createReceivingAddress('other', bob);
+    await btc.read(async (book) => {
+      const main = await book.wallet('main');
+      const other = await book.wallet('other');
+      expect((await main.listReceivingAddresses()).map((a) => a.address)).toEqual([a1.address]);
+      expect((await other.listReceivingAddresses()).map((a) => a.address)).toEqual([b1.address]);
+      expect(await main.getAccountByAddress(b1.address)).toBeUndefined();
+      await expect(main.getReceivingAddress(b1.address)).rejects.toBeInstanceOf(NotFound);
+      // An account of one wallet cannot be used through another.
+      await expect(other.getAccount(alice.id)).rejects.toBeInstanceOf(NotFound);
+    });
+  });
+
+  it('creates accounts with names unique per wallet', async () => {
+    await btc.transaction(async (book) => {
+      const main = await book.getOrCreateWallet('main');
+      const other = await book.getOrCreateWallet('other');
+      const alice = await main.createAccount('alice');
+      expect(alice.balance).toBe(0n);
+      expect(alice.kind).toBe('user');
+      await expect(main.createAccount('alice')).rejects.toBeInstanceOf(AlreadyExists);
+      expect((await other.createAccount('alice')).id).not.toBe(alice.id);
+      expect((await main.getOrCreateAccount('alice')).id).toBe(alice.id);
+      await expect(main.createAccount('Network fees')).rejects.toBeInstanceOf(InvalidName);
+      await expect(main.createAccount('')).rejects.toBeInstanceOf(InvalidName);
+      await expect(main.createAccount('x'.repeat(256))).rejects.toBeInstanceOf(InvalidName);
+      const fees = await main.getNetworkFeeAccount();
+      expect(fees.kind).toBe('network_fee');
+      expect((await main.getNetworkFeeAccount()).id).toBe(fees.id);
+    });
+  });
+
+  it('sends internally to an address of the same wallet, off-chain', async () => {
+    await fundAccount(ledger, 'main', 'alice', 10_000n);
+    const bob = await account('main', 'bob');
+    const bobAddress = await btc.createReceivingAddress('main', bob);
+    const sent = await btc.transaction(async (book) =>
+      (await book.wallet('main')).send('alice' === 'alice' ? (await (await book.wallet('main')).getAccount('alice')) : 0, bobAddress.address, 2_500n, 'rent'),
+    );
+    expect(sent.type).toBe('internal');
+    expect(sent.state).toBe('done');
+    expect(sent.amount).toBe(2_500n);
+    expect(sent.receivingAccountId).toBe(bob.id);
+    expect(sent.address).toBe(bobAddress.address);
+    expect(await balanceOf('main', 'alice')).toBe(7_500n);
+    expect(await balanceOf('main', 'bob')).toBe(2_500n);
+    // The same address forced external is a withdrawal instead.
+    const forced = await btc.transaction(async (book) =>
+      (await book.wallet('main')).send(await (await book.wallet('main')).getAccount('alice'), bobAddress.address, 500n, null, {
+        forceExternal: true,
+      }),
+    );
+    expect(forced.type).toBe('withdrawal');
+    expect(forced.state).toBe('pending');
+  });
+
+  it('refuses a transfer beyond the balance and writes nothing', async () => {
+    await fundAccount(ledger, 'main', 'alice', 1_000n);
+    const bob = await account('main', 'bob');
+    const before = await rowCounts(ledger.app);
+    const error = await btc
+      .transaction(async (book) => (await book.wallet('main')).transfer((await (await book.wallet('main')).getAccount('alice')).id, bob, 1_001n))
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InsufficientBalance);
+    expect((error as InsufficientBalance).balance).toBe(1_000n);
+    expect(await rowCounts(ledger.app)).toEqual(before);
+    expect(await balanceOf('main', 'alice')).toBe(1_000n);
+    // Explicitly allowed, the balance may go negative.
+    await btc.transaction(async (book) => {
+      const main = await book.wallet('main');
+      await main.transfer(await main.getAccount('bob'), await main.getAccount('alice'), 5n, 'house credit', { allowNegativeBalance: true });
+    });
+    expect(await balanceOf('main', 'bob')).toBe(-5n);
+  });
+
+  it('refuses a transfer to the same account', async () => {
+    await fundAccount(ledger, 'main', 'alice', 1_000n);
+    const alice = await account('main', 'alice');
+    const address = await btc.read(async (book) => (await (await book.wallet('main')).listReceivingAddresses())[0]!);
+    const before = await rowCounts(ledger.app);
+    await expect(btc.transaction(async (book) => (await book.wallet('main')).transfer(alice, alice, 1n))).rejects.toBeInstanceOf(SameAccount);
+    await expect(btc.transaction(async (book) => (await book.wallet('main')).send(alice, address.address, 1n))).rejects.toBeInstanceOf(
+      SameAccount,
+    );
+    expect(await rowCounts(ledger.app)).toEqual(before);
+  });
+
+  it('cannot add an address that already exists', async () => {
+    const alice = await account('main', 'alice');
+    const bob = await account('other', 'bob');
+    const address = await btc.createReceivingAddress('main', alice);
+    const before = await rowCounts(ledger.app);
+    await expect(btc.transaction(async (book) => (await book.wallet('main')).addReceivingAddress(alice, address.address))).rejects.toBeInstanceOf(
+      AlreadyExists,
+    );
+    await expect(btc.transaction(async (book) => (await book.wallet('other')).addReceivingAddress(bob, address.address))).rejects.toBeInstanceOf(
+      AlreadyExists,
+    );
+    // Upper-case bech32 is the same address.
+    await expect(
+      btc.transaction(async (book) => (await book.wallet('main')).addReceivingAddress(alice, address.address.toUpperCase())),
+    ).rejects.toBeInstanceOf(AlreadyExists);
+    expect(await rowCounts(ledger.app)).toEqual(before);
+  });
+
+  it('queues an external send as a pending withdrawal, debited at once', async () => {
+    await fundAccount(ledger, 'main', 'alice', 10_000n);
+    const withdrawal = await btc.transaction(async (book) => {
+      const main = await book.wallet('main');
+      return main.send(await main.getAccount('alice'), EXTERNAL, '0.00003', 'payout');
+    });
+    expect(withdrawal).toMatchObject({ type: 'withdrawal', state: 'pending', amount: 3_000n, address: EXTERNAL, txid: null });
+    expect(await balanceOf('main', 'alice')).toBe(7_000n);
+    const pending = await btc.read(async (book) => (await book.wallet('main')).pendingWithdrawals());
+    expect(pending.map((t) => t.id)).toEqual([withdrawal.id]);
+    // Another wallet's queue is its own.
+    await account('other', 'x');
+    expect(await btc.read(async (book) => (await book.wallet('other')).pendingWithdrawals())).toEqual([]);
+  });
+
+  it('broadcasts nothing when nothing is queued', async () => {
+    await account('main', 'alice');
+    expect(await btc.broadcastPending('main')).toEqual({ status: 'nothing_to_send' });
+  });
+
+  it('broadcasts queued withdrawals as one transaction and charges its fee once', async () => {
+    ledger.chain.fund(ledger.backend, 1_000_000n);
+    ledger.chain.mine(1);
+    await fundAccount(ledger, 'main', 'alice', 100_000n);
+    await btc.transaction(async (book) => {
+      const main = await book.wallet('main');
+      const alice = await main.getAccount('alice');
+      await main.withdraw(alice, EXTERNAL, 1_000n);
+      await main.withdraw(alice, EXTERNAL_2, 2_000n);
+      await main.withdraw(alice, EXTERNAL, 3_000n);
+    });
+    const outcome = await btc.broadcastPending('main');
+    expect(outcome.status).toBe('sent');
+    if (outcome.status !== 'sent') return;
+    expect(outcome.withdrawals.map((w) => w.state)).toEqual(['broadcasted', 'broadcasted', 'broadcasted']);
+    expect(new Set(outcome.withdrawals.map((w) => w.txid))).toEqual(new Set([outcome.broadcast.txid]));
+    const onChain = ledger.chain.inspect(outcome.broadcast.txid!)!;
+    // Two destinations: EXTERNAL's two withdrawals go out as one output of 4,000.
+    const paid = onChain.outputs.filter((o) => o.address === EXTERNAL || o.address === EXTERNAL_2);
+    expect(paid.map((o) => [o.address, o.amount]).sort()).toEqual([[EXTERNAL, 4_000n], [EXTERNAL_2, 2_000n]].sort());
+    expect(outcome.broadcast.fee).toBe(onChain.fee);
+    const fees = await btc.read(async (book) => (await book.wallet('main')).getNetworkFeeAccount());
+    expect(fees.balance).toBe(-onChain.fee);
+    expect(await btc.broadcastPending('main')).toEqual({ status: 'nothing_to_send' });
+  });
+
+  it('returns withdrawals to the queue when the node refuses and nothing was sent', async () => {
+    await fundAccount(ledger, 'main', 'alice', 100_000n);
+    await btc.transaction(async (book) => {
+      const main = await book.wallet('main');
+      await main.withdraw(await main.getAccount('alice'), EXTERNAL, 1_000n);
+    });
+    // The backend's wallet holds nothing on chain: the node answers "insufficient funds".
+    const refused = await btc.broadcastPending('main');
+    expect(refused.status).toBe('returned');
+    const pending = await btc.read(async (book) => (await book.wallet('main')).pendingWithdrawals());
+    expect(pending).toHaveLength(1);
+    ledger.chain.fund(ledger.backend, 1_000_000n);
+    ledger.chain.mine(1);
+    const sent = await btc.broadcastPending('main');
+    expect(sent.status).toBe('sent');
+  });
+
+  it('leaves a broadcast open when its outcome is unknown, and never resends it', async () => {
+    ledger.chain.fund(ledger.backend, 1_000_000n);
+    ledger.chain.mine(1);
+    await fundAccount(ledger, 'main', 'alice', 100_000n);
+    await btc.transaction(async (book) => {
+      const main = await book.wallet('main');
+      await main.withdraw(await main.getAccount('alice'), EXTERNAL, 1_000n);
+    });
+    ledger.chain.failNext('sendMany', 'garbage');
+    const outcome = await btc.broadcastPending('main');
+    expect(outcome.status).toBe('interrupted');
+    expect(await btc.broadcastPending('main')).toEqual({ status: 'nothing_to_send' });
+    const open = await btc.read(async (book) => (await book.wallet('main')).listBroadcasts());
+    expect(open.map((b) => b.state)).toEqual(['opened']);
+    expect(open[0]!.comment).toMatch(/^cryptoassets btc broadcast \d+ [0-9a-f]{12}$/);
+  });
+
+  it('credits a spoofed deposit only at the threshold, and only once', async () => {
+    const alice = await account('main', 'alice');
+    const address = await btc.createReceivingAddress('main', alice);
+    const txid = randomTxid();
+    const report = (confirmations: number) =>
+      btc.transaction((book) => book.recordDeposit({ txid, confirmations, outputs: [{ address: address.address, amount: 5_000n }] }));
+
+    const [atMinusOne] = await report(-1);
+    expect(atMinusOne).toMatchObject({ credited: false, conflicted: true, change: 'created' });
+    const [atZero] = await report(0);
+    expect(atZero).toMatchObject({ credited: false, conflicted: false, change: 'confirmations' });
+    expect(await balanceOf('main', 'alice')).toBe(0n);
+    expect(await btc.read(async (book) => (await book.wallet('main')).unconfirmedBalance(alice))).toBe(5_000n);
+    const [atTwo] = await report(2);
+    expect(atTwo!.credited).toBe(false);
+    const [atThree] = await report(3);
+    expect(atThree).toMatchObject({ credited: true, change: 'credited' });
+    expect(atThree!.transaction.state).toBe('credited');
+    expect(atThree!.transaction.creditedAt).toBeInstanceOf(Date);
+    for (const confirmations of [3, 4, 15]) {
+      const [again] = await report(confirmations);
+      expect(again).toMatchObject({ credited: true, change: 'confirmations' });
+    }
+    expect(await balanceOf('main', 'alice')).toBe(5_000n);
+    expect(await btc.read(async (book) => (await book.wallet('main')).unconfirmedBalance(alice))).toBe(0n);
+    const deposits = await btc.read(async (book) => (await book.wallet('main')).deposits());
+    expect(deposits).toHaveLength(1);
+    expect(deposits[0]).toMatchObject({ txid, amount: 5_000n, address: address.address, receivingAccountId: alice.id });
+  });
+
+  it('ignores outputs that are not ours and writes nothing for a transaction with none', async () => {
+    const alice = await account('main', 'alice');
+    const address = await btc.createReceivingAddress('main', alice);
+    const before = await rowCounts(ledger.app);
+    expect(await btc.transaction((book) => book.recordDeposit({ txid: randomTxid(), confirmations: 5, outputs: [{ address: EXTERNAL, amount: 1n }] }))).toEqual([]);
+    expect(await rowCounts(ledger.app)).toEqual(before);
+    const updates = await btc.transaction((book) =>
+      book.recordDeposit({
+        txid: randomTxid(),
+        confirmations: 3,
+        outputs: [
+          { address: EXTERNAL, amount: 1_000n },
+          { address: address.address, amount: 700n },
+          { address: address.address, amount: 300n },
+          { address: 'not an address', amount: 5n },
+        ],
+      }),
+    );
+    expect(updates).toHaveLength(1);
+    expect(updates[0]!.transaction.amount).toBe(1_000n);
+    expect(await balanceOf('main', 'alice')).toBe(1_000n);
+  });
+
+  it('credits one transaction paying addresses of several accounts and wallets', async () => {
+    const alice = await account('main', 'alice');
+    const bob = await account('main', 'bob');
+    const carol = await account('other', 'carol');
+    const [a, b, c] = [
+      await btc.createReceivingAddress('main', alice),
+      await btc.createReceivingAddress('main', bob),
+      await btc.createReceivingAddress('other', carol),
+    ];
+    const updates = await btc.transaction((book) =>
+      book.recordDeposit({
+        txid: randomTxid(),
+        confirmations: 6,
+        outputs: [
+          { address: a.address, amount: 1n },
+          { address: b.address, amount: 2n },
+          { address: c.address, amount: 3n },
+        ],
+      }),
+    );
+    expect(updates.map((u) => [u.transaction.receivingAccountId, u.transaction.amount, u.credited])).toEqual([
+      [alice.id, 1n, true],
+      [bob.id, 2n, true],
+      [carol.id, 3n, true],
+    ]);
+    expect(await balanceOf('other', 'carol')).toBe(3n);
+  });
+
+  it('reverses a credited deposit that loses its confirmations or is conflicted, with new entries', async () => {
+    const alice = await account('main', 'alice');
+    const address = await btc.createReceivingAddress('main', alice);
+    const txid = randomTxid();
+    const report = async (confirmations: number) =>
+      (await btc.transaction((book) => book.recordDeposit({ txid, confirmations, outputs: [{ address: address.address, amount: 8_000n }] })))[0]!;
+    await report(3);
+    expect(await balanceOf('main', 'alice')).toBe(8_000n);
+    expect((await report(0)).change).toBe('reversed');
+    expect(await balanceOf('main', 'alice')).toBe(0n);
+    expect((await report(4)).change).toBe('credited');
+    expect(await balanceOf('main', 'alice')).toBe(8_000n);
+    const conflicted = await report(-2);
+    expect(conflicted).toMatchObject({ change: 'reversed', conflicted: true, credited: false });
+    expect(await balanceOf('main', 'alice')).toBe(0n);
+    const history = await btc.read(async (book) => (await book.wallet('main')).accountHistory(alice));
+    expect(history.map((e) => [e.kind, e.amount])).toEqual([
+      ['deposit_reversal', -8_000n],
+      ['deposit_credit', 8_000n],
+      ['deposit_reversal', -8_000n],
+      ['deposit_credit', 8_000n],
+    ]);
+  });
+
+  it('marks a deposit processed, and keeps tracking it afterwards', async () => {
+    const alice = await account('main', 'alice');
+    const address = await btc.createReceivingAddress('main', alice);
+    const txid = randomTxid();
+    const [first] = await btc.transaction((book) => book.recordDeposit({ txid, confirmations: 1, outputs: [{ address: address.address, amount: 50n }] }));
+    const processed = await btc.transaction(async (book) => (await book.wallet('main')).markProcessed(first!.transaction.id));
+    expect(processed.processedAt).toBeInstanceOf(Date);
+    // The original failed an assertion here and stopped updating every later transaction.
+    const [later] = await btc.transaction((book) => book.recordDeposit({ txid, confirmations: 5, outputs: [{ address: address.address, amount: 50n }] }));
+    expect(later).toMatchObject({ credited: true, change: 'credited' });
+    expect(later!.transaction.processedAt).toEqual(processed.processedAt);
+    await expect(btc.transaction(async (book) => (await book.wallet('other').catch(() => book.getOrCreateWallet('other'))).markProcessed(first!.transaction.id))).rejects.toBeInstanceOf(NotFound);
+  });
+
+  it('refuses a bad address with a typed error and writes nothing', async () => {
+    await fundAccount(ledger, 'main', 'alice', 1_000n);
+    const before = await rowCounts(ledger.app);
+    const mainnet = encodeAddress('p2wpkh', new Uint8Array(20).fill(1), BTC.networks.mainnet!);
+    for (const bad of ['', 'hello', mainnet, `${EXTERNAL.slice(0, -1)}x`, '1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa']) {
+      const error = await btc
+        .transaction(async (book) => {
+          const main = await book.wallet('main');
+          return main.send(await main.getAccount('alice'), bad, 10n);
+        })
+        .catch((e: unknown) => e);
+      expect(error, bad).toBeInstanceOf(InvalidAddress);
+    }
+    expect(await rowCounts(ledger.app)).toEqual(before);
+  });
+
+  it('makes automatic labels unique', async () => {
+    const alice = await account('main', 'alice');
+    const addresses = [];
+    for (let i = 0; i < 10; i++) addresses.push(await btc.createReceivingAddress('main', alice));
+    expect(new Set(addresses.map((a) => a.label)).size).toBe(10);
+    expect(new Set(addresses.map((a) => a.address)).size).toBe(10);
+    await btc.createReceivingAddress('main', alice, { label: 'mine' });
+    await expect(btc.createReceivingAddress('main', alice, { label: 'mine' })).rejects.toBeInstanceOf(AlreadyExists);
+  });
+
+  it('archives and unarchives addresses; archived ones still receive', async () => {
+    const alice = await account('main', 'alice');
+    const address = await btc.createReceivingAddress('main', alice);
+    await btc.transaction(async (book) => (await book.wallet('main')).archiveAddress(address.address));
+    await btc.read(async (book) => {
+      const main = await book.wallet('main');
+      expect(await main.listReceivingAddresses()).toEqual([]);
+      expect((await main.listReceivingAddresses({ archived: true })).map((a) => a.address)).toEqual([address.address]);
+    });
+    await btc.transaction((book) => book.recordDeposit({ txid: randomTxid(), confirmations: 3, outputs: [{ address: address.address, amount: 9n }] }));
+    expect(await balanceOf('main', 'alice')).toBe(9n);
+    await btc.transaction(async (book) => (await book.wallet('main')).unarchiveAddress(address.address));
+    expect(await btc.read(async (book) => (await (await book.wallet('main')).listReceivingAddresses()).length)).toBe(1);
+  });
+
+  it('lists deposits, unconfirmed deposits and received amounts by confirmations', async () => {
+    const alice = await account('main', 'alice');
+    const address = await btc.createReceivingAddress('main', alice);
+    for (const [confirmations, amount] of [[0, 10n], [1, 20n], [3, 40n], [10, 80n]] as const) {
+      await btc.transaction((book) => book.recordDeposit({ txid: randomTxid(), confirmations, outputs: [{ address: address.address, amount }] }));
+    }
+    await btc.read(async (book) => {
+      const main = await book.wallet('main');
+      expect((await main.deposits()).map((d) => d.amount)).toEqual([10n, 20n, 40n, 80n]);
+      expect((await main.unconfirmedDeposits()).map((d) => d.amount)).toEqual([10n, 20n]);
+      expect(await main.unconfirmedBalance(alice)).toBe(30n);
+      expect(await main.receivedByConfirmations({ account: alice }, 0)).toBe(150n);
+      expect(await main.receivedByConfirmations({ address: address.address }, 3)).toBe(120n);
+      expect(await main.receivedByConfirmations({ account: alice }, 11)).toBe(0n);
+    });
+    expect(await balanceOf('main', 'alice')).toBe(120n);
+  });
+
+  it('imports the backend balance once', async () => {
+    const alice = await account('main', 'alice');
+    const address = await btc.createReceivingAddress('main', alice);
+    // Coins in the wallet before the ledger: sent to an address the ledger does not know.
+    ledger.chain.fund(ledger.backend, 70_000n);
+    // And a deposit the ledger missed: the import must credit it as a deposit, not swallow it.
+    ledger.chain.pay(address.address, 5_000n);
+    ledger.chain.mine(3);
+    const house = await account('main', 'house');
+    const first = await btc.importBalance('main', house);
+    expect(first.imported).toBe(70_000n);
+    expect(await balanceOf('main', 'alice')).toBe(5_000n);
+    expect(await balanceOf('main', 'house')).toBe(70_000n);
+    const second = await btc.importBalance('main', house);
+    expect(second.imported).toBe(0n);
+    expect(await balanceOf('main', 'house')).toBe(70_000n);
+  });
+
+  it('returns the first result for a repeated idempotency key and refuses a different request under it', async () => {
+    await fundAccount(ledger, 'main', 'alice', 10_000n);
+    const bob = await account('main', 'bob');
+    const withdraw = (amount: bigint, address = EXTERNAL) =>
+      btc.transaction(async (book) => {
+        const main = await book.wallet('main');
+        return main.send(await main.getAccount('alice'), address, amount, null, { idempotencyKey: 'payout-1' });
+      });
+    const first = await withdraw(1_000n);
+    const again = await withdraw(1_000n);
+    expect(again.id).toBe(first.id);
+    expect(await balanceOf('main', 'alice')).toBe(9_000n);
+    await expect(withdraw(1_001n)).rejects.toBeInstanceOf(IdempotencyKeyReused);
+    await expect(withdraw(1_000n, EXTERNAL_2)).rejects.toBeInstanceOf(IdempotencyKeyReused);
+    const transfer = (amount: bigint) =>
+      btc.transaction(async (book) => {
+        const main = await book.wallet('main');
+        return main.transfer(await main.getAccount('alice'), bob, amount, null, { idempotencyKey: 'move-1' });
+      });
+    expect((await transfer(5n)).id).toBe((await transfer(5n)).id);
+    await expect(transfer(6n)).rejects.toBeInstanceOf(IdempotencyKeyReused);
+    expect(await balanceOf('main', 'alice')).toBe(8_995n);
+  });
+
+  it('pages through an account history', async () => {
+    await fundAccount(ledger, 'main', 'alice', 1_000n);
+    const bob = await account('main', 'bob');
+    await btc.transaction(async (book) => {
+      const main = await book.wallet('main');
+      const alice = await main.getAccount('alice');
+      for (let i = 1; i <= 5; i++) await main.transfer(alice, bob, BigInt(i), `t${i}`);
+    });
+    const page1 = await btc.read(async (book) => (await book.wallet('main')).accountHistory(bob, { limit: 2 }));
+    const page2 = await btc.read(async (book) => (await book.wallet('main')).accountHistory(bob, { limit: 2, beforeId: page1.at(-1)!.id }));
+    const page3 = await btc.read(async (book) => (await book.wallet('main')).accountHistory(bob, { limit: 2, beforeId: page2.at(-1)!.id }));
+    expect([...page1, ...page2, ...page3].map((e) => e.label)).toEqual(['t5', 't4', 't3', 't2', 't1']);
+  });
+});
