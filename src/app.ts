@@ -32,6 +32,8 @@ export interface CryptoAssetsOptions {
   readonly retry?: Partial<RetryPolicy>;
   /** Create or upgrade the tables on open (default false: an outdated database is an error). */
   readonly migrate?: boolean;
+  /** Check the schema version on open (default true); `initialize-database` opens without. */
+  readonly checkSchema?: boolean;
   /** Where the ledger logs broadcasts and conflicts; silent by default. */
   readonly log?: LedgerLog;
 }
@@ -78,7 +80,7 @@ export class CryptoAssets {
     const app = new CryptoAssets(database, options);
     try {
       if (options.migrate) await app.initializeDatabase();
-      else await app.checkSchema();
+      else if (options.checkSchema !== false) await app.checkSchema();
     } catch (error) {
       await database.close();
       throw error;

@@ -464,6 +464,61 @@ describe.each(engines)('ledger on %s', (engine) => {
     expect(await balanceOf('main', 'alice')).toBe(8_995n);
   });
 
+  it('refuses every kind of bad input with its typed error and writes nothing', async () => {
+    await fundAccount(ledger, 'main', 'alice', 10_000n);
+    const bob = await account('main', 'bob');
+    const aliceAddress = await btc.read(async (book) => (await (await book.wallet('main')).listReceivingAddresses())[0]!.address);
+    const txid = randomTxid();
+    await btc.transaction((book) => book.recordDeposit({ txid, confirmations: 1, outputs: [{ address: aliceAddress, amount: 10n }] }));
+    const withdraw = (amount: unknown, label: string | null = null, key?: string) =>
+      btc.transaction(async (book) => {
+        const main = await book.wallet('main');
+        return main.withdraw(await main.getAccount('alice'), EXTERNAL, amount as bigint, label, key === undefined ? {} : { idempotencyKey: key });
+      });
+    const queued = await withdraw(1n);
+    const cases: [string, () => Promise<unknown>, string][] = [
+      ['zero amount', () => withdraw(0n), 'invalid_amount'],
+      ['negative amount', () => withdraw(-5n), 'invalid_amount'],
+      ['negative transfer', () => btc.transaction(async (book) => (await book.wallet('main')).transfer(bob, 1, -1n)), 'invalid_amount'],
+      ['over-precise text', () => withdraw('0.000000001'), 'invalid_amount'],
+      ['non-numeric text', () => withdraw('ten'), 'invalid_amount'],
+      ['a float', () => withdraw(0.5), 'invalid_amount'],
+      ['beyond max money', () => withdraw(BTC.maxMoney + 1n), 'invalid_amount'],
+      ['label too long', () => withdraw(1n, 'x'.repeat(256)), 'invalid_name'],
+      ['empty idempotency key', () => withdraw(1n, null, ''), 'invalid_name'],
+      ['unknown account', () => btc.transaction(async (book) => (await book.wallet('main')).transfer(99_999, bob, 1n)), 'not_found'],
+      ['unknown wallet', () => btc.transaction(async (book) => book.wallet('nope')), 'not_found'],
+      ['malformed txid', () => btc.transaction((book) => book.recordDeposit({ txid: 'abc', confirmations: 1, outputs: [] })), 'invalid_txid'],
+      [
+        'negative deposit output',
+        () => btc.transaction((book) => book.recordDeposit({ txid: randomTxid(), confirmations: 1, outputs: [{ address: aliceAddress, amount: -1n }] })),
+        'invalid_amount',
+      ],
+      [
+        'fractional confirmations',
+        () => btc.transaction((book) => book.recordDeposit({ txid: randomTxid(), confirmations: 1.5, outputs: [{ address: aliceAddress, amount: 1n }] })),
+        'invalid_deposit',
+      ],
+      [
+        'a recorded deposit reported with another amount',
+        () => btc.transaction((book) => book.recordDeposit({ txid, confirmations: 5, outputs: [{ address: aliceAddress, amount: 11n }] })),
+        'invalid_deposit',
+      ],
+      ['marking a withdrawal processed', () => btc.transaction(async (book) => (await book.wallet('main')).markProcessed(queued.id)), 'invalid_state'],
+      ['marking an unknown transaction processed', () => btc.transaction(async (book) => (await book.wallet('main')).markProcessed(999_999)), 'not_found'],
+    ];
+    const before = await rowCounts(ledger.app);
+    for (const [name, attempt, code] of cases) {
+      const error = await attempt().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect((error as { code?: string } | undefined)?.code, name).toBe(code);
+    }
+    expect(await rowCounts(ledger.app)).toEqual(before);
+    expect(await balanceOf('main', 'alice')).toBe(9_999n);
+  });
+
   it('pages through an account history', async () => {
     await fundAccount(ledger, 'main', 'alice', 1_000n);
     const bob = await account('main', 'bob');

@@ -1,0 +1,91 @@
+/**
+ * The `cryptoassets` command line. Commands live in `commands/`; this file wires them to
+ * commander and turns errors into one-line messages and documented exit codes. It is the only
+ * place (with main.ts) that touches process-level state.
+ */
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { demoCommand } from './commands/demo.js';
+import { initializeDatabaseCommand } from './commands/initialize-database.js';
+import { describeError, EXIT, exitCodeFor } from './exit-codes.js';
+
+/** Where command output goes; tests pass their own. */
+export interface CliIo {
+  readonly out: (text: string) => void;
+  readonly err: (text: string) => void;
+  readonly env: Readonly<Record<string, string | undefined>>;
+}
+
+export const PROCESS_IO: CliIo = {
+  out: (text) => process.stdout.write(text),
+  err: (text) => process.stderr.write(text),
+  env: process.env,
+};
+
+function packageVersion(): string {
+  const manifest = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return manifest.version;
+}
+
+/** Build the program; each action resolves to an exit code. */
+export function buildProgram(io: CliIo, setExitCode: (code: number) => void): Command {
+  const program = new Command('cryptoassets')
+    .description('Cryptocurrency accounting: a race-free ledger of wallets and accounts, deposits and batched withdrawals.')
+    .version(packageVersion(), '-V, --version', 'print the version')
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({ writeOut: io.out, writeErr: io.err })
+    .exitOverride();
+  program.addHelpText(
+    'after',
+    `
+Configuration: -c FILE, or the CRYPTOASSETS_CONFIG environment variable. See docs/configuration.md.
+Exit codes: 0 ok, 1 refused, 2 service critical failure, 64 usage, 69 database or node unreachable,
+70 internal error, 78 bad configuration. See docs/cli.md.`,
+  );
+  const run = (action: () => Promise<number>) => async () => setExitCode(await action());
+  const configOption = (command: Command) =>
+    command.option('-c, --config <file>', 'configuration file (YAML)', io.env.CRYPTOASSETS_CONFIG);
+
+  configOption(
+    program
+      .command('initialize-database')
+      .description('create or upgrade the tables of every configured coin (safe to run again)'),
+  ).action(function (this: Command) {
+    return run(() => initializeDatabaseCommand(io, this.opts()))();
+  });
+
+  program
+    .command('demo')
+    .description('a narrated tour of the ledger on SQLite and the in-memory chain')
+    .option('--database <file>', 'SQLite file to use (default: a temporary file, removed afterwards)')
+    .action(function (this: Command) {
+      return run(() => demoCommand(io, this.opts()))();
+    });
+  return program;
+}
+
+/** Run the command line; resolves to the process exit code. */
+export async function runCli(argv: readonly string[], io: CliIo = PROCESS_IO): Promise<number> {
+  let exitCode: number = EXIT.ok;
+  const program = buildProgram(io, (code) => {
+    exitCode = code;
+  });
+  try {
+    await program.parseAsync(argv as string[]);
+    return exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version end through here with exit code 0.
+      return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    return reportError(io, error);
+  }
+}
+
+/** Print an error the way every command does: one line, or a stack trace for a bug. */
+export function reportError(io: CliIo, error: unknown): number {
+  const line = describeError(error);
+  if (line !== undefined) io.err(`cryptoassets: ${line}\n`);
+  else io.err(`cryptoassets: internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  return exitCodeFor(error);
+}

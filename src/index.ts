@@ -1,0 +1,36 @@
+/**
+ * cryptoassets: cryptocurrency accounting for Node.js.
+ *
+ * Start with `openFromConfig(await loadConfigFile(path))` or `CryptoAssets.open({...})`, then
+ * `app.coin('btc').transaction(async (book) => …)`. See docs/api.md.
+ */
+export { CryptoAssets, type CoinSetup, type CryptoAssetsOptions, type LedgerTransaction } from './app.js';
+export { openFromConfig, databaseOptions, type OpenFromConfigOptions } from './open-from-config.js';
+export * from './config/index.js';
+
+export * from './domain/errors.js';
+export * from './domain/coins.js';
+export { checkAmount, formatAmount, parseAmount, toBaseUnits, type AmountOptions, type AmountRules } from './domain/amounts.js';
+export { assertValidAddress, encodeAddress, validateAddress, type AddressCheck, type AddressKind } from './domain/address.js';
+export { checkName, NAME_LENGTH_MAX } from './domain/names.js';
+
+export type * from './ledger/records.js';
+export { CoinLedger, type BroadcastOutcome, type LedgerLog, type ScanResult } from './ledger/coin-ledger.js';
+export { CoinBook } from './ledger/coin-book.js';
+export { WalletBook, type SendOptions } from './ledger/wallet-book.js';
+export { InvalidDeposit, type DepositChange, type DepositReport, type DepositUpdate } from './ledger/deposits.js';
+export type { AccountRef, CoinContext } from './ledger/context.js';
+export type { BalanceImport } from './ledger/balance-import.js';
+export type { CoinCheck, LedgerCheck, WalletCheck } from './ledger/verify.js';
+export { NETWORK_FEE_ACCOUNT_NAME } from './ledger/accounts.js';
+export { BROADCAST_OUTPUTS_MAX, type OpenedBroadcast } from './ledger/broadcasts.js';
+
+export type * from './backends/backend.js';
+export { TXID_PATTERN } from './backends/backend.js';
+export { MemoryBackend, MemoryChain, type MemoryChainOptions } from './backends/memory/index.js';
+export { createBackend, memoryChainOf } from './backends/factory.js';
+
+export type { Database, EngineName, SqlExecutor, SqlValue, TransactionMode } from './store/database.js';
+export { openDatabase, type DatabaseOptions } from './store/open.js';
+export { RETRY_POLICY_DEFAULT, TransactionStats, type RetryPolicy } from './store/managed-transaction.js';
+export { coinTables, migrate, type CoinTables, type MigrationResult } from './store/migrations.js';

@@ -1,0 +1,124 @@
+/**
+ * The command line as users run it: exit codes, one-line errors, initialize-database on both
+ * engines, and the demo end to end.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { CryptoAssets } from '../../src/app.js';
+import { BTC, LTC } from '../../src/domain/coins.js';
+import { runCli } from '../../src/cli/program.js';
+import { createTestDatabase, enginesUnderTest } from '../helpers/engines.js';
+
+const engines = await enginesUnderTest();
+const dir = mkdtempSync(join(tmpdir(), 'cryptoassets-cli-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+async function cli(args: string[], env: Record<string, string> = {}) {
+  let out = '';
+  let err = '';
+  const code = await runCli(['node', 'cryptoassets', ...args], {
+    out: (text) => (out += text),
+    err: (text) => (err += text),
+    env,
+  });
+  return { code, out, err };
+}
+
+function configFile(name: string, body: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, body);
+  return path;
+}
+
+describe('cryptoassets command line', () => {
+  it('prints help and version with exit 0', async () => {
+    const help = await cli(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.out).toContain('initialize-database');
+    expect(help.out).toContain('demo');
+    const version = await cli(['--version']);
+    expect(version.code).toBe(0);
+    expect(version.out.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+
+  it('answers a usage error with exit 64', async () => {
+    const result = await cli(['no-such-command']);
+    expect(result.code).toBe(64);
+    expect(result.err).toContain("unknown command 'no-such-command'");
+  });
+
+  it('reports a missing or malformed configuration in one line with exit 78', async () => {
+    const missing = await cli(['initialize-database']);
+    expect(missing).toMatchObject({ code: 78, out: '' });
+    expect(missing.err).toBe('cryptoassets: config: no configuration file: pass -c FILE or set CRYPTOASSETS_CONFIG\n');
+    const bad = configFile('bad.yaml', 'database:\n  url: sqlite:x.sqlite\ncoins:\n  btc:\n    network: moonnet\n    backend: {type: memory}\n');
+    const malformed = await cli(['initialize-database', '-c', bad]);
+    expect(malformed.code).toBe(78);
+    expect(malformed.err.trim().split('\n')).toHaveLength(1);
+    expect(malformed.err).toMatch(/^cryptoassets: config: coins\.btc\.network: /);
+    const noFile = await cli(['initialize-database', '-c', join(dir, 'nope.yaml')]);
+    expect(noFile.code).toBe(78);
+  });
+
+  it('reports an unreachable database with exit 69', async () => {
+    const path = configFile('down.yaml', 'database:\n  url: postgresql://127.0.0.1:1/none\ncoins:\n  btc:\n    network: regtest\n    backend: {type: memory}\n');
+    const result = await cli(['initialize-database', '-c', path]);
+    expect(result.code).toBe(69);
+    expect(result.err.trim().split('\n')).toHaveLength(1);
+  });
+
+  it.each(engines)('initializes the database on %s, and again harmlessly', async (engine) => {
+    const database = await createTestDatabase(engine);
+    try {
+      const url = engine === 'sqlite' ? `sqlite:${database.location}` : database.location;
+      const path = configFile(`init-${engine}.yaml`, `database:\n  url: "${url}"\ncoins:\n  btc: {network: regtest, backend: {type: memory}}\n  ltc: {network: regtest, backend: {type: memory}}\n`);
+      const first = await cli(['initialize-database', '-c', path]);
+      expect(first.err).toBe('');
+      expect(first.code).toBe(0);
+      expect(first.out).toContain('btc: applied migrations 1');
+      expect(first.out).toContain('ltc: applied migrations 1');
+      const second = await cli(['initialize-database', '-c', path]);
+      expect(second.out).toContain('btc: already up to date');
+      const options =
+        engine === 'sqlite' ? ({ kind: 'sqlite', path: database.location } as const) : ({ kind: 'postgres', url: database.location } as const);
+      const app = await CryptoAssets.open({ database: options, coins: [{ coin: BTC, network: BTC.networks.regtest! }, { coin: LTC, network: LTC.networks.regtest! }] });
+      expect(await app.coin('ltc').read((book) => book.listWallets())).toEqual([]);
+      await app.close();
+    } finally {
+      await database.drop();
+    }
+  });
+
+  it('refuses to open a database that was never initialized', async () => {
+    const database = await createTestDatabase('sqlite');
+    try {
+      const error = await CryptoAssets.open({ database: database.options, coins: [{ coin: BTC, network: BTC.networks.regtest! }] }).catch((e: unknown) => e);
+      expect((error as Error).message).toContain('run `cryptoassets initialize-database`');
+    } finally {
+      await database.drop();
+    }
+  });
+
+  it('runs the demo end to end', async () => {
+    const result = await cli(['demo']);
+    expect(result.err).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.out).toContain('block 3: balance 0.50000000 BTC');
+    expect(result.out).toContain('with 3 withdrawals');
+    expect(result.out).toContain(': consistent');
+  });
+
+  it('exits from the real binary with the documented code and no stack trace', () => {
+    const main = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+    const result = spawnSync(process.execPath, ['--import', 'tsx', main, 'initialize-database', '-c', join(dir, 'absent.yaml')], {
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH },
+    });
+    expect(result.status).toBe(78);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+  });
+});
