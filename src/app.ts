@@ -11,7 +11,7 @@ import type { CoinContext } from './ledger/context.js';
 import type { LedgerCheck } from './ledger/verify.js';
 import type { Database, TransactionMode } from './store/database.js';
 import { RETRY_POLICY_DEFAULT, type RetryPolicy, runManagedTransaction, TransactionStats } from './store/managed-transaction.js';
-import { coinTables, latestCoinSchemaVersion, migrate, type MigrationResult, schemaVersions } from './store/migrations.js';
+import { coinTables, GLOBAL_SCOPE, latestSchemaVersion, migrate, type MigrationResult, schemaVersions } from './store/migrations.js';
 import { type DatabaseOptions, openDatabase } from './store/open.js';
 
 /** One coin as the application runs it. */
@@ -184,11 +184,11 @@ export class CryptoAssets {
 
   private async checkSchema(): Promise<void> {
     const versions = await schemaVersions(this.database, this.coinCodes);
-    const expected = latestCoinSchemaVersion(this.database);
     for (const [coin, version] of Object.entries(versions)) {
+      const expected = latestSchemaVersion(this.database, coin);
       if (version < expected) {
         throw new InvalidState(
-          `the database has no up-to-date tables for coin ${coin} (schema ${version}, need ${expected}): run \`cryptoassets initialize-database\``,
+          `the database has no up-to-date tables for ${coin === GLOBAL_SCOPE ? 'the service' : `coin ${coin}`} (schema ${version}, need ${expected}): run \`cryptoassets initialize-database\``,
         );
       }
       if (version > expected) {

@@ -101,6 +101,24 @@ export interface CoinBackend {
 
   /** Release connections and timers. */
   close(): Promise<void>;
+
+  /**
+   * Optional: our send that carries this `sendMany` comment, if the wallet has one. Used to
+   * reconcile a broadcast whose outcome was lost (crash, timeout); without it, such a broadcast
+   * goes to a person to vet.
+   */
+  findByComment?(comment: string): Promise<NetworkTransactionInfo | undefined>;
+
+  /** Optional: height of the best chain's tip, for the status page. */
+  blockHeight?(): Promise<number>;
+
+  /**
+   * Optional: every wallet transaction whose confirmations are within `depth` of the tip (in the
+   * mempool, in the last `depth` blocks, or conflicted by at most `depth`), in a constant number
+   * of calls however many there are. Confirmation polling uses it so that a polling round costs
+   * the same with ten or ten thousand open transactions; without it, each is looked up alone.
+   */
+  recentTransactions?(depth: number): Promise<NetworkTransactionInfo[]>;
 }
 
 /** A txid is 64 hexadecimal characters; backends answer in lowercase. */

@@ -7,6 +7,8 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { demoCommand } from './commands/demo.js';
 import { initializeDatabaseCommand } from './commands/initialize-database.js';
+import { importBalanceCommand, resolveBroadcastCommand, scanReceivedCommand } from './commands/node-commands.js';
+import { serviceCommand } from './commands/service.js';
 import { describeError, EXIT, exitCodeFor } from './exit-codes.js';
 
 /** Where command output goes; tests pass their own. */
@@ -52,6 +54,48 @@ Exit codes: 0 ok, 1 refused, 2 service critical failure, 64 usage, 69 database o
       .description('create or upgrade the tables of every configured coin (safe to run again)'),
   ).action(function (this: Command) {
     return run(() => initializeDatabaseCommand(io, this.opts()))();
+  });
+
+  configOption(
+    program
+      .command('service')
+      .description('run the helper service: broadcasts, confirmations, notifications, status page (stops on SIGTERM)'),
+  ).action(function (this: Command) {
+    return run(() => serviceCommand(io, this.opts()))();
+  });
+
+  configOption(
+    program
+      .command('scan-received')
+      .description("record every transaction the nodes' wallets received (finds missed deposits)")
+      .option('--coin <code>', 'only this coin'),
+  ).action(function (this: Command) {
+    return run(() => scanReceivedCommand(io, this.opts()))();
+  });
+
+  configOption(
+    program
+      .command('import-balance')
+      .description("book a node wallet's unaccounted balance onto an account, once")
+      .requiredOption('--coin <code>', 'coin')
+      .requiredOption('--wallet <name>', 'wallet')
+      .requiredOption('--account <name>', 'account to credit (created if missing)'),
+  ).action(function (this: Command) {
+    return run(() => importBalanceCommand(io, this.opts()))();
+  });
+
+  configOption(
+    program
+      .command('resolve-broadcast')
+      .description('settle a broadcast under vetting: --sent TXID --fee AMOUNT, or --not-sent')
+      .requiredOption('--coin <code>', 'coin')
+      .requiredOption('--wallet <name>', 'wallet')
+      .requiredOption('--id <number>', 'broadcast id (see the status page)')
+      .option('--sent <txid>', 'it went out as this transaction')
+      .option('--fee <amount>', 'its network fee, in coins')
+      .option('--not-sent', 'it never reached the network: return its withdrawals to the queue'),
+  ).action(function (this: Command) {
+    return run(() => resolveBroadcastCommand(io, this.opts()))();
   });
 
   program

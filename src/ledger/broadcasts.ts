@@ -95,12 +95,15 @@ export async function closeBroadcast(scope: WalletScope, broadcastId: number, tx
 }
 
 /**
- * The node refused the broadcast in a way that proves nothing was sent (e.g. insufficient funds):
- * put its withdrawals back in the queue, to go out with a later broadcast.
+ * The node refused the broadcast in a way that proves nothing was sent (e.g. insufficient funds),
+ * or a person established that it was not sent: put its withdrawals back in the queue, to go out
+ * with a later broadcast.
  */
 export async function returnBroadcast(scope: WalletScope, broadcastId: number): Promise<NetworkTransaction> {
   const broadcast = await getBroadcast(scope, broadcastId);
-  if (broadcast.state !== 'opened') throw new InvalidState(`broadcast ${broadcastId} is ${broadcast.state}, not opened`);
+  if (broadcast.state !== 'opened' && broadcast.state !== 'vetting') {
+    throw new InvalidState(`broadcast ${broadcastId} is ${broadcast.state}, not open`);
+  }
   const now = nowText();
   await scope.tx.run(
     `UPDATE ${scope.context.tables.transaction} SET state = 'pending', network_transaction_id = NULL, updated_at = ?

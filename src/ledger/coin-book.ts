@@ -8,6 +8,8 @@ import { findWallet, getOrCreateWallet, listWallets } from './accounts.js';
 import { type DepositReport, type DepositUpdate, recordDeposit } from './deposits.js';
 import type { Wallet } from './records.js';
 import { type CoinCheck, verifyCoin } from './verify.js';
+import { applyNetworkUpdate, type NetworkUpdate, type TrackedTransaction, trackedTransactions } from './tracking.js';
+import type { NetworkTransactionInfo } from '../backends/backend.js';
 import { WalletBook } from './wallet-book.js';
 import type { SqlExecutor } from '../store/database.js';
 
@@ -53,6 +55,19 @@ export class CoinBook {
    */
   recordDeposit(report: DepositReport): Promise<DepositUpdate[]> {
     return recordDeposit(this.scope, report);
+  }
+
+  /**
+   * Apply the backend's view of one transaction: deposits to our addresses and the confirmations
+   * of our own broadcast with that txid (a send to ourselves is both). Idempotent.
+   */
+  applyNetworkUpdate(info: NetworkTransactionInfo): Promise<NetworkUpdate> {
+    return applyNetworkUpdate(this.scope, info);
+  }
+
+  /** Network transactions still below the coin's tracking limit (deposits and our broadcasts). */
+  trackedTransactions(limit?: number): Promise<TrackedTransaction[]> {
+    return trackedTransactions(this.scope, limit);
   }
 
   /** The ledger check of this coin's wallets (see `verifyLedger`). */

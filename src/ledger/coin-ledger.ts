@@ -3,7 +3,7 @@
  * goes through `transaction(book => …)`; the operations here also talk to the backend, so they
  * make their network call outside any database transaction and keep each transaction short.
  */
-import type { CoinBackend } from '../backends/backend.js';
+import type { CoinBackend, NetworkTransactionInfo } from '../backends/backend.js';
 import { AlreadyExists, BackendError, InvalidState } from '../domain/errors.js';
 import { checkOptionalName } from '../domain/names.js';
 import type { AccountRef, CoinContext } from './context.js';
@@ -100,21 +100,36 @@ export class CoinLedger {
   /**
    * Ask the backend for every transaction that paid our wallet, page by page to the end, and
    * record each (missed deposits are found; known ones only get their confirmations updated).
+   * A page is recorded in one database transaction; should that fail, its transactions are
+   * recorded one by one, so one bad transaction cannot hide the others.
    */
-  async scanReceived(options: { pageSize?: number } = {}): Promise<ScanResult> {
-    const pageSize = options.pageSize ?? 100;
+  async scanReceived(options: { pageSize?: number; onPage?: (scanned: number) => void } = {}): Promise<ScanResult> {
+    const pageSize = options.pageSize ?? 500;
     const updates: DepositUpdate[] = [];
     let transactions = 0;
     let next: string | null = null;
     do {
       const page = await this.backend.listReceived(next, pageSize);
-      for (const info of page.transactions) {
-        transactions++;
-        const recorded = await this.transaction((book) =>
-          book.recordDeposit({ txid: info.txid, confirmations: info.confirmations, outputs: info.received }),
-        );
-        updates.push(...recorded);
+      const apply = (infos: readonly NetworkTransactionInfo[]) =>
+        this.transaction(async (book) => {
+          const recorded: DepositUpdate[] = [];
+          for (const info of infos) recorded.push(...(await book.applyNetworkUpdate(info)).deposits);
+          return recorded;
+        });
+      try {
+        updates.push(...(await apply(page.transactions)));
+      } catch (pageError) {
+        this.host.log.warn({ coin: this.code, err: String(pageError) }, 'recording a page of received transactions failed; one by one');
+        for (const info of page.transactions) {
+          try {
+            updates.push(...(await apply([info])));
+          } catch (error) {
+            this.host.log.error({ coin: this.code, txid: info.txid, err: String(error) }, 'could not record a received transaction');
+          }
+        }
       }
+      transactions += page.transactions.length;
+      options.onPage?.(transactions);
       next = page.next;
     } while (next !== null);
     return { transactions, updates };

@@ -53,7 +53,9 @@ export async function recordDeposit(scope: CoinScope, report: DepositReport): Pr
   const amounts = await ourOutputs(scope, report);
   if (amounts.size === 0) return [];
   const conflicted = report.confirmations < 0;
-  const confirmations = Math.max(0, report.confirmations);
+  // A conflicted transaction's count is how deep its conflict is buried: tracking stops once it
+  // reaches the tracking limit, like a confirmed one's.
+  const confirmations = Math.abs(report.confirmations);
   const networkTransactionId = await upsertNetworkTransaction(scope, txid, confirmations, conflicted);
   const creditable = !conflicted && confirmations >= scope.context.coin.confirmationThreshold;
   const updates: DepositUpdate[] = [];

@@ -9,8 +9,8 @@
 import { COIN_CODE_PATTERN } from '../domain/coins.js';
 import type { Database, SqlExecutor } from './database.js';
 import { runManagedTransaction, RETRY_POLICY_DEFAULT } from './managed-transaction.js';
-import { POSTGRES_COIN_MIGRATIONS } from './postgres/schema.js';
-import { SQLITE_COIN_MIGRATIONS } from './sqlite/schema.js';
+import { POSTGRES_COIN_MIGRATIONS, POSTGRES_GLOBAL_MIGRATIONS } from './postgres/schema.js';
+import { SQLITE_COIN_MIGRATIONS, SQLITE_GLOBAL_MIGRATIONS } from './sqlite/schema.js';
 
 /** Table names of one coin. */
 export interface CoinTables {
@@ -43,7 +43,7 @@ export interface CoinMigration {
   readonly statements: (tables: CoinTables) => string[];
 }
 
-/** What `migrate` did for one coin. */
+/** What `migrate` did for one coin (or, with `coin` = GLOBAL_SCOPE, for the shared tables). */
 export interface MigrationResult {
   readonly coin: string;
   readonly applied: readonly number[];
@@ -51,6 +51,9 @@ export interface MigrationResult {
 }
 
 const HISTORY_TABLE = 'cryptoassets_migration';
+
+/** History scope of the tables shared by all coins; coin codes cannot take this shape. */
+export const GLOBAL_SCOPE = '_global';
 
 function historyTableSql(database: Database): string {
   const timestamp = database.engine === 'postgres' ? 'TIMESTAMPTZ' : 'TEXT';
@@ -63,13 +66,14 @@ function historyTableSql(database: Database): string {
   )`;
 }
 
-function migrationsFor(database: Database): readonly CoinMigration[] {
+function migrationsFor(database: Database, scope: string): readonly CoinMigration[] {
+  if (scope === GLOBAL_SCOPE) return database.engine === 'postgres' ? POSTGRES_GLOBAL_MIGRATIONS : SQLITE_GLOBAL_MIGRATIONS;
   return database.engine === 'postgres' ? POSTGRES_COIN_MIGRATIONS : SQLITE_COIN_MIGRATIONS;
 }
 
-/** Latest schema version this code knows. */
-export function latestCoinSchemaVersion(database: Database): number {
-  return migrationsFor(database).at(-1)?.version ?? 0;
+/** Latest schema version this code knows for a scope (a coin code, or GLOBAL_SCOPE). */
+export function latestSchemaVersion(database: Database, scope: string): number {
+  return migrationsFor(database, scope).at(-1)?.version ?? 0;
 }
 
 /**
@@ -82,10 +86,10 @@ export async function migrate(database: Database, coinCodes: readonly string[]):
     policy: RETRY_POLICY_DEFAULT,
   });
   const results: MigrationResult[] = [];
-  for (const coin of coinCodes) {
-    const tables = coinTables(coin);
+  for (const coin of [GLOBAL_SCOPE, ...coinCodes]) {
+    const tables = coinTables(coin === GLOBAL_SCOPE ? 'cryptoassets' : coin);
     const applied: number[] = [];
-    for (const migration of migrationsFor(database)) {
+    for (const migration of migrationsFor(database, coin)) {
       const didApply = await runManagedTransaction(
         database,
         (tx) => applyOnce(database, tx, coin, tables, migration),
@@ -93,7 +97,7 @@ export async function migrate(database: Database, coinCodes: readonly string[]):
       );
       if (didApply) applied.push(migration.version);
     }
-    results.push({ coin, applied, version: latestCoinSchemaVersion(database) });
+    results.push({ coin, applied, version: latestSchemaVersion(database, coin) });
   }
   return results;
 }
@@ -103,7 +107,7 @@ export async function schemaVersions(database: Database, coinCodes: readonly str
   return database.transaction('read', async (tx) => {
     const versions: Record<string, number> = {};
     const exists = await historyTableExists(database, tx);
-    for (const coin of coinCodes) {
+    for (const coin of [GLOBAL_SCOPE, ...coinCodes]) {
       const row = exists
         ? await tx.get<{ v: bigint | number | null }>(`SELECT MAX(version) AS v FROM ${HISTORY_TABLE} WHERE scope = ?`, [coin])
         : undefined;

@@ -129,6 +129,33 @@ export class MemoryBackend implements CoinBackend {
     });
   }
 
+  /** Our send carrying this comment, if any. */
+  async findByComment(comment: string): Promise<NetworkTransactionInfo | undefined> {
+    return this.call('getTransaction', () => {
+      for (const txid of this.state.wallet(this.walletName).txids) {
+        const tx = this.state.transaction(txid);
+        if (tx && tx.sender === this.walletName && tx.comment === comment) return this.view(tx) ?? undefined;
+      }
+      return undefined;
+    });
+  }
+
+  /** Height of the chain's tip. */
+  async blockHeight(): Promise<number> {
+    return this.call('getBalance', () => this.state.height);
+  }
+
+  /** The wallet's transactions within `depth` confirmations of the tip (either sign), in one call. */
+  async recentTransactions(depth: number): Promise<NetworkTransactionInfo[]> {
+    return this.call('listReceived', () =>
+      this.state
+        .wallet(this.walletName)
+        .txids.map((txid) => this.state.transaction(txid))
+        .map((tx) => (tx ? this.view(tx) : null))
+        .filter((info): info is NetworkTransactionInfo => info !== null && Math.abs(info.confirmations) <= depth),
+    );
+  }
+
   /** Marks this handle closed: later calls throw. The wallet stays on the chain (`openWallet`). */
   async close(): Promise<void> {
     this.closed = true;

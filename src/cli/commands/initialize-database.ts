@@ -1,5 +1,6 @@
 /** `cryptoassets initialize-database -c FILE`: create or upgrade every configured coin's tables. */
 import { openFromConfig } from '../../open-from-config.js';
+import { GLOBAL_SCOPE } from '../../store/migrations.js';
 import { loadCliConfig } from '../config-file.js';
 import { EXIT } from '../exit-codes.js';
 import type { CliIo } from '../program.js';
@@ -13,8 +14,10 @@ export async function initializeDatabaseCommand(io: CliIo, options: { config?: s
       const results = await app.initializeDatabase();
       const where = config.database.kind === 'sqlite' ? `SQLite ${config.database.path}` : 'PostgreSQL';
       for (const result of results) {
+        if (result.coin === GLOBAL_SCOPE && result.applied.length === 0) continue;
         const what = result.applied.length > 0 ? `applied migrations ${result.applied.join(', ')}` : 'already up to date';
-        io.out(`${result.coin}: ${what} (schema version ${result.version})\n`);
+        const scope = result.coin === GLOBAL_SCOPE ? 'shared tables' : result.coin;
+        io.out(`${scope}: ${what} (schema version ${result.version})\n`);
       }
       io.out(`database ready: ${where} (${await app.database.version()})\n`);
       return EXIT.ok;

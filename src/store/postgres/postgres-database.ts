@@ -136,6 +136,8 @@ export class PostgresDatabase implements Database {
 /** Executes statements of one open PostgreSQL transaction; refuses use after it ended. */
 class PostgresExecutor implements SqlExecutor {
   private open = true;
+  /** A transaction is one connection: statements run one after another even if issued together. */
+  private tail: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly client: pg.PoolClient,
@@ -162,6 +164,8 @@ class PostgresExecutor implements SqlExecutor {
 
   private query(sql: string, params: readonly SqlValue[]): Promise<pg.QueryResult> {
     if (!this.open) throw new Error('a transaction executor was used after its transaction ended');
-    return this.client.query(this.translate(sql), params as unknown[]);
+    const result = this.tail.then(() => this.client.query(this.translate(sql), params as unknown[]));
+    this.tail = result.catch(() => undefined);
+    return result;
   }
 }

@@ -124,3 +124,19 @@ export const POSTGRES_COIN_MIGRATIONS: readonly CoinMigration[] = [
     ],
   },
 ];
+
+/** Tables shared by all coins. */
+export const POSTGRES_GLOBAL_MIGRATIONS: readonly CoinMigration[] = [
+  {
+    version: 1,
+    name: 'service lease',
+    statements: () => [
+      `CREATE TABLE cryptoassets_lease (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL CHECK (length(holder) BETWEEN 1 AND 255),
+        acquired_at TIMESTAMPTZ NOT NULL,
+        expires_at_ms BIGINT NOT NULL
+      )`,
+    ],
+  },
+];

@@ -127,3 +127,19 @@ export const SQLITE_COIN_MIGRATIONS: readonly CoinMigration[] = [
     ],
   },
 ];
+
+/** Tables shared by all coins. */
+export const SQLITE_GLOBAL_MIGRATIONS: readonly CoinMigration[] = [
+  {
+    version: 1,
+    name: 'service lease',
+    statements: () => [
+      `CREATE TABLE cryptoassets_lease (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL CHECK (length(holder) BETWEEN 1 AND 255),
+        acquired_at TEXT NOT NULL,
+        expires_at_ms INTEGER NOT NULL
+      )`,
+    ],
+  },
+];

@@ -1,0 +1,343 @@
+/**
+ * A JSON-RPC 1.0 client for bitcoind and its forks, on Node's built-in `fetch`.
+ *
+ * - Authentication by `Authorization: Basic` (username/password, or the node's cookie file).
+ *   The cookie is read lazily and read again once after an HTTP 401, because the node writes a
+ *   new cookie at every start.
+ * - Wallet-scoped endpoint `/wallet/<name>` when a wallet is configured.
+ * - Numbers in answers are kept exact (`JsonNumber`), and `JsonNumber` parameters are sent as
+ *   bare numbers: amounts never pass through a float.
+ * - A time limit per call; bounded retries with back-off, only for calls the caller declares
+ *   idempotent and only after failures that are retryable.
+ * - Every failure is a typed `BackendError` (see `rpc-errors.ts`). Credentials never appear in
+ *   messages: they live only in the Authorization header, which no error mentions.
+ */
+import { readFile } from 'node:fs/promises';
+import type { BitcoindAuth } from '../../config/types.js';
+import type { BackendError } from '../../domain/errors.js';
+import { parseLosslessJson, stringifyLossless } from './lossless-json.js';
+import { classifyNetworkFailure, RpcError, transportError } from './rpc-errors.js';
+
+/** Retry policy of idempotent calls. */
+export interface RpcRetryPolicy {
+  /** Attempts in total, the first included. 1 disables retries. */
+  readonly attempts: number;
+  /** Delay before the second attempt; each later delay is three times the previous one. */
+  readonly baseDelayMs: number;
+}
+
+/** Default: 3 attempts, 100 ms then 300 ms apart. */
+export const RPC_RETRY_DEFAULT: RpcRetryPolicy = { attempts: 3, baseDelayMs: 100 };
+
+/** Options of `new RpcClient`. */
+export interface RpcClientOptions {
+  /** Node URL without credentials and without a path, e.g. `http://127.0.0.1:18443`. */
+  readonly url: string;
+  readonly auth: BitcoindAuth;
+  /** Wallet for `/wallet/<name>`; absent for the node's default endpoint. */
+  readonly wallet?: string;
+  /** Time limit of one HTTP request, in milliseconds. */
+  readonly timeoutMs: number;
+  readonly retry?: RpcRetryPolicy;
+}
+
+/** Per-call options. */
+export interface CallOptions {
+  /**
+   * The call can be repeated without changing the outcome (reads; unlocking). Timeouts and
+   * broken connections of such calls are retryable and retried; of other calls they are
+   * `outcome_unknown`. Default false.
+   */
+  readonly idempotent?: boolean;
+  /** Overrides the client's time limit for this call. */
+  readonly timeoutMs?: number;
+}
+
+/** One call of a batch. */
+export interface RpcRequest {
+  readonly method: string;
+  readonly params?: readonly unknown[];
+}
+
+/** The answer to one call of a batch. */
+export type RpcResult = { readonly ok: true; readonly result: unknown } | { readonly ok: false; readonly error: BackendError };
+
+/** What the backend needs of a client; `RpcClient` is the real one, tests may inject another. */
+export interface RpcTransport {
+  /** Where calls go, for messages; never holds credentials. */
+  readonly endpoint: string;
+  call(method: string, params?: readonly unknown[], options?: CallOptions): Promise<unknown>;
+  batch(requests: readonly RpcRequest[], options?: CallOptions): Promise<RpcResult[]>;
+}
+
+/** A JSON-RPC 1.0 client; see the module comment. Immutable apart from the cached cookie. */
+export class RpcClient implements RpcTransport {
+  /** The URL requests go to, `/wallet/<name>` included; safe to log. */
+  readonly endpoint: string;
+  private readonly options: RpcClientOptions;
+  private readonly retry: RpcRetryPolicy;
+  private readonly credentials: Credentials;
+  private nextId = 1;
+
+  constructor(options: RpcClientOptions, credentials?: Credentials) {
+    const parsed = new URL(options.url);
+    if (parsed.username !== '' || parsed.password !== '') {
+      // A password in the URL would end up in every error message; configuration refuses it too.
+      throw new TypeError('RpcClient: the URL must not contain credentials; use auth');
+    }
+    if (!Number.isSafeInteger(options.timeoutMs) || options.timeoutMs < 1) {
+      throw new RangeError('RpcClient: timeoutMs must be a positive integer');
+    }
+    const base = options.url.replace(/\/+$/, '');
+    this.endpoint = options.wallet === undefined ? `${base}/` : `${base}/wallet/${encodeURIComponent(options.wallet)}`;
+    this.options = options;
+    this.retry = options.retry ?? RPC_RETRY_DEFAULT;
+    this.credentials = credentials ?? new Credentials(options.auth);
+  }
+
+  /** A client for another wallet of the same node, sharing credentials (and the cached cookie). */
+  forWallet(wallet: string | undefined): RpcClient {
+    const { wallet: _ignored, ...rest } = this.options;
+    return new RpcClient(wallet === undefined ? rest : { ...rest, wallet }, this.credentials);
+  }
+
+  /**
+   * Call `method` and return its result, numbers as `JsonNumber`.
+   * @throws RpcError when the node answers with an error; BackendError for transport failures.
+   */
+  async call(method: string, params: readonly unknown[] = [], options: CallOptions = {}): Promise<unknown> {
+    const id = this.nextId++;
+    const body = stringifyLossless({ jsonrpc: '1.0', id, method, params });
+    const answer = await this.withRetries(method, options, () => this.post(method, body, options));
+    return this.readResponse(method, id, answer.status, answer.value);
+  }
+
+  /**
+   * Send several calls in one HTTP request. Each answer is matched to its call by id and reported
+   * separately; a failure of the request as a whole throws.
+   * @throws BackendError for transport failures or an answer that is not a batch answer.
+   */
+  async batch(requests: readonly RpcRequest[], options: CallOptions = {}): Promise<RpcResult[]> {
+    if (requests.length === 0) return [];
+    const ids = requests.map(() => this.nextId++);
+    const body = stringifyLossless(
+      requests.map((request, index) => ({ jsonrpc: '1.0', id: ids[index], method: request.method, params: request.params ?? [] })),
+    );
+    const label = `batch of ${requests.length} (${requests[0]?.method}…)`;
+    const answer = await this.withRetries(label, options, () => this.post(label, body, options));
+    if (!Array.isArray(answer.value)) {
+      // A node that cannot parse the batch answers with one error object.
+      this.readResponse(label, null, answer.status, answer.value);
+      throw this.garbage(label, 'answer to a batch is not an array');
+    }
+    const byId = new Map<number, unknown>();
+    for (const item of answer.value) {
+      const itemId = responseId(item);
+      if (itemId !== undefined) byId.set(itemId, item);
+    }
+    return requests.map((request, index): RpcResult => {
+      const item = byId.get(ids[index]!);
+      if (item === undefined) return { ok: false, error: this.garbage(request.method, 'no answer in the batch') };
+      try {
+        return { ok: true, result: this.readResponse(request.method, ids[index]!, 200, item) };
+      } catch (error) {
+        return { ok: false, error: error as BackendError };
+      }
+    });
+  }
+
+  /** Run one HTTP exchange, repeating it for idempotent calls after retryable failures. */
+  private async withRetries<T>(label: string, options: CallOptions, attempt: () => Promise<T>): Promise<T> {
+    const attempts = options.idempotent ? Math.max(1, this.retry.attempts) : 1;
+    let delay = this.retry.baseDelayMs;
+    for (let round = 1; ; round++) {
+      try {
+        return await attempt();
+      } catch (error) {
+        const retryable = (error as BackendError).retryable === true;
+        if (!retryable || round >= attempts) throw error;
+        await sleep(delay);
+        delay *= 3;
+      }
+    }
+  }
+
+  /**
+   * POST `body`; return the HTTP status and the parsed JSON body. A 401 makes a cookie client read
+   * the cookie again and repeat the request once: the node did not run the call, so repeating it
+   * is safe whatever the method.
+   */
+  private async post(label: string, body: string, options: CallOptions): Promise<{ status: number; value: unknown }> {
+    let response = await this.exchange(label, body, options);
+    if (response.status === 401 && (await this.credentials.refresh(label, this.endpoint))) {
+      response = await this.exchange(label, body, options);
+    }
+    const { status, text } = response;
+    if (status === 401) {
+      throw transportError('unauthorized', `bitcoind ${label} at ${this.endpoint}: authentication refused (HTTP 401)`, {
+        retryable: false,
+      });
+    }
+    if (status === 403) {
+      throw transportError('forbidden', `bitcoind ${label} at ${this.endpoint}: access forbidden (HTTP 403; check rpcallowip)`, {
+        retryable: false,
+      });
+    }
+    let value: unknown;
+    try {
+      value = parseLosslessJson(text);
+    } catch {
+      throw this.nonJson(label, status, text);
+    }
+    return { status, value };
+  }
+
+  /** One HTTP request with the time limit; network failures become typed errors. */
+  private async exchange(label: string, body: string, options: CallOptions): Promise<{ status: number; text: string }> {
+    const authorization = await this.credentials.header(label, this.endpoint);
+    const timeoutMs = options.timeoutMs ?? this.options.timeoutMs;
+    try {
+      // The signal also covers reading the body: a node that stalls mid-answer times out too.
+      const response = await fetch(this.endpoint, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization },
+        body,
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      const text = await response.text();
+      return { status: response.status, text };
+    } catch (error) {
+      const failure = classifyNetworkFailure(error);
+      const what = failure.timedOut ? `no answer within ${timeoutMs} ms` : `connection failed (${failure.detail})`;
+      if (failure.notSent || options.idempotent) {
+        throw transportError('node_unreachable', `bitcoind ${label} at ${this.endpoint}: ${what}`, { retryable: true, cause: error });
+      }
+      // The request may have reached the node and been carried out; only reconciliation can tell.
+      throw transportError(
+        'outcome_unknown',
+        `bitcoind ${label} at ${this.endpoint}: ${what}; the call may or may not have been carried out`,
+        { retryable: false, cause: error },
+      );
+    }
+  }
+
+  /** Extract the result of one JSON-RPC response object, or throw its error. */
+  private readResponse(method: string, id: number | null, status: number, value: unknown): unknown {
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      throw this.garbage(method, `HTTP ${status} with a JSON body that is not a JSON-RPC response`);
+    }
+    const response = value as { result?: unknown; error?: unknown; id?: unknown };
+    if (response.error !== undefined && response.error !== null) {
+      const error = response.error as { code?: unknown; message?: unknown };
+      const code = typeof error === 'object' ? jsonInteger(error.code) : undefined;
+      if (code === undefined) throw this.garbage(method, `HTTP ${status} with a malformed JSON-RPC error`);
+      const message = typeof error.message === 'string' ? error.message : '';
+      throw new RpcError(method, code, message, this.endpoint);
+    }
+    if (!('result' in response)) throw this.garbage(method, `HTTP ${status} with neither result nor error`);
+    if (status !== 200) throw this.garbage(method, `HTTP ${status} with a result`);
+    if (id !== null && responseId(response) !== id) throw this.garbage(method, 'answer to another request (id mismatch)');
+    return response.result;
+  }
+
+  /** A body that is not JSON: bitcoind's overload message, a proxy's page, or nonsense. */
+  private nonJson(label: string, status: number, text: string): BackendError {
+    if (/work queue depth exceeded/i.test(text)) {
+      // Refused before it was queued: nothing was run, whatever the method.
+      return transportError('node_busy', `bitcoind ${label} at ${this.endpoint}: node busy (work queue depth exceeded)`, {
+        retryable: true,
+      });
+    }
+    if (status === 404) {
+      return transportError(
+        'endpoint_not_found',
+        `bitcoind ${label} at ${this.endpoint}: HTTP 404 (wrong URL, or a node without /wallet/ endpoints?)`,
+        { retryable: false },
+      );
+    }
+    return this.garbage(label, `HTTP ${status} with a body that is not JSON (${describeBody(text)})`);
+  }
+
+  private garbage(label: string, detail: string): BackendError {
+    return transportError('garbage', `bitcoind ${label} at ${this.endpoint}: unusable answer: ${detail}`, { retryable: false });
+  }
+}
+
+/**
+ * The Authorization header, from a password or from the cookie file. Shared by the clients of
+ * one node (`forWallet`) so that a cookie re-read after a node restart serves all of them.
+ */
+export class Credentials {
+  private readonly auth: BitcoindAuth;
+  private cookie: string | undefined;
+
+  constructor(auth: BitcoindAuth) {
+    this.auth = auth;
+  }
+
+  /** The `Authorization` header value. */
+  async header(label: string, endpoint: string): Promise<string> {
+    if (this.auth.kind === 'password') return basic(`${this.auth.username}:${this.auth.password}`);
+    this.cookie ??= await this.readCookie(label, endpoint);
+    return basic(this.cookie);
+  }
+
+  /** After a 401: read the cookie again; true when it changed (so a retry can succeed). */
+  async refresh(label: string, endpoint: string): Promise<boolean> {
+    if (this.auth.kind !== 'cookie') return false;
+    const previous = this.cookie;
+    this.cookie = await this.readCookie(label, endpoint);
+    return this.cookie !== previous;
+  }
+
+  private async readCookie(label: string, endpoint: string): Promise<string> {
+    if (this.auth.kind !== 'cookie') throw new Error('not a cookie credential');
+    let text: string;
+    try {
+      text = await readFile(this.auth.cookieFile, 'utf8');
+    } catch (error) {
+      // The node deletes its cookie when it stops and writes a new one when it starts: a missing
+      // cookie almost always means the node is down, which is worth retrying.
+      throw transportError(
+        'node_unreachable',
+        `bitcoind ${label} at ${endpoint}: cannot read the cookie file ${this.auth.cookieFile} (${(error as { code?: string }).code ?? 'error'}); is the node running?`,
+        { retryable: true },
+      );
+    }
+    const cookie = text.trim();
+    if (!cookie.includes(':')) {
+      throw transportError('unauthorized', `bitcoind ${label} at ${endpoint}: the cookie file ${this.auth.cookieFile} is malformed`, {
+        retryable: false,
+      });
+    }
+    return cookie;
+  }
+}
+
+function basic(userColonPassword: string): string {
+  return `Basic ${Buffer.from(userColonPassword, 'utf8').toString('base64')}`;
+}
+
+function responseId(item: unknown): number | undefined {
+  if (typeof item !== 'object' || item === null) return undefined;
+  return jsonInteger((item as { id?: unknown }).id);
+}
+
+function jsonInteger(value: unknown): number | undefined {
+  if (typeof value === 'number') return Number.isSafeInteger(value) ? value : undefined;
+  if (typeof value === 'object' && value !== null && 'toInteger' in value) {
+    return (value as { toInteger(): number | undefined }).toInteger();
+  }
+  return undefined;
+}
+
+/** A short, printable excerpt of an unexpected body, for the error message. */
+function describeBody(text: string): string {
+  if (text.trim() === '') return 'empty';
+  const excerpt = text.replace(/\s+/g, ' ').trim().slice(0, 80);
+  return JSON.stringify(excerpt);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

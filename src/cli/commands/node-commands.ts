@@ -1,0 +1,81 @@
+/**
+ * One-shot commands that talk to the coins' backends: `scan-received`, `import-balance`,
+ * `resolve-broadcast`.
+ */
+import { SingleBar } from 'cli-progress';
+import type { CryptoAssets } from '../../app.js';
+import { formatAmount, parseAmount } from '../../domain/amounts.js';
+import { checkTxid } from '../../ledger/deposits.js';
+import { openFromConfig } from '../../open-from-config.js';
+import { resolveBroadcast } from '../../service/broadcast-reconciler.js';
+import { loadCliConfig } from '../config-file.js';
+import { EXIT } from '../exit-codes.js';
+import type { CliIo } from '../program.js';
+import { reportError } from '../program.js';
+
+async function withApp(io: CliIo, configFile: string | undefined, work: (app: CryptoAssets) => Promise<void>): Promise<number> {
+  try {
+    const app = await openFromConfig(await loadCliConfig(io, configFile));
+    try {
+      await work(app);
+    } finally {
+      await app.close();
+    }
+    return EXIT.ok;
+  } catch (error) {
+    return reportError(io, error);
+  }
+}
+
+/** Rescan every received transaction of each coin (or one), with progress on a terminal. */
+export function scanReceivedCommand(io: CliIo, options: { config?: string; coin?: string }): Promise<number> {
+  return withApp(io, options.config, async (app) => {
+    for (const code of options.coin ? [options.coin] : app.coinCodes) {
+      const bar = process.stderr.isTTY ? new SingleBar({ format: `${code} {value} transactions scanned`, stream: process.stderr }) : undefined;
+      bar?.start(0, 0);
+      const result = await app.coin(code).scanReceived({ onPage: (scanned) => bar?.update(scanned) });
+      bar?.stop();
+      const credited = result.updates.filter((update) => update.change === 'credited').length;
+      const created = result.updates.filter((update) => update.change === 'created').length;
+      io.out(`${code}: ${result.transactions} transactions scanned, ${created} new deposits, ${credited} credited\n`);
+    }
+  });
+}
+
+/** Book the node's unaccounted balance onto an account. */
+export function importBalanceCommand(
+  io: CliIo,
+  options: { config?: string; coin: string; wallet: string; account: string },
+): Promise<number> {
+  return withApp(io, options.config, async (app) => {
+    const ledger = app.coin(options.coin);
+    const account = await ledger.transaction(async (book) => (await book.getOrCreateWallet(options.wallet)).getOrCreateAccount(options.account));
+    const result = await ledger.importBalance(options.wallet, account);
+    const coin = ledger.context.coin;
+    io.out(
+      result.imported > 0n
+        ? `${options.coin}: imported ${formatAmount(result.imported, coin)} onto ${options.wallet}/${options.account}\n`
+        : `${options.coin}: nothing unaccounted (node ${formatAmount(result.backendBalance, coin)}, ledger ${formatAmount(result.expectedBalance, coin)})\n`,
+    );
+  });
+}
+
+/** A person's verdict on a broadcast under vetting. */
+export function resolveBroadcastCommand(
+  io: CliIo,
+  options: { config?: string; coin: string; wallet: string; id: string; sent?: string; fee?: string; notSent?: boolean },
+): Promise<number> {
+  if (Boolean(options.sent) === Boolean(options.notSent)) {
+    io.err('cryptoassets: resolve-broadcast: give exactly one of --sent TXID (with --fee) or --not-sent\n');
+    return Promise.resolve(EXIT.usage);
+  }
+  return withApp(io, options.config, async (app) => {
+    const ledger = app.coin(options.coin);
+    const id = Number(options.id);
+    const verdict = options.sent
+      ? { sent: { txid: checkTxid(options.sent), fee: parseAmount(options.fee ?? '', ledger.context.coin, { allowZero: true }) } }
+      : ({ notSent: true } as const);
+    const broadcast = await resolveBroadcast(ledger, options.wallet, id, verdict);
+    io.out(`broadcast ${broadcast.id}: ${broadcast.state}${broadcast.txid ? ` as ${broadcast.txid}` : ', withdrawals back in the queue'}\n`);
+  });
+}

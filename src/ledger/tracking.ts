@@ -1,0 +1,72 @@
+/**
+ * Which network transactions are still tracked, and applying what the network says about one.
+ * A network transaction is tracked until its confirmations reach the coin's tracking limit:
+ * deposits (seen or conflicted) and our closed broadcasts.
+ */
+import type { NetworkTransactionInfo } from '../backends/backend.js';
+import type { CoinScope } from './context.js';
+import { checkTxid, type DepositUpdate, recordDeposit } from './deposits.js';
+import { nowText, toId } from './rows.js';
+
+/** A tracked network transaction. */
+export interface TrackedTransaction {
+  readonly id: number;
+  readonly txid: string;
+  readonly type: 'deposit' | 'broadcast';
+  readonly confirmations: number;
+}
+
+/** Network transactions below the tracking limit, oldest first. */
+export async function trackedTransactions(scope: CoinScope, limit?: number): Promise<TrackedTransaction[]> {
+  const rows = await scope.tx.all<{ id: bigint; txid: string; transaction_type: 'deposit' | 'broadcast'; confirmations: unknown }>(
+    `SELECT id, txid, transaction_type, confirmations FROM ${scope.context.tables.networkTransaction}
+     WHERE confirmations < ? AND txid IS NOT NULL
+       AND ((transaction_type = 'deposit') OR (transaction_type = 'broadcast' AND state = 'closed'))
+     ORDER BY id${limit === undefined ? '' : ' LIMIT ?'}`,
+    limit === undefined ? [scope.context.coin.trackingLimit] : [scope.context.coin.trackingLimit, limit],
+  );
+  return rows.map((row) => ({
+    id: toId(row.id),
+    txid: row.txid,
+    type: row.transaction_type,
+    confirmations: Number(row.confirmations),
+  }));
+}
+
+/** What applying a network update changed. */
+export interface NetworkUpdate {
+  readonly txid: string;
+  readonly deposits: readonly DepositUpdate[];
+  /** Ids of our broadcasts whose confirmations were updated. */
+  readonly broadcasts: readonly number[];
+  /** Our broadcast is conflicted: the withdrawals in it may not have been paid. Needs a person. */
+  readonly conflictedBroadcasts: readonly number[];
+}
+
+/**
+ * Apply the backend's view of one transaction: deposits to our addresses (created, confirmed,
+ * credited or reversed) and the confirmations of our own broadcast with that txid. A send to
+ * our own address is both. A transaction that is neither changes nothing.
+ */
+export async function applyNetworkUpdate(scope: CoinScope, info: NetworkTransactionInfo): Promise<NetworkUpdate> {
+  const txid = checkTxid(info.txid);
+  const deposits =
+    info.received.length > 0 ? await recordDeposit(scope, { txid, confirmations: info.confirmations, outputs: info.received }) : [];
+  const table = scope.context.tables.networkTransaction;
+  const ours = await scope.tx.all<{ id: bigint; confirmations: unknown }>(
+    `SELECT id, confirmations FROM ${table} WHERE transaction_type = 'broadcast' AND txid = ?`,
+    [txid],
+  );
+  const broadcasts: number[] = [];
+  const conflictedBroadcasts: number[] = [];
+  for (const row of ours) {
+    const id = toId(row.id);
+    if (info.confirmations < 0) conflictedBroadcasts.push(id);
+    const confirmations = Math.abs(info.confirmations);
+    if (Number(row.confirmations) !== confirmations) {
+      await scope.tx.run(`UPDATE ${table} SET confirmations = ?, updated_at = ? WHERE id = ?`, [confirmations, nowText(), id]);
+      broadcasts.push(id);
+    }
+  }
+  return { txid, deposits, broadcasts, conflictedBroadcasts };
+}

@@ -1,0 +1,237 @@
+/**
+ * Receives `curl --data txid=%s http://127.0.0.1:28882/` from the node's walletnotify hook.
+ *
+ * The server is plain `node:http`, which serves requests concurrently; the defences are the ones
+ * a loopback service needs against a misbehaving local client: small body and header limits and
+ * timeouts that stop a slow client from holding connections open.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { HttpWalletNotifyConfig } from '../config/types.js';
+import { Delivery } from './delivery.js';
+import { describeError, NotificationListenerError } from './errors.js';
+import type { CommonListenerOptions, ListenerLog, ListenerStatus, NotificationListener, TxidHandler } from './types.js';
+
+/** Paths a notification may be posted to: the bare URL, or one that says what it is. */
+const PATHS = new Set(['/', '/walletnotify']);
+
+/** A form body `txid=<64 hex>` is 69 bytes; 1 KiB leaves room for extra fields and still refuses junk. */
+export const HTTP_BODY_BYTES_MAX = 1024;
+const HEADERS_TIMEOUT_MS = 5_000;
+const REQUEST_TIMEOUT_MS = 10_000;
+/** Node rejects larger headers with 431; curl sends about 150 bytes. */
+const HEADER_BYTES_MAX = 8 * 1024;
+
+/** Tuning of the HTTP listener; the defaults suit production. */
+export interface HttpListenerOptions extends CommonListenerOptions {
+  /** Largest accepted body; larger ones get 413. Default 1024. */
+  bodyBytesMax?: number;
+  /** Time a client has to send all headers. Default 5000. */
+  headersTimeoutMs?: number;
+  /** Time a client has to send the whole request. Default 10000. */
+  requestTimeoutMs?: number;
+}
+
+/** The HTTP style of walletnotify. */
+export class HttpNotificationListener implements NotificationListener {
+  readonly kind = 'http' as const;
+  private readonly delivery: Delivery;
+  private readonly bodyBytesMax: number;
+  private readonly headersTimeoutMs: number;
+  private readonly requestTimeoutMs: number;
+  private server: Server | undefined;
+  private boundPort: number | undefined;
+  private starting: Promise<void> | undefined;
+  private stopping: Promise<void> | undefined;
+
+  constructor(
+    private readonly config: HttpWalletNotifyConfig,
+    onTxid: TxidHandler,
+    private readonly log: ListenerLog,
+    private readonly options: HttpListenerOptions = {},
+  ) {
+    this.bodyBytesMax = options.bodyBytesMax ?? HTTP_BODY_BYTES_MAX;
+    this.requestTimeoutMs = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
+    // Node refuses a headers timeout longer than the request timeout.
+    this.headersTimeoutMs = Math.min(options.headersTimeoutMs ?? HEADERS_TIMEOUT_MS, this.requestTimeoutMs);
+    this.delivery = new Delivery('http', `http://${hostForUrl(config.host)}:${config.port}/`, onTxid, log);
+  }
+
+  /** The port the server is bound to (the chosen one when the configured port is 0). */
+  get port(): number {
+    if (this.boundPort === undefined) throw new Error('the HTTP notification listener has not been started');
+    return this.boundPort;
+  }
+
+  /** The URL the node's hook should post to. */
+  get url(): string {
+    return `http://${hostForUrl(this.config.host)}:${this.port}/`;
+  }
+
+  start(): Promise<void> {
+    if (this.delivery.state !== 'idle') return Promise.reject(new Error(`cannot start a listener that is ${this.delivery.state}`));
+    this.starting = this.begin();
+    return this.starting;
+  }
+
+  private async begin(): Promise<void> {
+    this.delivery.state = 'starting';
+    const server = createServer(
+      {
+        headersTimeout: this.headersTimeoutMs,
+        requestTimeout: this.requestTimeoutMs,
+        // Timeouts are only enforced when this check runs (default every 30 s).
+        connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(this.headersTimeoutMs / 2))),
+        keepAliveTimeout: 5_000,
+        maxHeaderSize: HEADER_BYTES_MAX,
+      },
+      (req, res) => this.handle(req, res),
+    );
+    try {
+      await listen(server, this.config.port, this.config.host);
+    } catch (error) {
+      this.delivery.state = 'failed';
+      this.delivery.recordError(error);
+      throw new NotificationListenerError(
+        `walletnotify: cannot listen for HTTP notifications on ${hostForUrl(this.config.host)}:${this.config.port}: ${describeError(error)}`,
+        { cause: error },
+      );
+    }
+    this.server = server;
+    this.boundPort = (server.address() as AddressInfo).port;
+    server.on('error', (error) => this.fail(error));
+    this.delivery.state = 'listening';
+    this.log.info({ listener: 'http', url: this.url }, 'walletnotify: listening for HTTP notifications');
+  }
+
+  stop(): Promise<void> {
+    this.stopping ??= this.close();
+    return this.stopping;
+  }
+
+  status(): ListenerStatus {
+    const status = this.delivery.status();
+    return this.boundPort === undefined ? status : { ...status, endpoint: this.url };
+  }
+
+  private async close(): Promise<void> {
+    // Let a start() in progress finish, so that whatever it opened is closed below.
+    await this.starting?.catch(() => undefined);
+    const server = this.server;
+    this.server = undefined;
+    if (this.delivery.state !== 'failed') this.delivery.state = 'stopped';
+    if (!server) return;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    // close() alone waits for keep-alive connections to time out; the node's curl never reuses one.
+    server.closeAllConnections();
+    await closed;
+    this.log.info({ listener: 'http' }, 'walletnotify: HTTP listener stopped');
+  }
+
+  private fail(error: Error): void {
+    this.delivery.state = 'failed';
+    this.delivery.recordError(error);
+    this.log.error({ listener: 'http', err: error }, 'walletnotify: the HTTP listener failed');
+    this.options.onFatal?.(error, this);
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    // A client that disconnects mid-body must not leave an unhandled 'error' behind.
+    req.on('error', () => req.destroy());
+    const pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
+    if (!PATHS.has(pathname)) return this.refuse(res, 404, `no such path ${pathname}`);
+    if (req.method !== 'POST') {
+      res.setHeader('Allow', 'POST');
+      return this.refuse(res, 405, `method ${req.method ?? '?'} not allowed`);
+    }
+    const contentType = mediaType(req.headers['content-type']);
+    if (contentType !== '' && contentType !== FORM && contentType !== TEXT) {
+      return this.refuse(res, 415, `unsupported content type ${contentType}`);
+    }
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > this.bodyBytesMax) return this.refuseOversized(req, res);
+    readBody(req, this.bodyBytesMax).then(
+      (body) => {
+        if (body === null) return this.refuseOversized(req, res);
+        const candidate = extractTxid(body, contentType);
+        if (candidate === null) return this.refuse(res, 400, 'no single txid field in the body', body);
+        if (!this.delivery.offer(candidate)) return reply(res, 400, 'malformed txid: expected 64 hexadecimal characters');
+        reply(res, 200, 'ok');
+      },
+      () => req.destroy(),
+    );
+  }
+
+  private refuse(res: ServerResponse, status: number, reason: string, raw?: string): void {
+    this.delivery.reject(reason, raw);
+    reply(res, status, reason);
+  }
+
+  /** 413, then drop the connection instead of reading the rest of a huge body. */
+  private refuseOversized(req: IncomingMessage, res: ServerResponse): void {
+    res.setHeader('Connection', 'close');
+    this.refuse(res, 413, `body larger than ${this.bodyBytesMax} bytes`);
+    res.on('finish', () => req.destroy());
+  }
+}
+
+const FORM = 'application/x-www-form-urlencoded';
+const TEXT = 'text/plain';
+
+function mediaType(header: string | undefined): string {
+  return (header ?? '').split(';', 1)[0]!.trim().toLowerCase();
+}
+
+/**
+ * The txid candidate in a body: the `txid` field of a form, or the whole body when it is bare
+ * text (`curl --data %s` without the `txid=` prefix, or `text/plain`). Null when ambiguous.
+ */
+function extractTxid(body: string, contentType: string): string | null {
+  const trimmed = body.trim();
+  if (contentType === TEXT || !trimmed.includes('=')) return trimmed;
+  const values = new URLSearchParams(trimmed).getAll('txid');
+  return values.length === 1 ? values[0]! : null;
+}
+
+/** The body as text, or null as soon as it exceeds `limit` bytes. */
+function readBody(req: IncomingMessage, limit: number): Promise<string | null> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > limit) {
+        req.off('data', onData);
+        req.pause();
+        resolve(null);
+        return;
+      }
+      chunks.push(chunk);
+    };
+    req.on('data', onData);
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+function reply(res: ServerResponse, status: number, text: string): void {
+  if (res.headersSent) return;
+  res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8' });
+  res.end(`${text}\n`);
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: Error): void => reject(error);
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+}
+
+/** IPv6 literals need brackets in a URL. */
+function hostForUrl(host: string): string {
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+}

@@ -1,0 +1,61 @@
+/**
+ * A lease in the database that only one helper service holds at a time, so that two services on
+ * the same database never both broadcast or poll. The holder renews it well before it expires;
+ * a service that dies stops renewing and another may take over after the lease runs out.
+ * (Broadcasting is safe without it — each withdrawal can join only one broadcast — the lease
+ * keeps the second service from doing the same work and from reconciling a broadcast the first
+ * one has in flight.)
+ */
+import type { Database } from '../store/database.js';
+import { RETRY_POLICY_DEFAULT, runManagedTransaction } from '../store/managed-transaction.js';
+
+export interface LeaseState {
+  readonly holder: string;
+  readonly expiresAt: Date;
+}
+
+/**
+ * Take or renew the lease `name` for `holder` until now + ttl. Succeeds when nobody holds it, the
+ * holder is us, or the previous holder let it expire.
+ * @returns undefined when acquired; the current holder's lease when someone else holds it.
+ */
+export async function acquireLease(database: Database, name: string, holder: string, ttlMs: number): Promise<LeaseState | undefined> {
+  return runManagedTransaction(
+    database,
+    async (tx) => {
+      const now = Date.now();
+      const row = await tx.get<{ holder: string; expires_at_ms: unknown }>(
+        'SELECT holder, expires_at_ms FROM cryptoassets_lease WHERE name = ?',
+        [name],
+      );
+      const expiresAt = now + ttlMs;
+      if (!row) {
+        await tx.run('INSERT INTO cryptoassets_lease (name, holder, acquired_at, expires_at_ms) VALUES (?, ?, ?, ?)', [
+          name,
+          holder,
+          new Date(now).toISOString(),
+          expiresAt,
+        ]);
+        return undefined;
+      }
+      const heldUntil = Number(row.expires_at_ms);
+      if (row.holder !== holder && heldUntil > now) return { holder: row.holder, expiresAt: new Date(heldUntil) };
+      const acquiredAt = row.holder === holder ? undefined : new Date(now).toISOString();
+      await tx.run(
+        `UPDATE cryptoassets_lease SET holder = ?, expires_at_ms = ?${acquiredAt ? ', acquired_at = ?' : ''} WHERE name = ?`,
+        acquiredAt ? [holder, expiresAt, acquiredAt, name] : [holder, expiresAt, name],
+      );
+      return undefined;
+    },
+    { mode: 'write', policy: RETRY_POLICY_DEFAULT },
+  );
+}
+
+/** Give the lease up, if we hold it, so a standby service can take over at once. */
+export async function releaseLease(database: Database, name: string, holder: string): Promise<void> {
+  await runManagedTransaction(
+    database,
+    (tx) => tx.run('DELETE FROM cryptoassets_lease WHERE name = ? AND holder = ?', [name, holder]),
+    { mode: 'write', policy: RETRY_POLICY_DEFAULT },
+  );
+}

@@ -1,0 +1,73 @@
+/**
+ * Prometheus metrics of the helper service, in a registry of its own (never the global one, so an
+ * application embedding the service keeps its own metrics apart).
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { TransactionStats } from '../store/managed-transaction.js';
+
+export class ServiceMetrics {
+  readonly registry = new Registry();
+  readonly notifications: Counter<'coin' | 'result'>;
+  readonly depositsCredited: Counter<'coin'>;
+  readonly depositsReversed: Counter<'coin'>;
+  readonly broadcasts: Counter<'coin' | 'outcome'>;
+  readonly withdrawalsBroadcast: Counter<'coin'>;
+  readonly pollSeconds: Histogram<'coin'>;
+  readonly tracked: Gauge<'coin'>;
+  readonly nodeUp: Gauge<'coin'>;
+  readonly blockHeight: Gauge<'coin'>;
+
+  constructor(stats: TransactionStats) {
+    const registers = [this.registry];
+    this.notifications = new Counter({
+      name: 'cryptoassets_notifications_total',
+      help: 'Wallet notifications received, by outcome (applied, unknown_txid, malformed_txid, failed).',
+      labelNames: ['coin', 'result'],
+      registers,
+    });
+    this.depositsCredited = new Counter({ name: 'cryptoassets_deposits_credited_total', help: 'Deposits credited.', labelNames: ['coin'], registers });
+    this.depositsReversed = new Counter({
+      name: 'cryptoassets_deposits_reversed_total',
+      help: 'Credited deposits reversed (reorganisation or double spend).',
+      labelNames: ['coin'],
+      registers,
+    });
+    this.broadcasts = new Counter({
+      name: 'cryptoassets_broadcasts_total',
+      help: 'Broadcast attempts by outcome (sent, returned, interrupted).',
+      labelNames: ['coin', 'outcome'],
+      registers,
+    });
+    this.withdrawalsBroadcast = new Counter({
+      name: 'cryptoassets_withdrawals_broadcast_total',
+      help: 'Withdrawals sent to the network.',
+      labelNames: ['coin'],
+      registers,
+    });
+    this.pollSeconds = new Histogram({
+      name: 'cryptoassets_poll_duration_seconds',
+      help: 'Duration of one confirmation-polling round.',
+      labelNames: ['coin'],
+      registers,
+    });
+    this.tracked = new Gauge({ name: 'cryptoassets_tracked_transactions', help: 'Network transactions below the tracking limit.', labelNames: ['coin'], registers });
+    this.nodeUp = new Gauge({ name: 'cryptoassets_node_up', help: '1 when the last call to the backend succeeded.', labelNames: ['coin'], registers });
+    this.blockHeight = new Gauge({ name: 'cryptoassets_block_height', help: 'Best block height reported by the backend.', labelNames: ['coin'], registers });
+    new Gauge({
+      name: 'cryptoassets_database_conflict_retries',
+      help: 'Managed transactions re-run after a database conflict since start.',
+      registers,
+      collect() {
+        this.set(stats.conflictRetries);
+      },
+    });
+    new Gauge({
+      name: 'cryptoassets_database_conflicts_given_up',
+      help: 'Managed transactions that gave up after repeated conflicts since start.',
+      registers,
+      collect() {
+        this.set(stats.gaveUp);
+      },
+    });
+  }
+}

@@ -1,0 +1,242 @@
+/**
+ * The helper service on the in-memory chain, on both engines: notifications over real HTTP,
+ * crediting through polling, batched broadcasts, the lease, reconciliation of an interrupted
+ * broadcast, the status server. (The same against a real node: service-node.test.ts.)
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/config/load.js';
+import type { Config } from '../../src/config/types.js';
+import { CryptoAssets } from '../../src/app.js';
+import { BTC } from '../../src/domain/coins.js';
+import type { LedgerLog } from '../../src/ledger/coin-ledger.js';
+import { HelperService } from '../../src/service/helper-service.js';
+import { StatusServer } from '../../src/service/status-server.js';
+import { enginesUnderTest } from '../helpers/engines.js';
+import { expectLedgerConsistent, openTestLedger, type TestLedger } from '../helpers/ledger.js';
+
+const engines = await enginesUnderTest();
+
+/** Collects log lines so tests can assert what was reported. */
+class MemoryLog implements LedgerLog {
+  readonly lines: { level: string; message: string; fields: object }[] = [];
+  info(fields: object, message: string) {
+    this.lines.push({ level: 'info', message, fields });
+  }
+  warn(fields: object, message: string) {
+    this.lines.push({ level: 'warn', message, fields });
+  }
+  error(fields: object, message: string) {
+    this.lines.push({ level: 'error', message, fields });
+  }
+  has(level: string, fragment: string): boolean {
+    return this.lines.some((line) => line.level === level && line.message.includes(fragment));
+  }
+}
+
+function serviceConfig(withHttpNotify: boolean): Config {
+  return parseConfig({
+    database: { url: 'sqlite::memory:' },
+    coins: {
+      btc: {
+        network: 'regtest',
+        backend: { type: 'memory' },
+        ...(withHttpNotify ? { walletnotify: { type: 'http', host: '127.0.0.1', port: 0 } } : {}),
+      },
+    },
+    status_server: { host: '127.0.0.1', port: 0 },
+    service: { broadcast_period: 0.05, poll_period: 0.05, log_level: 'silent' },
+  });
+}
+
+async function eventually<T>(probe: () => Promise<T | undefined | false>, what: string, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+describe.each(engines)('helper service on %s (in-memory chain)', (engine) => {
+  let ledger: TestLedger;
+  let log: MemoryLog;
+  const services: HelperService[] = [];
+
+  beforeEach(async () => {
+    ledger = await openTestLedger(engine);
+    log = new MemoryLog();
+  });
+  afterEach(async () => {
+    for (const service of services.splice(0)) await service.stop();
+    await ledger.finish();
+  });
+
+  function startService(config: Config, app: CryptoAssets = ledger.app, leaseTtlMs = 2_000): HelperService {
+    const service = new HelperService(app, config, log, { leaseTtlMs });
+    services.push(service);
+    return service;
+  }
+
+  async function notifyUrl(service: HelperService): Promise<string> {
+    const status = await service.status();
+    return status.coins[0]!.listener!.endpoint;
+  }
+
+  it('credits a notified deposit at the threshold, once, and tracks it to the limit', async () => {
+    const btc = ledger.app.coin('btc');
+    const alice = await btc.transaction(async (book) => (await book.getOrCreateWallet('main')).createAccount('alice'));
+    const address = await btc.createReceivingAddress('main', alice);
+    const service = startService(serviceConfig(true));
+    await service.start();
+    await eventually(async () => (await service.status()).state === 'running', 'the service to run');
+
+    const txid = ledger.chain.pay(address.address, 70_000n);
+    const response = await fetch(await notifyUrl(service), { method: 'POST', body: `txid=${txid}`, headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    expect(response.status).toBe(200);
+    const incoming = await eventually(
+      async () => (await btc.read(async (book) => (await book.wallet('main')).deposits()))[0],
+      'the deposit to be recorded',
+    );
+    expect(incoming).toMatchObject({ state: 'incoming', amount: 70_000n, txid });
+
+    ledger.chain.mine(BTC.confirmationThreshold);
+    await eventually(async () => (await btc.read(async (book) => (await book.wallet('main')).getAccount(alice))).balance === 70_000n, 'crediting');
+    ledger.chain.mine(BTC.trackingLimit);
+    await eventually(async () => (await btc.read((book) => book.trackedTransactions())).length === 0, 'tracking to stop at the limit');
+    expect(await service.metrics.registry.getSingleMetricAsString('cryptoassets_deposits_credited_total')).toContain('coin="btc"} 1');
+  });
+
+  it('ignores notifications of unknown and malformed txids, and keeps working', async () => {
+    const service = startService(serviceConfig(true));
+    await service.start();
+    const url = await notifyUrl(service);
+    const form = { 'content-type': 'application/x-www-form-urlencoded' }; // what curl --data sends
+    expect((await fetch(url, { method: 'POST', body: `txid=${'ab'.repeat(32)}`, headers: form })).status).toBe(200);
+    expect((await fetch(url, { method: 'POST', body: 'txid=not-a-txid', headers: form })).status).toBe(400);
+    await eventually(async () => log.has('warn', 'does not know'), 'the unknown txid to be reported');
+    const metrics = await service.metrics.registry.getSingleMetricAsString('cryptoassets_notifications_total');
+    expect(metrics).toContain('result="unknown_txid"} 1');
+  });
+
+  it('sends 50 queued withdrawals as one transaction with one fee entry', async () => {
+    ledger.chain.fund(ledger.backend, 10_000_000n);
+    const btc = ledger.app.coin('btc');
+    await btc.transaction(async (book) => {
+      const wallet = await book.getOrCreateWallet('main');
+      const house = await wallet.createAccount('house');
+      await wallet.importUnaccountedBalance(house, 10_000_000n, 'test funds');
+      for (let i = 0; i < 50; i++) await wallet.withdraw(house, ledger.chain.externalAddress(), BigInt(1_000 + i));
+    });
+    const mempoolBefore = ledger.chain.mempool.length;
+    const service = startService(serviceConfig(false));
+    await service.start();
+    const [broadcast] = await eventually(async () => {
+      const closed = await btc.read(async (book) => (await book.wallet('main')).listBroadcasts(['closed']));
+      return closed.length > 0 ? closed : undefined;
+    }, 'the broadcast to close');
+    expect(await btc.read(async (book) => (await book.wallet('main')).pendingWithdrawals())).toEqual([]);
+    expect(ledger.chain.inspect(broadcast!.txid!)!.outputs.filter((output) => output.amount < 2_000n)).toHaveLength(50);
+    expect(ledger.chain.mempool.length - mempoolBefore).toBe(1);
+    const fees = await btc.read(async (book) => (await book.wallet('main')).getNetworkFeeAccount());
+    expect(fees.balance).toBe(-ledger.chain.feeFor(50));
+    await expectLedgerConsistent(ledger.app);
+  });
+
+  it('reconciles a broadcast whose answer was lost: closed by its comment, never sent twice', async () => {
+    ledger.chain.fund(ledger.backend, 1_000_000n);
+    const btc = ledger.app.coin('btc');
+    await btc.transaction(async (book) => {
+      const wallet = await book.getOrCreateWallet('main');
+      const house = await wallet.createAccount('house');
+      await wallet.importUnaccountedBalance(house, 1_000_000n, 'test funds');
+      await wallet.withdraw(house, ledger.chain.externalAddress(), 5_000n);
+    });
+    ledger.chain.failNext('sendMany', 'garbage'); // the node sends, the answer is lost
+    const mempoolBefore = ledger.chain.mempool.length;
+    const service = startService(serviceConfig(false));
+    await service.start();
+    const closed = await eventually(async () => {
+      const [broadcast] = await btc.read(async (book) => (await book.wallet('main')).listBroadcasts(['closed']));
+      return broadcast;
+    }, 'the broadcast to be reconciled');
+    expect(ledger.chain.mempool.length - mempoolBefore).toBe(1);
+    expect(ledger.chain.inspect(closed.txid!)?.comment).toBe(closed.comment);
+    expect(log.has('warn', 'had been sent')).toBe(true);
+  });
+
+  it('puts a broadcast the node never saw up for vetting', async () => {
+    const btc = ledger.app.coin('btc');
+    await btc.transaction(async (book) => {
+      const wallet = await book.getOrCreateWallet('main');
+      const house = await wallet.createAccount('house');
+      await wallet.importUnaccountedBalance(house, 1_000n, 'test funds');
+      await wallet.withdraw(house, ledger.chain.externalAddress(), 500n);
+      await wallet.openBroadcast(); // as if the process died right after opening
+    });
+    const service = startService(serviceConfig(false));
+    await service.start();
+    const status = await eventually(async () => {
+      const snapshot = await service.status();
+      return snapshot.coins[0]!.wallets[0]!.broadcastsToVet.length === 1 ? snapshot : undefined;
+    }, 'vetting');
+    expect(status.coins[0]!.wallets[0]!.queuedWithdrawals).toBe(0);
+    expect(log.has('error', 'a person must vet it')).toBe(true);
+  });
+
+  it('retries the start-up rescan while the node is down, then finds the missed deposit', async () => {
+    const btc = ledger.app.coin('btc');
+    const alice = await btc.transaction(async (book) => (await book.getOrCreateWallet('main')).createAccount('alice'));
+    const address = await btc.createReceivingAddress('main', alice);
+    ledger.chain.pay(address.address, 1_234n); // nobody was listening
+    ledger.chain.mine(3);
+    ledger.chain.setDown(true);
+    const service = startService(serviceConfig(false));
+    await service.start();
+    await eventually(async () => (await service.status()).coins[0]!.nodeReachable === false, 'the node to be seen down');
+    expect((await service.status()).coins[0]!.startupRescanDone).toBe(false);
+    ledger.chain.setDown(false);
+    await eventually(async () => (await service.status()).coins[0]!.startupRescanDone, 'the rescan');
+    expect(await btc.read(async (book) => (await (await book.wallet('main')).getAccount(alice)).balance)).toBe(1_234n);
+  });
+
+  it('lets only one service work on a database; the standby takes over when it stops', async () => {
+    const config = serviceConfig(false);
+    const first = startService(config, ledger.app, 600);
+    await first.start();
+    await eventually(async () => first.currentState === 'running', 'the first service to run');
+    const second = startService(config, ledger.app, 600);
+    await second.start();
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect(second.currentState).toBe('standby');
+    expect((await second.status()).lease.holder).toBe(first.instance);
+    await first.stop();
+    await eventually(async () => second.currentState === 'running', 'the standby to take over');
+  });
+
+  it('serves status as JSON, escaped HTML, metrics and health', async () => {
+    const btc = ledger.app.coin('btc');
+    await btc.transaction((book) => book.getOrCreateWallet('<script>alert(1)</script>'));
+    const service = startService(serviceConfig(false));
+    await service.start();
+    const server = new StatusServer(service, '127.0.0.1', 0, log);
+    await server.start();
+    try {
+      const base = `http://127.0.0.1:${server.address.port}`;
+      await eventually(async () => (await service.status()).state === 'running', 'running');
+      const json = (await (await fetch(`${base}/status.json`)).json()) as { state: string; coins: { coin: string; wallets: unknown[] }[] };
+      expect(json.state).toBe('running');
+      expect(json.coins[0]!.coin).toBe('btc');
+      const html = await (await fetch(`${base}/`)).text();
+      expect(html).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
+      expect(html).not.toContain('<script>');
+      const metrics = await (await fetch(`${base}/metrics`)).text();
+      expect(metrics).toContain('cryptoassets_database_conflict_retries');
+      expect((await fetch(`${base}/health`)).status).toBe(200);
+      expect((await fetch(`${base}/status.json`, { method: 'POST' })).status).toBe(405);
+      expect((await fetch(`${base}/nope`)).status).toBe(404);
+    } finally {
+      await server.stop();
+    }
+  });
+});
