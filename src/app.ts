@@ -5,6 +5,7 @@
 import type { CoinBackend } from './backends/backend.js';
 import type { CoinDefinition, NetworkParams } from './domain/coins.js';
 import { InvalidState, UnknownCoin } from './domain/errors.js';
+import { EventsApi } from './events/events-api.js';
 import { CoinBook } from './ledger/coin-book.js';
 import { CoinLedger, type LedgerLog } from './ledger/coin-ledger.js';
 import type { CoinContext } from './ledger/context.js';
@@ -50,6 +51,8 @@ export class CryptoAssets {
   /** Counters of managed transactions: commits, conflict re-runs, give-ups. */
   readonly stats = new TransactionStats();
   readonly database: Database;
+  /** The txupdate events of the outbox: read them after an id, manage dead letters. */
+  readonly events: EventsApi;
   private readonly contexts = new Map<string, CoinContext>();
   private readonly ledgers = new Map<string, CoinLedger>();
   private readonly policy: RetryPolicy;
@@ -57,6 +60,7 @@ export class CryptoAssets {
 
   private constructor(database: Database, options: CryptoAssetsOptions) {
     this.database = database;
+    this.events = new EventsApi(database);
     this.policy = { ...RETRY_POLICY_DEFAULT, ...options.retry };
     this.log = options.log ?? SILENT;
     const host = {

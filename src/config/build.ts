@@ -72,6 +72,9 @@ export function buildConfig(raw: RawConfig, options: BuildOptions = {}): Config 
     service: {
       broadcastPeriodMs: service.broadcast_period ?? DEFAULTS.service.broadcastPeriodMs,
       pollPeriodMs: service.poll_period ?? DEFAULTS.service.pollPeriodMs,
+      eventRetryBaseMs: service.event_retry_base ?? DEFAULTS.service.eventRetryBaseMs,
+      resendUnprocessedAfterMs:
+        service.resend_unprocessed === false ? null : (service.resend_unprocessed_after ?? DEFAULTS.service.resendUnprocessedAfterMs),
       logLevel: service.log_level ?? DEFAULTS.service.logLevel,
     },
   };

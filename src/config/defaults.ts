@@ -27,5 +27,11 @@ export const DEFAULTS = {
     script: { timeoutMs: 30_000, maxAttempts: 12 },
   },
   statusServer: { enabled: true, host: '127.0.0.1', port: 18881 },
-  service: { broadcastPeriodMs: 30_000, pollPeriodMs: 10_000, logLevel: 'info' as LogLevel },
+  service: {
+    broadcastPeriodMs: 30_000,
+    pollPeriodMs: 10_000,
+    eventRetryBaseMs: 1_000,
+    resendUnprocessedAfterMs: 3_600_000,
+    logLevel: 'info' as LogLevel,
+  },
 } as const;

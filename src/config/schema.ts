@@ -249,6 +249,9 @@ export const configSchema = z.strictObject({
     .strictObject({
       broadcast_period: periodMs().optional(),
       poll_period: periodMs().optional(),
+      event_retry_base: periodMs().optional(),
+      resend_unprocessed_after: periodMs().optional(),
+      resend_unprocessed: z.boolean().optional(),
       log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
     })
     .optional(),

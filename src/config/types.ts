@@ -176,5 +176,12 @@ export interface ServiceConfig {
   readonly broadcastPeriodMs: number;
   /** Interval between polls of the backends for transaction updates. */
   readonly pollPeriodMs: number;
+  /** First pause before an event whose delivery failed is tried again (doubling up to 10 min). */
+  readonly eventRetryBaseMs: number;
+  /**
+   * A credited deposit the application has not marked processed gets its txupdate event sent
+   * again after this long without one; null when disabled (`resend_unprocessed: false`).
+   */
+  readonly resendUnprocessedAfterMs: number | null;
   readonly logLevel: LogLevel;
 }

@@ -7,6 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { InvalidState, NotFound } from '../domain/errors.js';
+import { emitForBroadcast, emitTxUpdate } from '../events/outbox.js';
 import type { WalletScope } from './context.js';
 import { getNetworkFeeAccount } from './accounts.js';
 import { insertTransaction, postEntry } from './entries.js';
@@ -54,6 +55,7 @@ export async function openBroadcast(scope: WalletScope, outputsMax = BROADCAST_O
     if (changed !== 1) throw new Error(`withdrawal ${withdrawal.id} left the queue under us`);
     outputs.set(withdrawal.address!, (outputs.get(withdrawal.address!) ?? 0n) + withdrawal.amount);
   }
+  await emitForBroadcast(scope, id, 'broadcasting');
   return {
     broadcast: await getBroadcast(scope, id),
     withdrawals,
@@ -91,6 +93,7 @@ export async function closeBroadcast(scope: WalletScope, broadcastId: number, tx
     });
     await postEntry(scope, feeAccount.id, id, 'network_fee', -fee);
   }
+  await emitForBroadcast(scope, broadcastId, 'broadcasted');
   return getBroadcast(scope, broadcastId);
 }
 
@@ -105,11 +108,17 @@ export async function returnBroadcast(scope: WalletScope, broadcastId: number): 
     throw new InvalidState(`broadcast ${broadcastId} is ${broadcast.state}, not open`);
   }
   const now = nowText();
+  const returned = await scope.tx.all<{ id: unknown }>(
+    `SELECT id FROM ${scope.context.tables.transaction}
+     WHERE network_transaction_id = ? AND wallet_id = ? AND type = 'withdrawal' AND state = 'broadcasting' ORDER BY id`,
+    [broadcastId, scope.walletId],
+  );
   await scope.tx.run(
     `UPDATE ${scope.context.tables.transaction} SET state = 'pending', network_transaction_id = NULL, updated_at = ?
      WHERE network_transaction_id = ? AND wallet_id = ? AND type = 'withdrawal' AND state = 'broadcasting'`,
     [now, broadcastId, scope.walletId],
   );
+  for (const row of returned) await emitTxUpdate(scope, toId(row.id), 'requeued');
   await scope.tx.run(
     `UPDATE ${scope.context.tables.networkTransaction} SET state = 'returned', closed_at = ?, updated_at = ? WHERE id = ?`,
     [now, now, broadcastId],

@@ -10,6 +10,7 @@ import type { Wallet } from './records.js';
 import { type CoinCheck, verifyCoin } from './verify.js';
 import { applyNetworkUpdate, type NetworkUpdate, type TrackedTransaction, trackedTransactions } from './tracking.js';
 import type { NetworkTransactionInfo } from '../backends/backend.js';
+import { resendUnprocessed } from '../events/resend.js';
 import { WalletBook } from './wallet-book.js';
 import type { SqlExecutor } from '../store/database.js';
 
@@ -68,6 +69,11 @@ export class CoinBook {
   /** Network transactions still below the coin's tracking limit (deposits and our broadcasts). */
   trackedTransactions(limit?: number): Promise<TrackedTransaction[]> {
     return trackedTransactions(this.scope, limit);
+  }
+
+  /** Send txupdate again for credited deposits not marked processed and quiet for `olderThanMs`. */
+  resendUnprocessed(olderThanMs: number, limit?: number): Promise<number> {
+    return resendUnprocessed(this.scope, olderThanMs, limit);
   }
 
   /** The ledger check of this coin's wallets (see `verifyLedger`). */

@@ -8,6 +8,7 @@
 import { checkAmount } from '../domain/amounts.js';
 import { validateAddress } from '../domain/address.js';
 import { CryptoAssetsError, InvalidState, InvalidTxid, NotFound } from '../domain/errors.js';
+import { emitTxUpdate } from '../events/outbox.js';
 import type { CoinScope, WalletScope } from './context.js';
 import { findTransaction, insertTransaction, postEntry } from './entries.js';
 import type { Transaction } from './records.js';
@@ -22,7 +23,7 @@ export interface DepositReport {
   readonly outputs: readonly { readonly address: string; readonly amount: bigint }[];
 }
 
-/** What recording did to one deposit. */
+/** What recording did to one deposit (`unchanged`: reported again as it was; no event). */
 export type DepositChange = 'created' | 'credited' | 'reversed' | 'confirmations' | 'unchanged';
 
 export interface DepositUpdate {
@@ -56,12 +57,15 @@ export async function recordDeposit(scope: CoinScope, report: DepositReport): Pr
   // A conflicted transaction's count is how deep its conflict is buried: tracking stops once it
   // reaches the tracking limit, like a confirmed one's.
   const confirmations = Math.abs(report.confirmations);
-  const networkTransactionId = await upsertNetworkTransaction(scope, txid, confirmations, conflicted);
+  const { id: networkTransactionId, changed } = await upsertNetworkTransaction(scope, txid, confirmations, conflicted);
   const creditable = !conflicted && confirmations >= scope.context.coin.confirmationThreshold;
   const updates: DepositUpdate[] = [];
   for (const [addressId, output] of amounts) {
     const walletScope: WalletScope = { ...scope, walletId: output.walletId };
-    const { id, change } = await applyDeposit(walletScope, networkTransactionId, addressId, output, creditable);
+    const applied = await applyDeposit(walletScope, networkTransactionId, addressId, output, creditable);
+    const { id } = applied;
+    const change: DepositChange = applied.change === 'confirmations' && !changed ? 'unchanged' : applied.change;
+    if (change !== 'unchanged') await emitTxUpdate(scope, id, change);
     const transaction = (await findTransaction(walletScope, id))!;
     updates.push({ transaction, confirmations, conflicted, credited: transaction.state === 'credited', change });
   }
@@ -116,7 +120,7 @@ async function upsertNetworkTransaction(
   txid: string,
   confirmations: number,
   conflicted: boolean,
-): Promise<number> {
+): Promise<{ id: number; changed: boolean }> {
   const table = scope.context.tables.networkTransaction;
   const state = conflicted ? 'conflicted' : 'seen';
   const now = nowText();
@@ -130,9 +134,10 @@ async function upsertNetworkTransaction(
        VALUES ('deposit', ?, ?, ?, ?, ?) RETURNING id`,
       [txid, state, confirmations, now, now],
     );
-    return toId(row!.id);
+    return { id: toId(row!.id), changed: true };
   }
-  if (Number(existing.confirmations) !== confirmations || existing.state !== state) {
+  const changed = Number(existing.confirmations) !== confirmations || existing.state !== state;
+  if (changed) {
     await scope.tx.run(`UPDATE ${table} SET confirmations = ?, state = ?, updated_at = ? WHERE id = ?`, [
       confirmations,
       state,
@@ -140,7 +145,7 @@ async function upsertNetworkTransaction(
       existing.id,
     ]);
   }
-  return toId(existing.id);
+  return { id: toId(existing.id), changed };
 }
 
 async function applyDeposit(

@@ -4,6 +4,7 @@
  * deposits (seen or conflicted) and our closed broadcasts.
  */
 import type { NetworkTransactionInfo } from '../backends/backend.js';
+import { emitForBroadcast } from '../events/outbox.js';
 import type { CoinScope } from './context.js';
 import { checkTxid, type DepositUpdate, recordDeposit } from './deposits.js';
 import { nowText, toId } from './rows.js';
@@ -65,6 +66,7 @@ export async function applyNetworkUpdate(scope: CoinScope, info: NetworkTransact
     const confirmations = Math.abs(info.confirmations);
     if (Number(row.confirmations) !== confirmations) {
       await scope.tx.run(`UPDATE ${table} SET confirmations = ?, updated_at = ? WHERE id = ?`, [confirmations, nowText(), id]);
+      await emitForBroadcast(scope, id, 'confirmations');
       broadcasts.push(id);
     }
   }

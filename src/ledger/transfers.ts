@@ -8,6 +8,7 @@ import { assertValidAddress } from '../domain/address.js';
 import { toBaseUnits } from '../domain/amounts.js';
 import { IdempotencyKeyReused, SameAccount } from '../domain/errors.js';
 import { checkName, checkOptionalName } from '../domain/names.js';
+import { emitTxUpdate } from '../events/outbox.js';
 import type { AccountRef, WalletScope } from './context.js';
 import { accountIdOf } from './context.js';
 import { debitAccount, getAccount } from './accounts.js';
@@ -152,6 +153,7 @@ async function queueWithdrawal(
     idempotencyKey: options.idempotencyKey ?? null,
   });
   await writeEntry(scope, from, id, 'withdrawal', -amount);
+  await emitTxUpdate(scope, id, 'queued');
   return (await findTransaction(scope, id))!;
 }
 

@@ -19,11 +19,14 @@ import { createListener } from '../notify/index.js';
 import type { ListenerStatus, NotificationListener } from '../notify/types.js';
 import { reconcileBroadcasts } from './broadcast-reconciler.js';
 import { errorText, pollConfirmations } from './confirmation-poller.js';
-import { acquireLease, releaseLease } from './lease.js';
+import { acquireLease, holderProcessIsGone, releaseLease } from './lease.js';
 import { ServiceMetrics } from './metrics.js';
 import { PeriodicTask, type TaskStatus } from './periodic-task.js';
 import { updateTransaction } from './transaction-updater.js';
 import type { NetworkUpdate } from '../ledger/tracking.js';
+import { EventDispatcher, type HandlerStatus } from '../events/dispatcher.js';
+import { createHandler } from '../events/handlers/index.js';
+import type { EventHandler } from '../events/types.js';
 
 /** Name of the lease the broadcasting, polling service holds. */
 export const SERVICE_LEASE = 'helper-service';
@@ -62,6 +65,7 @@ export interface ServiceStatus {
   readonly startedAt: string | null;
   readonly lease: { readonly held: boolean; readonly holder: string | null; readonly expiresAt: string | null };
   readonly coins: readonly CoinStatus[];
+  readonly events: { readonly latestId: string; readonly handlers: readonly HandlerStatus[] };
   readonly tasks: readonly TaskStatus[];
 }
 
@@ -70,6 +74,10 @@ export interface HelperServiceOptions {
   readonly onCritical?: (error: Error) => void;
   /** Lease length; tests shorten it. */
   readonly leaseTtlMs?: number;
+  /** Event handlers given in code (in-process functions), in addition to the configured ones. */
+  readonly handlers?: readonly EventHandler[];
+  /** How often the dispatcher looks for new events; default 250 ms. */
+  readonly eventPollMs?: number;
 }
 
 /** Per-coin runtime state. */
@@ -98,6 +106,8 @@ export class HelperService {
   private readonly tasks: PeriodicTask[] = [];
   private readonly leaseTask: PeriodicTask;
   private readonly leaseTtlMs: number;
+  private handlers: EventHandler[] = [];
+  private dispatcher: EventDispatcher | undefined;
 
   constructor(
     private readonly app: CryptoAssets,
@@ -128,6 +138,13 @@ export class HelperService {
     if (this.state !== 'created') throw new Error(`the service was already started (${this.state})`);
     this.state = 'starting';
     this.startedAt = new Date();
+    // Load every handler first: a missing module or export fails the start, not the first event.
+    for (const [name, handlerConfig] of Object.entries(this.config.events)) this.handlers.push(await createHandler(name, handlerConfig));
+    this.handlers.push(...(this.options.handlers ?? []));
+    this.dispatcher = new EventDispatcher(this.app.database, this.handlers, this.log, {
+      pollMs: this.options.eventPollMs,
+      retryBaseMs: this.config.service.eventRetryBaseMs,
+    });
     await this.startListeners();
     this.state = 'standby';
     this.leaseTask.start();
@@ -141,6 +158,7 @@ export class HelperService {
     await Promise.all([...this.coins.values()].map((coin) => coin.listener?.stop()));
     await this.deactivate();
     await Promise.all([...this.coins.values()].map((coin) => coin.draining));
+    for (const handler of this.handlers) await handler.close?.();
     if (this.leaseHeld) {
       await releaseLease(this.app.database, SERVICE_LEASE, this.instance).catch((error: unknown) =>
         this.log.warn({ err: errorText(error) }, 'could not release the service lease; it expires by itself'),
@@ -191,8 +209,17 @@ export class HelperService {
         expiresAt: this.leaseHolder?.expiresAt.toISOString() ?? null,
       },
       coins,
+      events: {
+        latestId: (await this.app.events.latestId()).toString(),
+        handlers: (await this.dispatcher?.status()) ?? [],
+      },
       tasks: [this.leaseTask, ...this.tasks].map((task) => task.status()),
     };
+  }
+
+  /** Sequenced events after an id, for the status server's /events. */
+  eventsAfter(after: bigint, limit: number) {
+    return this.app.events.after(after, limit);
   }
 
   /** The service's state. */
@@ -219,7 +246,9 @@ export class HelperService {
   /** Take or renew the lease; start working on taking it, stand by on losing it. */
   private async keepLease(): Promise<void> {
     if (this.state === 'stopping' || this.state === 'stopped') return;
-    const other = await acquireLease(this.app.database, SERVICE_LEASE, this.instance, this.leaseTtlMs);
+    const other = await acquireLease(this.app.database, SERVICE_LEASE, this.instance, this.leaseTtlMs, (holder) =>
+      holderProcessIsGone(holder, hostname()),
+    );
     if (other) {
       if (this.leaseHeld) this.log.error({ holder: other.holder }, 'lost the service lease; standing by');
       else if (this.leaseHolder?.holder !== other.holder) {
@@ -248,13 +277,27 @@ export class HelperService {
         new PeriodicTask(`${code}:broadcast`, service.broadcastPeriodMs, () => this.broadcast(code, coin), this.log),
         new PeriodicTask(`${code}:poll`, service.pollPeriodMs, () => this.poll(code, coin), this.log),
       );
+      const resendAfter = service.resendUnprocessedAfterMs;
+      if (resendAfter !== null) {
+        this.tasks.push(
+          new PeriodicTask(`${code}:resend-unprocessed`, Math.min(resendAfter, 60_000), async () => {
+            const resent = await coin.ledger.transaction((book) => book.resendUnprocessed(resendAfter));
+            if (resent > 0) {
+              this.log.info({ coin: code, resent }, 'resent txupdate for deposits not marked processed');
+              this.dispatcher?.poke();
+            }
+          }, this.log),
+        );
+      }
     }
     for (const task of this.tasks) task.start();
+    this.dispatcher?.start();
   }
 
   private async deactivate(): Promise<void> {
     const tasks = this.tasks.splice(0);
     await Promise.all(tasks.map((task) => task.stop()));
+    await this.dispatcher?.stop();
   }
 
   /** Rescan once per start; retried every poll period until it succeeds (the node may be down). */
@@ -289,6 +332,7 @@ export class HelperService {
           break;
         }
         this.metrics.withdrawalsBroadcast.inc({ coin: code }, outcome.withdrawals.length);
+        this.dispatcher?.poke();
       }
     }
   }
@@ -336,6 +380,7 @@ export class HelperService {
   }
 
   private applied(code: string, update: NetworkUpdate): void {
+    if (update.deposits.length > 0 || update.broadcasts.length > 0) this.dispatcher?.poke();
     for (const deposit of update.deposits) this.countDeposit(code, deposit.change);
     for (const id of update.conflictedBroadcasts) {
       this.log.error({ coin: code, broadcast: id, txid: update.txid }, 'our broadcast is conflicted on the network; its withdrawals may be unpaid');

@@ -19,7 +19,13 @@ export interface LeaseState {
  * holder is us, or the previous holder let it expire.
  * @returns undefined when acquired; the current holder's lease when someone else holds it.
  */
-export async function acquireLease(database: Database, name: string, holder: string, ttlMs: number): Promise<LeaseState | undefined> {
+export async function acquireLease(
+  database: Database,
+  name: string,
+  holder: string,
+  ttlMs: number,
+  holderIsGone: (holder: string) => boolean = () => false,
+): Promise<LeaseState | undefined> {
   return runManagedTransaction(
     database,
     async (tx) => {
@@ -39,7 +45,9 @@ export async function acquireLease(database: Database, name: string, holder: str
         return undefined;
       }
       const heldUntil = Number(row.expires_at_ms);
-      if (row.holder !== holder && heldUntil > now) return { holder: row.holder, expiresAt: new Date(heldUntil) };
+      if (row.holder !== holder && heldUntil > now && !holderIsGone(row.holder)) {
+        return { holder: row.holder, expiresAt: new Date(heldUntil) };
+      }
       const acquiredAt = row.holder === holder ? undefined : new Date(now).toISOString();
       await tx.run(
         `UPDATE cryptoassets_lease SET holder = ?, expires_at_ms = ?${acquiredAt ? ', acquired_at = ?' : ''} WHERE name = ?`,
@@ -58,4 +66,21 @@ export async function releaseLease(database: Database, name: string, holder: str
     (tx) => tx.run('DELETE FROM cryptoassets_lease WHERE name = ? AND holder = ?', [name, holder]),
     { mode: 'write', policy: RETRY_POLICY_DEFAULT },
   );
+}
+
+/**
+ * True when `holder` (an instance id `host:pid:nonce`) names a process on this host that no
+ * longer exists: a service killed without releasing its lease. Then a restarted service need not
+ * wait for the lease to expire. A reused pid only makes us wait, which is the safe side.
+ */
+export function holderProcessIsGone(holder: string, thisHost: string): boolean {
+  const [host, pidText] = holder.split(':');
+  const pid = Number(pidText);
+  if (host !== thisHost || !Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ESRCH';
+  }
 }

@@ -71,6 +71,17 @@ export class StatusServer {
       case '/':
         send(response, 200, 'text/html; charset=utf-8', renderHtml(await this.service.status()));
         return;
+      case '/events': {
+        const url = new URL(request.url ?? '/', 'http://status');
+        const after = url.searchParams.get('after') ?? '0';
+        const limit = Number(url.searchParams.get('limit') ?? '100');
+        if (!/^\d{1,19}$/.test(after) || !Number.isInteger(limit) || limit < 1 || limit > 1000) {
+          send(response, 400, 'text/plain; charset=utf-8', 'after must be an event id, limit 1..1000\n');
+          return;
+        }
+        send(response, 200, 'application/json', `${JSON.stringify(await this.service.eventsAfter(BigInt(after), limit))}\n`);
+        return;
+      }
       case '/metrics':
         send(response, 200, this.service.metrics.registry.contentType, await this.service.metrics.registry.metrics());
         return;
@@ -143,6 +154,10 @@ ${row(['wallet notifications', listener])}
     status.lease.held ? 'held' : `held by ${escapeHtml(status.lease.holder ?? 'nobody')}`
   }</p>
 ${coins}
+<h2>events (latest id ${escapeHtml(status.events.latestId)})</h2>
+<table><tr><th>handler</th><th>delivered up to</th><th>behind</th><th>attempts</th><th>next attempt</th><th>dead letters</th><th>last error</th></tr>${status.events.handlers
+    .map((handler) => row([handler.name, handler.deliveredId, handler.behind, handler.attempts, handler.nextAttemptAt ?? '', handler.deadLetters, handler.lastError ?? '']))
+    .join('')}</table>
 <h2>tasks</h2>
 <table><tr><th>task</th><th>runs</th><th>failures</th><th>last run</th><th>last error</th></tr>${tasks}</table>
 </body></html>

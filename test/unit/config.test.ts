@@ -92,6 +92,7 @@ status_server:
 service:
   broadcast_period: 0.5
   poll_period: 2
+  resend_unprocessed_after: 120
   log_level: debug
 `;
 
@@ -170,7 +171,7 @@ describe('loadConfigFile', () => {
         tool: { type: 'script', command: 'notify-tool', timeoutMs: 30_000, maxAttempts: 12 },
       },
       statusServer: { enabled: false, host: '0.0.0.0', port: 8080 },
-      service: { broadcastPeriodMs: 500, pollPeriodMs: 2000, logLevel: 'debug' },
+      service: { broadcastPeriodMs: 500, pollPeriodMs: 2000, eventRetryBaseMs: 1_000, resendUnprocessedAfterMs: 120_000, logLevel: 'debug' },
     };
     expect(config).toEqual(expected);
   });
@@ -239,9 +240,14 @@ describe('parseConfig', () => {
       },
       events: {},
       statusServer: { enabled: true, host: '127.0.0.1', port: 18881 },
-      service: { broadcastPeriodMs: 30_000, pollPeriodMs: 10_000, logLevel: 'info' },
+      service: { broadcastPeriodMs: 30_000, pollPeriodMs: 10_000, eventRetryBaseMs: 1_000, resendUnprocessedAfterMs: 3_600_000, logLevel: 'info' },
     } satisfies Config);
     expect(config.statusServer).toEqual(DEFAULTS.statusServer);
+  });
+
+  it('turns resending of unprocessed deposits off', () => {
+    const config = parseConfig({ database: { url: 'sqlite::memory:' }, coins: { btc: { network: 'regtest', backend: { type: 'memory' } } }, service: { resend_unprocessed: false } });
+    expect(config.service.resendUnprocessedAfterMs).toBeNull();
   });
 
   it('applies the defaults of every kind of backend, walletnotify and database', () => {

@@ -142,4 +142,43 @@ export const SQLITE_GLOBAL_MIGRATIONS: readonly CoinMigration[] = [
       )`,
     ],
   },
+  {
+    version: 2,
+    name: 'events outbox',
+    statements: () => [
+      // seq is the public event id, assigned by the service's sequencer in the order rows become
+      // visible (committed), so it increases along the delivery order and never skips a row that
+      // committed late.
+      `CREATE TABLE cryptoassets_event (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        seq INTEGER UNIQUE,
+        name TEXT NOT NULL CHECK (name IN ('txupdate')),
+        coin TEXT NOT NULL,
+        transaction_type TEXT NOT NULL CHECK (transaction_type IN ('deposit', 'withdrawal')),
+        transaction_id INTEGER NOT NULL,
+        payload TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        sequenced_at TEXT
+      )`,
+      `CREATE INDEX cryptoassets_event_unsequenced ON cryptoassets_event (id) WHERE seq IS NULL`,
+      `CREATE INDEX cryptoassets_event_transaction ON cryptoassets_event (coin, transaction_type, transaction_id, id)`,
+      `CREATE TABLE cryptoassets_event_handler (
+        name TEXT PRIMARY KEY,
+        delivered_seq INTEGER NOT NULL DEFAULT 0 CHECK (delivered_seq >= 0),
+        attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+        next_attempt_at_ms INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        updated_at TEXT NOT NULL
+      )`,
+      `CREATE TABLE cryptoassets_event_dead_letter (
+        handler TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        attempts INTEGER NOT NULL,
+        last_error TEXT,
+        dead_at TEXT NOT NULL,
+        redeliver_requested_at TEXT,
+        PRIMARY KEY (handler, seq)
+      )`,
+    ],
+  },
 ];
