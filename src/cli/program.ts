@@ -9,6 +9,7 @@ import { demoCommand } from './commands/demo.js';
 import { initializeDatabaseCommand } from './commands/initialize-database.js';
 import { importBalanceCommand, resolveBroadcastCommand, scanReceivedCommand } from './commands/node-commands.js';
 import { serviceCommand } from './commands/service.js';
+import { deadLettersCommand, eventsCommand, redeliverCommand } from './commands/event-commands.js';
 import { describeError, EXIT, exitCodeFor } from './exit-codes.js';
 
 /** Where command output goes; tests pass their own. */
@@ -96,6 +97,32 @@ Exit codes: 0 ok, 1 refused, 2 service critical failure, 64 usage, 69 database o
       .option('--not-sent', 'it never reached the network: return its withdrawals to the queue'),
   ).action(function (this: Command) {
     return run(() => resolveBroadcastCommand(io, this.opts()))();
+  });
+
+  configOption(
+    program
+      .command('events')
+      .description('print txupdate events after an id, one JSON document per line')
+      .option('--after <id>', 'only events with a greater id', '0')
+      .option('--limit <n>', 'at most this many (1..1000)', '100'),
+  ).action(function (this: Command) {
+    return run(() => eventsCommand(io, this.opts()))();
+  });
+
+  configOption(
+    program.command('dead-letters').description('list events a handler gave up on').option('--handler <name>', 'only this handler'),
+  ).action(function (this: Command) {
+    return run(() => deadLettersCommand(io, this.opts()))();
+  });
+
+  configOption(
+    program
+      .command('redeliver')
+      .description("deliver a handler's dead letters again (the running service sends them)")
+      .requiredOption('--handler <name>', 'event handler name from the configuration')
+      .option('--event <id>', 'only this event'),
+  ).action(function (this: Command) {
+    return run(() => redeliverCommand(io, this.opts()))();
   });
 
   program

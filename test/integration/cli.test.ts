@@ -11,6 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { CryptoAssets } from '../../src/app.js';
 import { BTC, LTC } from '../../src/domain/coins.js';
 import { runCli } from '../../src/cli/program.js';
+import { sequenceEvents } from '../../src/events/event-store.js';
 import { createTestDatabase, enginesUnderTest } from '../helpers/engines.js';
 
 const engines = await enginesUnderTest();
@@ -98,6 +99,34 @@ describe('cryptoassets command line', () => {
     try {
       const error = await CryptoAssets.open({ database: database.options, coins: [{ coin: BTC, network: BTC.networks.regtest! }] }).catch((e: unknown) => e);
       expect((error as Error).message).toContain('run `cryptoassets initialize-database`');
+    } finally {
+      await database.drop();
+    }
+  });
+
+  it('prints events, lists dead letters, and asks for redelivery', async () => {
+    const database = await createTestDatabase('sqlite');
+    try {
+      const path = configFile('events.yaml', `database:\n  url: "sqlite:${database.location}"\ncoins:\n  btc: {network: regtest, backend: {type: memory}}\n`);
+      const app = await CryptoAssets.open({ database: database.options, coins: [{ coin: BTC, network: BTC.networks.regtest! }], migrate: true });
+      const btc = app.coin('btc');
+      const alice = await btc.transaction(async (book) => (await book.getOrCreateWallet('main')).createAccount('alice'));
+      const address = 'bcrt1qqvpsxqcrqvpsxqcrqvpsxqcrqvpsxqcruj60yu';
+      await btc.transaction(async (book) => (await book.wallet('main')).addReceivingAddress(alice, address));
+      await btc.transaction((book) => book.recordDeposit({ txid: 'ab'.repeat(32), confirmations: 0, outputs: [{ address, amount: 5n }] }));
+      await sequenceEvents(app.database);
+      await app.close();
+
+      const events = await cli(['events', '-c', path]);
+      expect(events.code).toBe(0);
+      const lines = events.out.trim().split('\n').map((line) => JSON.parse(line) as { id: string; data: { txid: string } });
+      expect(lines.map((event) => [event.id, event.data.txid])).toEqual([['1', 'ab'.repeat(32)]]);
+      expect((await cli(['events', '-c', path, '--after', '1'])).out).toBe('');
+      expect((await cli(['dead-letters', '-c', path])).out).toBe('no dead letters\n');
+      const redeliver = await cli(['redeliver', '-c', path, '--handler', 'app']);
+      expect(redeliver).toMatchObject({ code: 0, out: '0 dead letter(s) of app will be delivered again by the running service\n' });
+      const bad = await cli(['events', '-c', path, '--after', 'x']);
+      expect(bad).toMatchObject({ code: 64, err: 'cryptoassets: events: --after must be an event id and --limit 1..1000\n' });
     } finally {
       await database.drop();
     }

@@ -1,0 +1,59 @@
+/**
+ * `cryptoassets events`, `dead-letters`, `redeliver`: reading the outbox and settling dead letters
+ * from the command line. They need the database only, never a node.
+ */
+import type { CryptoAssets } from '../../app.js';
+import { openFromConfig } from '../../open-from-config.js';
+import { loadCliConfig } from '../config-file.js';
+import { EXIT } from '../exit-codes.js';
+import type { CliIo } from '../program.js';
+import { reportError } from '../program.js';
+
+async function withLedger(io: CliIo, configFile: string | undefined, work: (app: CryptoAssets) => Promise<void>): Promise<number> {
+  try {
+    const app = await openFromConfig(await loadCliConfig(io, configFile), { backends: false });
+    try {
+      await work(app);
+    } finally {
+      await app.close();
+    }
+    return EXIT.ok;
+  } catch (error) {
+    return reportError(io, error);
+  }
+}
+
+/** Print sequenced events after an id, one JSON document per line. */
+export function eventsCommand(io: CliIo, options: { config?: string; after?: string; limit?: string }): Promise<number> {
+  const after = options.after ?? '0';
+  const limit = Number(options.limit ?? '100');
+  if (!/^\d{1,19}$/.test(after) || !Number.isInteger(limit) || limit < 1 || limit > 1000) {
+    io.err('cryptoassets: events: --after must be an event id and --limit 1..1000\n');
+    return Promise.resolve(EXIT.usage);
+  }
+  return withLedger(io, options.config, async (app) => {
+    const events = await app.events.after(after, limit);
+    for (const event of events) io.out(`${JSON.stringify(event)}\n`);
+  });
+}
+
+/** List dead letters. */
+export function deadLettersCommand(io: CliIo, options: { config?: string; handler?: string }): Promise<number> {
+  return withLedger(io, options.config, async (app) => {
+    const letters = await app.events.deadLetters(options.handler);
+    if (letters.length === 0) io.out('no dead letters\n');
+    for (const letter of letters) {
+      io.out(
+        `${letter.handler}\tevent ${letter.eventId}\t${letter.attempts} attempts\t${letter.deadAt}\t${letter.redeliveryRequested ? 'redelivery requested\t' : ''}${letter.lastError ?? ''}\n`,
+      );
+    }
+  });
+}
+
+/** Ask the service to deliver dead letters again. */
+export function redeliverCommand(io: CliIo, options: { config?: string; handler: string; event?: string }): Promise<number> {
+  return withLedger(io, options.config, async (app) => {
+    const marked = await app.events.redeliver(options.handler, options.event);
+    io.out(`${marked} dead letter(s) of ${options.handler} will be delivered again by the running service\n`);
+  });
+}
