@@ -34,3 +34,12 @@ export type { Database, EngineName, SqlExecutor, SqlValue, TransactionMode } fro
 export { openDatabase, type DatabaseOptions } from './store/open.js';
 export { RETRY_POLICY_DEFAULT, TransactionStats, type RetryPolicy } from './store/managed-transaction.js';
 export { coinTables, migrate, type CoinTables, type MigrationResult } from './store/migrations.js';
+
+export type * from './events/types.js';
+export { EventsApi } from './events/events-api.js';
+export { EventDispatcher, type DispatcherOptions, type HandlerStatus } from './events/dispatcher.js';
+export type { DeadLetter } from './events/event-store.js';
+export * from './events/handlers/index.js';
+export * from './events/receiver/index.js';
+export { HelperService, type HelperServiceOptions, type ServiceStatus } from './service/helper-service.js';
+export { StatusServer } from './service/status-server.js';
