@@ -60,7 +60,8 @@ Exit codes: 0 ok, 1 refused, 2 service critical failure, 64 usage, 69 database o
   configOption(
     program
       .command('service')
-      .description('run the helper service: broadcasts, confirmations, notifications, status page (stops on SIGTERM)'),
+      .description('run the helper service: broadcasts, confirmations, notifications, status page (stops on SIGTERM)')
+      .option('--initialize-database', 'create or upgrade the tables first (as initialize-database does)'),
   ).action(function (this: Command) {
     return run(() => serviceCommand(io, this.opts()))();
   });

@@ -14,12 +14,12 @@ import { reportError } from '../program.js';
 /** How long a clean stop may take before the process gives up waiting. */
 const STOP_TIMEOUT_MS = 30_000;
 
-export async function serviceCommand(io: CliIo, options: { config?: string }): Promise<number> {
+export async function serviceCommand(io: CliIo, options: { config?: string; initializeDatabase?: boolean }): Promise<number> {
   let config;
   let app;
   try {
     config = await loadCliConfig(io, options.config);
-    app = await openFromConfig(config);
+    app = await openFromConfig(config, { migrate: options.initializeDatabase === true });
   } catch (error) {
     return reportError(io, error);
   }
