@@ -10,6 +10,9 @@ import { NotificationListenerError, describeError } from './errors.js';
 /** Mode of a FIFO we create: read and write for the owner only. */
 export const FIFO_MODE = 0o600;
 
+/** The path exists and is something other than a named pipe; waiting will not fix it. */
+export class NotAFifo extends NotificationListenerError {}
+
 /** What `ensureFifo` found or did. */
 export interface FifoInfo {
   /** True when we created it (and so may remove it on stop). */
@@ -74,8 +77,8 @@ function fstatRaw(fd: number): Promise<Stats> {
 
 function requireFifo(path: string, stats: Stats): Stats {
   if (stats.isFIFO()) return stats;
-  const what = stats.isFile() ? 'a regular file' : stats.isDirectory() ? 'a directory' : stats.isSymbolicLink() ? 'a symbolic link' : 'not a named pipe';
-  throw new NotificationListenerError(
+  const what = stats.isFile() ? 'a regular file' : stats.isDirectory() ? 'a directory' : stats.isSymbolicLink() ? 'a symbolic link' : 'a socket or device';
+  throw new NotAFifo(
     `walletnotify: ${path} exists and is ${what}, not a named pipe (FIFO). ` +
       'A walletnotify hook that wrote to it while no pipe existed may have created it; remove it and start again.',
   );

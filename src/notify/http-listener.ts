@@ -40,7 +40,7 @@ export class HttpNotificationListener implements NotificationListener {
   private readonly headersTimeoutMs: number;
   private readonly requestTimeoutMs: number;
   private server: Server | undefined;
-  private boundPort: number | undefined;
+  private bound: AddressInfo | undefined;
   private starting: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
 
@@ -57,10 +57,15 @@ export class HttpNotificationListener implements NotificationListener {
     this.delivery = new Delivery('http', `http://${hostForUrl(config.host)}:${config.port}/`, onTxid, log);
   }
 
+  /** The address and port the server is bound to (the chosen port when the configured one is 0). */
+  get address(): AddressInfo {
+    if (this.bound === undefined) throw new Error('the HTTP notification listener has not been started');
+    return this.bound;
+  }
+
   /** The port the server is bound to (the chosen one when the configured port is 0). */
   get port(): number {
-    if (this.boundPort === undefined) throw new Error('the HTTP notification listener has not been started');
-    return this.boundPort;
+    return this.address.port;
   }
 
   /** The URL the node's hook should post to. */
@@ -98,7 +103,7 @@ export class HttpNotificationListener implements NotificationListener {
       );
     }
     this.server = server;
-    this.boundPort = (server.address() as AddressInfo).port;
+    this.bound = server.address() as AddressInfo;
     server.on('error', (error) => this.fail(error));
     this.delivery.state = 'listening';
     this.log.info({ listener: 'http', url: this.url }, 'walletnotify: listening for HTTP notifications');
@@ -111,7 +116,7 @@ export class HttpNotificationListener implements NotificationListener {
 
   status(): ListenerStatus {
     const status = this.delivery.status();
-    return this.boundPort === undefined ? status : { ...status, endpoint: this.url };
+    return this.bound === undefined ? status : { ...status, endpoint: this.url };
   }
 
   private async close(): Promise<void> {

@@ -21,7 +21,7 @@ export type {
 export { NotificationListenerError } from './errors.js';
 export { parseTxid } from './txid.js';
 export { HTTP_BODY_BYTES_MAX, HttpNotificationListener, type HttpListenerOptions } from './http-listener.js';
-export { FIFO_MODE } from './fifo.js';
+export { FIFO_MODE, NotAFifo } from './fifo.js';
 export { PIPE_LINE_BYTES_MAX, PipeNotificationListener, type PipeListenerOptions } from './pipe-listener.js';
 export { REDIS_CLIENT_NAME, RedisNotificationListener, reconnectDelayMs, type RedisListenerOptions } from './redis-listener.js';
 

@@ -18,7 +18,7 @@ import { unlink } from 'node:fs/promises';
 import type { PipeWalletNotifyConfig } from '../config/types.js';
 import { Delivery } from './delivery.js';
 import { describeError, NotificationListenerError } from './errors.js';
-import { ensureFifo, FIFO_MODE, lstatOrNull, openFifo } from './fifo.js';
+import { ensureFifo, lstatOrNull, NotAFifo, openFifo } from './fifo.js';
 import { LineSplitter } from './line-splitter.js';
 import type { CommonListenerOptions, ListenerLog, ListenerStatus, NotificationListener, TxidHandler } from './types.js';
 
@@ -155,7 +155,7 @@ export class PipeNotificationListener implements NotificationListener {
       if (this.stopping) return;
       this.delivery.recordError(error);
       // A path that is now something else will not fix itself; anything else may (permissions, a full disk).
-      if (error instanceof NotificationListenerError && /not a named pipe/.test(error.message)) return this.fatal(error);
+      if (error instanceof NotAFifo) return this.fatal(error);
       this.log.warn({ listener: 'pipe', path: this.path, err: error, attempt }, 'walletnotify: cannot reopen the named pipe yet');
       return this.scheduleReopen(attempt + 1);
     }
@@ -177,7 +177,7 @@ export class PipeNotificationListener implements NotificationListener {
     }
     if (this.stopping || !this.socket) return;
     if (now && !now.isFIFO()) {
-      return this.fatal(new NotificationListenerError(`walletnotify: ${this.path} was replaced by something that is not a named pipe; notifications written to it are lost`));
+      return this.fatal(new NotAFifo(`walletnotify: ${this.path} was replaced by something that is not a named pipe; notifications written to it are lost`));
     }
     if (!now || now.ino !== this.opened.ino || now.dev !== this.opened.dev) {
       // Writers open the path, so the pipe we hold is no longer reachable: switch to what is there.
@@ -225,11 +225,15 @@ export class PipeNotificationListener implements NotificationListener {
     }
   }
 
+  /**
+   * Group access is a deliberate way to let a node running as another user write; access for
+   * everyone else means any local user can make us look transactions up, so say so.
+   */
   private warnIfOpenToOthers(stats: Stats): void {
-    if ((stats.mode & 0o777 & ~FIFO_MODE) !== 0) {
+    if ((stats.mode & 0o007) !== 0) {
       this.log.warn(
         { listener: 'pipe', path: this.path, mode: (stats.mode & 0o777).toString(8) },
-        'walletnotify: the named pipe is writable or readable by other users; anyone who can write to it can trigger transaction look-ups',
+        'walletnotify: other users can use the named pipe; restrict it to mode 0600 (or 0620 with a shared group)',
       );
     }
   }

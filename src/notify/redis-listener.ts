@@ -60,6 +60,8 @@ export class RedisNotificationListener implements NotificationListener {
   private subscribed = false;
   private starting: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
+  /** Set as soon as stop() is called, so events of a client being torn down are not alarms. */
+  private closing = false;
 
   constructor(
     private readonly config: RedisWalletNotifyConfig,
@@ -97,11 +99,12 @@ export class RedisNotificationListener implements NotificationListener {
     try {
       await Promise.race([this.subscribe(client), timeout]);
     } catch (error) {
-      this.delivery.state = 'failed';
+      // What the connection last reported says more than "timed out": keep it for the message.
+      const last = this.delivery.status().lastError?.message;
+      this.delivery.state = this.closing ? 'stopped' : 'failed';
       this.delivery.recordError(error);
       this.client = undefined;
       destroyQuietly(client);
-      const last = this.delivery.status().lastError?.message;
       throw new NotificationListenerError(
         `walletnotify: cannot subscribe to ${this.config.channel} on ${safeServer(this.config.url)}: ${describeError(error)}` +
           (last && last !== describeError(error) ? ` (last error: ${last})` : ''),
@@ -128,23 +131,25 @@ export class RedisNotificationListener implements NotificationListener {
     );
     client.on('error', (error: unknown) => {
       this.delivery.recordError(error);
-      if (this.stopping) return;
+      if (this.closing) return;
+      // node-redis reports the drop before it announces the reconnection; the status should not lag.
+      if (this.subscribed && !client.isReady) this.delivery.state = 'reconnecting';
       this.log.warn({ listener: 'redis', err: error }, 'walletnotify: Redis connection error; retrying');
     });
     client.on('reconnecting', () => {
-      if (this.stopping) return;
+      if (this.closing) return;
       if (this.subscribed) this.delivery.state = 'reconnecting';
     });
     client.on('ready', () => {
       // The first 'ready' comes before we subscribe; begin() reports that one.
-      if (!this.subscribed || this.stopping) return;
+      if (!this.subscribed || this.closing) return;
       this.delivery.reconnects++;
       this.delivery.state = 'listening';
       this.log.info({ listener: 'redis', channel: this.config.channel }, 'walletnotify: reconnected to Redis and subscribed again');
     });
     client.on('terminated', (cause: unknown) => {
       // Our strategy never gives up, so this means node-redis closed the client for good.
-      if (this.stopping) return;
+      if (this.closing) return;
       const error = new NotificationListenerError(`walletnotify: the Redis client stopped reconnecting: ${describeError(cause)}`, { cause });
       this.delivery.state = 'failed';
       this.delivery.recordError(error);
@@ -155,6 +160,9 @@ export class RedisNotificationListener implements NotificationListener {
   }
 
   private async close(): Promise<void> {
+    this.closing = true;
+    // A start() still trying to reach Redis would otherwise hold stop() for its whole timeout.
+    if (!this.subscribed && this.client) destroyQuietly(this.client);
     await this.starting?.catch(() => undefined);
     const client = this.client;
     this.client = undefined;

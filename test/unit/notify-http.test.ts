@@ -3,9 +3,8 @@
  * `curl --silent --data txid=%s URL` line a node runs.
  */
 import { execFile, execFileSync } from 'node:child_process';
-import { createServer, type Server } from 'node:net';
-import { connect } from 'node:net';
 import { randomBytes } from 'node:crypto';
+import { connect, createServer, type Server } from 'node:net';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -54,7 +53,7 @@ async function startListener(
   return { listener, log };
 }
 
-function post(listener: HttpNotificationListener, body: string, init: RequestInit = {}, path = '/'): Promise<Response> {
+function post(listener: HttpNotificationListener, body: NonNullable<RequestInit['body']>, init: RequestInit = {}, path = '/'): Promise<Response> {
   return fetch(`http://127.0.0.1:${listener.port}${path}`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
@@ -212,22 +211,32 @@ describe('HTTP walletnotify listener', () => {
     const started = listener.start();
 
     await expect(started).rejects.toBeInstanceOf(NotificationListenerError);
-    await expect(started).rejects.toThrow(`cannot listen for HTTP notifications on 127.0.0.1:${port}: EADDRINUSE`);
+    await expect(started).rejects.toThrow(`walletnotify: cannot listen for HTTP notifications on 127.0.0.1:${port}: listen EADDRINUSE`);
     expect(listener.status()).toMatchObject({ state: 'failed', listening: false });
     await listener.stop();
   });
 
-  it('binds 127.0.0.1 by default and serves nothing on other addresses', async () => {
+  it('binds 127.0.0.1 by default and refuses connections to other addresses', async () => {
     const { DEFAULTS } = await import('../../src/config/defaults.js');
     const listener = createListener({ type: 'http', host: DEFAULTS.walletnotify.http.host, port: 0 }, () => undefined, recordingLog());
-    listeners.push(listener as HttpNotificationListener);
+    expect(listener).toBeInstanceOf(HttpNotificationListener);
+    const http = listener as HttpNotificationListener;
+    listeners.push(http);
     await listener.start();
-    const port = (listener as HttpNotificationListener).port;
-    const address = ((listener as unknown as { server: { address(): { address: string } } }).server).address();
 
     expect(DEFAULTS.walletnotify.http.host).toBe('127.0.0.1');
-    expect(address.address).toBe('127.0.0.1');
-    expect(listener.status().endpoint).toBe(`http://127.0.0.1:${port}/`);
+    expect(http.address.address).toBe('127.0.0.1');
+    expect(listener.status().endpoint).toBe(`http://127.0.0.1:${http.port}/`);
+    // All of 127/8 reaches this host; a server bound to every address (0.0.0.0) would answer here.
+    const other = await new Promise<string>((resolve) => {
+      const socket = connect(http.port, '127.0.0.2');
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve('connected');
+      });
+      socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));
+    });
+    expect(other).toBe('ECONNREFUSED');
   });
 
   it('drops a client that never finishes its headers (slowloris)', async () => {
@@ -235,11 +244,14 @@ describe('HTTP walletnotify listener', () => {
     const socket = connect(listener.port, '127.0.0.1');
     await new Promise((resolve) => socket.once('connect', resolve));
     const started = Date.now();
+    let answer = '';
+    socket.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')));
     socket.write('POST / HTTP/1.1\r\nHost: 127.0.0.1\r\n');
 
     await new Promise<void>((resolve) => socket.once('close', () => resolve()));
 
-    // The server closes it once the headers timeout passes, not after Node's default minute.
+    // The server gives up once the headers timeout passes, not after Node's default minute.
+    expect(answer.startsWith('HTTP/1.1 408 ')).toBe(true);
     expect(Date.now() - started).toBeLessThan(3_000);
   });
 
