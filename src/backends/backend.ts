@@ -79,8 +79,9 @@ export interface CoinBackend {
   /**
    * Send one transaction paying all `outputs`. The `comment` is stored by the backend where it can
    * (bitcoind's wallet comment) so an interrupted broadcast can be found again.
-   * Must either send exactly once or throw; a thrown `BackendError` with `retryable: true`
-   * guarantees nothing was sent.
+   * Sends exactly once or throws. A `BackendError` with code `outcome_unknown` means the
+   * transaction may have been sent (time limit, connection lost after sending, unreadable
+   * answer); any other `BackendError` proves that nothing was sent (refused, unreachable).
    */
   sendMany(outputs: readonly SendOutputRequest[], options: { comment: string }): Promise<SendResult>;
 
@@ -120,6 +121,9 @@ export interface CoinBackend {
    */
   recentTransactions?(depth: number): Promise<NetworkTransactionInfo[]>;
 }
+
+/** The `BackendError` code of a send whose outcome is unknown: it may have gone out. */
+export const OUTCOME_UNKNOWN = 'outcome_unknown';
 
 /** A txid is 64 hexadecimal characters; backends answer in lowercase. */
 export const TXID_PATTERN = /^[0-9a-f]{64}$/;

@@ -5,6 +5,7 @@
 import type { BackendConfig, CoinConfig } from '../config/types.js';
 import { ConfigError } from '../domain/errors.js';
 import type { CoinBackend } from './backend.js';
+import { BitcoindBackend } from './bitcoind/index.js';
 import { MemoryBackend, MemoryChain } from './memory/index.js';
 
 const chains = new WeakMap<MemoryBackend, MemoryChain>();
@@ -21,8 +22,9 @@ export async function createBackend(code: string, coin: CoinConfig): Promise<Coi
       return backend;
     }
     case 'bitcoind':
+      return new BitcoindBackend({ config, coin: coin.coin, network: coin.network });
     case 'blockio':
-      throw new ConfigError(`coins.${code}.backend.type`, `the ${config.type} backend is not available in this version`);
+      throw new ConfigError(`coins.${code}.backend.type`, 'the blockio backend is not available in this version');
   }
 }
 

@@ -61,11 +61,8 @@ beforeEach(() => {
   handler = (_request, response) => respondJson(response, 200, { result: null, error: null, id: 0 });
 });
 
-afterEach(async () => {
+afterEach(() => {
   server.closeAllConnections();
-  // Let fetch notice the closed keep-alive connections, so that the next test's first call is not
-  // sent on a dead one (which a non-idempotent call would rightly report as outcome_unknown).
-  await new Promise((resolve) => setTimeout(resolve, 30));
 });
 
 function client(options: Partial<RpcClientOptions> = {}): RpcClient {
@@ -328,6 +325,34 @@ describe('RpcClient', () => {
     seen = [];
     const quick = await failure(client({ timeoutMs: 60_000 }).call('getblockcount', [], { timeoutMs: 100 }));
     expect(quick).toMatchObject({ code: 'outcome_unknown' });
+  });
+
+  it('gives every call a fresh connection, so a dead earlier one cannot make a send uncertain', async () => {
+    handler = () => {
+      // Never answer the first call; the server then drops every connection.
+    };
+    await failure(client({ timeoutMs: 100 }).call('getblockcount', [], { idempotent: true, timeoutMs: 100 }));
+    server.closeAllConnections();
+    handler = rpcServer((_method, _params, id) => ({ body: JSON.stringify({ result: 'b'.repeat(64), error: null, id }) }));
+    const rpc = client();
+    expect(await rpc.call('sendmany', ['', {}, 1, 'after a timeout'])).toBe('b'.repeat(64));
+    expect(await rpc.call('sendmany', ['', {}, 1, 'again'])).toBe('b'.repeat(64));
+  });
+
+  it('can keep connections alive when asked to', async () => {
+    const ports = new Set<number>();
+    handler = (request, response, raw) => {
+      ports.add(raw.socket.remotePort ?? 0);
+      const { id } = JSON.parse(request.body) as { id: unknown };
+      respondJson(response, 200, { result: 1, error: null, id });
+    };
+    const rpc = client({ keepAlive: true });
+    for (let i = 0; i < 3; i++) await rpc.call('getblockcount');
+    expect(ports.size).toBe(1);
+    ports.clear();
+    const fresh = client();
+    for (let i = 0; i < 3; i++) await fresh.call('getblockcount');
+    expect(ports.size).toBe(3);
   });
 
   it('reports a connection reset after sending like a timeout', async () => {

@@ -230,13 +230,41 @@ export class BitcoindBackend implements CoinBackend {
     };
   }
 
+  /**
+   * Every wallet transaction within `depth` confirmations of the tip, either sign: in the
+   * mempool, in the last `depth` blocks, or (sends only) conflicted by at most `depth`. Three
+   * calls whatever the number of transactions: `getblockcount`, `getblockhash` of the block
+   * `depth` below the tip, and `listsinceblock` from it (which lists exactly the transactions
+   * shallower than that block). Receives that lost to a double spend are not listed, because the
+   * node hides them; callers look those up with `getTransaction`.
+   */
+  async recentTransactions(depth: number): Promise<NetworkTransactionInfo[]> {
+    this.ensureOpen();
+    if (!Number.isSafeInteger(depth) || depth < 0) {
+      throw new RangeError(`recentTransactions: depth must be a non-negative integer, got ${String(depth)}`);
+    }
+    const height = await this.blockHeight();
+    // A tip that moves on meanwhile only widens the window; it never hides anything.
+    const from = height - depth;
+    const hash = from < 0 ? null : await this.rpc.call('getblockhash', [from], READ);
+    if (hash !== null && (typeof hash !== 'string' || !TXID_PATTERN.test(hash))) {
+      throw garbage({ method: 'getblockhash', endpoint: this.rpc.endpoint }, 'not a block hash');
+    }
+    return [...(await this.listSinceBlock(hash)).transactions];
+  }
+
   /** Height of the node's best block (`getblockcount`), for the status page. */
-  async blockCount(): Promise<number> {
+  async blockHeight(): Promise<number> {
     this.ensureOpen();
     return integer(await this.rpc.call('getblockcount', [], READ), 'block count', {
       method: 'getblockcount',
       endpoint: this.rpc.endpoint,
     });
+  }
+
+  /** The same as `blockHeight` (bitcoind's name for it). */
+  async blockCount(): Promise<number> {
+    return this.blockHeight();
   }
 
   /**
@@ -248,15 +276,16 @@ export class BitcoindBackend implements CoinBackend {
     await this.rpc.call('getwalletinfo', [], READ);
   }
 
-  /** Refuse further calls. The client keeps no connections of its own beyond fetch's idle pool. */
+  /** Refuse further calls. The client holds no connections between calls (unless keep-alive). */
   async close(): Promise<void> {
     this.closed = true;
   }
 
   private async sendNow(amounts: Record<string, JsonNumber>, comment: string): Promise<SendResult> {
     // A cheap read first: it fails (retryably, nothing sent) if the node or wallet is not there,
-    // and it refreshes fetch's pooled connection, so a connection the node closed while idle
-    // cannot break the send itself and turn a clean failure into an unknown outcome.
+    // before the wallet is unlocked. With a keep-alive client it also refreshes the pooled
+    // connection, so that one the node closed while idle cannot break the send itself and turn
+    // a clean failure into an unknown outcome.
     await this.rpc.call('getwalletinfo', [], READ);
     let unlocked = false;
     let txid: string;

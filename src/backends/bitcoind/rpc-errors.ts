@@ -101,7 +101,7 @@ const NOT_SENT_CODES: ReadonlySet<string> = new Set([
   'UND_ERR_CONNECT_TIMEOUT',
 ]);
 
-/** How a failed `fetch` failed, as far as can be told from the error. */
+/** How a failed HTTP exchange failed, as far as can be told from the error. */
 export interface NetworkFailure {
   /** The request certainly never reached the node (connection refused, unknown host). */
   readonly notSent: boolean;
@@ -111,7 +111,7 @@ export interface NetworkFailure {
   readonly detail: string;
 }
 
-/** Classify an error thrown by `fetch` or while reading the response body. */
+/** Classify an error of the HTTP request or of reading its answer. */
 export function classifyNetworkFailure(error: unknown): NetworkFailure {
   if (isTimeout(error)) return { notSent: false, timedOut: true, detail: 'timed out' };
   const codes = collectCodes(error);
@@ -124,7 +124,7 @@ function isTimeout(error: unknown): boolean {
   return error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError');
 }
 
-/** Node codes of the error and its causes (fetch wraps them: TypeError → cause → AggregateError). */
+/** Node codes of the error, its causes and, for an AggregateError (several addresses tried), its errors. */
 function collectCodes(error: unknown, depth = 0): string[] {
   if (depth > 5 || typeof error !== 'object' || error === null) return [];
   const codes: string[] = [];

@@ -5,8 +5,8 @@
  * - a received transaction that lost to a double spend is reported by `gettransaction` with
  *   negative confirmations but WITHOUT its receive lines (the node hides receives below depth 0).
  *   Its outputs to our addresses are recovered from the raw transaction (`decoderawtransaction`,
- *   then `getaddressinfo` for ownership; change outputs are left out), so the ledger still sees
- *   which deposit to reverse.
+ *   then `getaddressinfo`, or `validateaddress` on old nodes, for ownership; change outputs are
+ *   left out), so the ledger still sees which deposit to reverse.
  */
 import type { NetworkTransactionInfo } from '../backend.js';
 import type { AmountRules } from '../../domain/amounts.js';
@@ -121,10 +121,16 @@ export class TransactionReader {
     });
     const candidates = outputs.filter((output): output is typeof output & { address: string } => output.address !== undefined);
     if (candidates.length === 0) return [];
-    const infos = await this.rpc.batch(
-      candidates.map((output) => ({ method: 'getaddressinfo', params: [output.address] })),
-      READ,
-    );
+    const ask = (method: string): Promise<RpcResult[]> =>
+      this.rpc.batch(
+        candidates.map((output) => ({ method, params: [output.address] })),
+        READ,
+      );
+    let infos = await ask('getaddressinfo');
+    // Nodes older than Bitcoin Core 0.17 (Dogecoin Core 1.14) report ownership in validateaddress.
+    if (infos.some((info) => !info.ok && info.error instanceof RpcError && info.error.rpcCode === -32601)) {
+      infos = await ask('validateaddress');
+    }
     const entries: WalletEntry[] = [];
     candidates.forEach((output, index) => {
       const info = unwrap(infos[index]!) as { ismine?: unknown; iswatchonly?: unknown; ischange?: unknown } | null;

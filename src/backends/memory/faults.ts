@@ -70,6 +70,7 @@ export function unreachableError(method: MemoryMethod, wallet: string): BackendE
 export function garbageError(method: MemoryMethod, wallet: string, cause?: unknown): BackendError {
   return new BackendError(
     `memory node returned a malformed answer to ${method} of wallet ${JSON.stringify(wallet)}; the call may have taken effect`,
-    { retryable: false, cause },
+    // For a send the answer is lost after the fact: the transaction may have gone out.
+    { retryable: false, cause, code: method === 'sendMany' ? 'outcome_unknown' : 'garbage' },
   );
 }
