@@ -3,7 +3,7 @@
  * goes through `transaction(book => …)`; the operations here also talk to the backend, so they
  * make their network call outside any database transaction and keep each transaction short.
  */
-import type { CoinBackend, NetworkTransactionInfo } from '../backends/backend.js';
+import { type CoinBackend, type NetworkTransactionInfo, OUTCOME_UNKNOWN } from '../backends/backend.js';
 import { AlreadyExists, BackendError, InvalidState } from '../domain/errors.js';
 import { checkOptionalName } from '../domain/names.js';
 import type { AccountRef, CoinContext } from './context.js';
@@ -152,8 +152,8 @@ export class CoinLedger {
   /**
    * Send the wallet's queued withdrawals as one transaction (`sendMany`): open the broadcast and
    * commit, call the backend, then close it with txid and fee. A refusal that proves nothing was
-   * sent returns the withdrawals to the queue; any other failure leaves the broadcast open for
-   * reconciliation, never to be sent again blindly.
+   * sent (any BackendError but `outcome_unknown`) returns the withdrawals to the queue; any other
+   * failure leaves the broadcast open for reconciliation, never to be sent again blindly.
    */
   async broadcastPending(walletName: string, options: { outputsMax?: number } = {}): Promise<BroadcastOutcome> {
     const opened = await this.transaction(async (book) => (await book.wallet(walletName)).openBroadcast(options.outputsMax));
@@ -164,7 +164,9 @@ export class CoinLedger {
     try {
       sent = await this.backend.sendMany(opened.outputs, { comment: opened.broadcast.comment! });
     } catch (error) {
-      if (error instanceof BackendError && error.retryable) {
+      // Only a backend error other than "outcome unknown" proves nothing was sent; anything else
+      // (including a bug's exception) is treated as possibly sent, never as safe to resend.
+      if (error instanceof BackendError && error.code !== OUTCOME_UNKNOWN) {
         const broadcast = await this.transaction(async (book) => (await book.wallet(walletName)).returnBroadcast(broadcastId));
         this.host.log.error({ ...fields, err: error.message }, 'the node refused the broadcast; withdrawals returned to the queue');
         return { status: 'returned', broadcast, error };

@@ -320,16 +320,17 @@ export class HelperService {
     if (!coin.startupRescanDone) return; // reconcile interrupted broadcasts before sending new ones
     const wallets = await coin.ledger.read((book) => book.listWallets());
     for (const wallet of wallets) {
+      // A broadcast left open by a failed reconciliation (node down at the time) is settled
+      // before anything new goes out; nothing of ours is in flight at the start of a round.
+      await this.nodeCall(coin, () => reconcileBroadcasts(coin.ledger, wallet.name, this.log));
       for (let batch = 0; batch < BATCHES_PER_RUN_MAX; batch++) {
-        const outcome = await this.nodeCall(coin, () => coin.ledger.broadcastPending(wallet.name));
-        if (outcome.status === 'nothing_to_send') break;
+        const outcome = await coin.ledger.broadcastPending(wallet.name);
+        if (outcome.status === 'nothing_to_send') break; // the node was not asked: says nothing of it
+        if (outcome.status === 'sent') this.markNode(coin, null);
+        else this.markNode(coin, outcome.error);
         this.metrics.broadcasts.inc({ coin: code, outcome: outcome.status });
         if (outcome.status !== 'sent') {
-          if (outcome.status === 'interrupted') {
-            // Find out at once what became of it rather than waiting for the next start.
-            await reconcileBroadcasts(coin.ledger, wallet.name, this.log);
-          }
-          break;
+          break; // an interrupted broadcast is reconciled at the start of the next round
         }
         this.metrics.withdrawalsBroadcast.inc({ coin: code }, outcome.withdrawals.length);
         this.dispatcher?.poke();
@@ -396,17 +397,24 @@ export class HelperService {
   private async nodeCall<T>(coin: CoinRuntime, call: () => Promise<T>): Promise<T> {
     try {
       const result = await call();
+      this.markNode(coin, null);
+      return result;
+    } catch (error) {
+      this.markNode(coin, error);
+      throw error;
+    }
+  }
+
+  /** Record the node's answer: null when it answered, else the error (only backend errors count). */
+  private markNode(coin: CoinRuntime, error: unknown): void {
+    if (error === null) {
       coin.nodeReachable = true;
       coin.lastNodeError = null;
       this.metrics.nodeUp.set({ coin: coin.ledger.code }, 1);
-      return result;
-    } catch (error) {
-      if ((error as { retryable?: boolean }).retryable !== undefined) {
-        coin.nodeReachable = false;
-        coin.lastNodeError = errorText(error);
-        this.metrics.nodeUp.set({ coin: coin.ledger.code }, 0);
-      }
-      throw error;
+    } else if ((error as { retryable?: boolean }).retryable !== undefined) {
+      coin.nodeReachable = false;
+      coin.lastNodeError = errorText(error);
+      this.metrics.nodeUp.set({ coin: coin.ledger.code }, 0);
     }
   }
 }
