@@ -128,8 +128,9 @@ Exit codes: 0 ok, 1 refused, 2 service critical failure, 64 usage, 69 database o
 
   program
     .command('demo')
-    .description('a narrated tour of the ledger on SQLite and the in-memory chain')
+    .description('a narrated tour of the ledger on SQLite and the in-memory chain (--live: a real regtest node)')
     .option('--database <file>', 'SQLite file to use (default: a temporary file, removed afterwards)')
+    .option('--live', 'start a Litecoin Core regtest node and the helper service, and show it all live')
     .action(function (this: Command) {
       return run(() => demoCommand(io, this.opts()))();
     });

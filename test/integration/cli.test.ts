@@ -13,6 +13,7 @@ import { BTC, LTC } from '../../src/domain/coins.js';
 import { runCli } from '../../src/cli/program.js';
 import { sequenceEvents } from '../../src/events/event-store.js';
 import { createTestDatabase, enginesUnderTest } from '../helpers/engines.js';
+import { INTEGRATION_REQUIRED, litecoindAvailable } from '../helpers/regtest.js';
 
 const engines = await enginesUnderTest();
 const dir = mkdtempSync(join(tmpdir(), 'cryptoassets-cli-'));
@@ -139,6 +140,17 @@ describe('cryptoassets command line', () => {
     expect(result.out).toContain('block 3: balance 0.50000000 BTC');
     expect(result.out).toContain('with 3 withdrawals');
     expect(result.out).toContain(': consistent');
+  });
+
+  it.runIf(litecoindAvailable() || INTEGRATION_REQUIRED)('runs the live demo against its own regtest node', async () => {
+    const result = await cli(['demo', '--live']);
+    expect(result.err).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.out).toContain('the node notified the service');
+    expect(result.out).toContain('block 3: deposit credited, alice 1.50000000 LTC');
+    expect(result.out).toContain('the node lists 3 payments in it');
+    expect(result.out).toContain('ledger check: consistent');
+    expect(result.out).toContain('they agree');
   });
 
   it('exits from the real binary with the documented code and no stack trace', () => {

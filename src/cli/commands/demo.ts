@@ -10,13 +10,27 @@ import { MemoryChain } from '../../backends/memory/index.js';
 import { formatAmount } from '../../domain/amounts.js';
 import { BTC } from '../../domain/coins.js';
 import type { CoinLedger } from '../../ledger/coin-ledger.js';
+import { LITECOIND_PATH, litecoindAvailable } from '../../devtools/regtest-node.js';
 import { EXIT } from '../exit-codes.js';
+import { liveTour } from './demo-live.js';
 import type { CliIo } from '../program.js';
 import { reportError } from '../program.js';
 
 const WALLET = 'demo';
 
-export async function demoCommand(io: CliIo, options: { database?: string }): Promise<number> {
+export async function demoCommand(io: CliIo, options: { database?: string; live?: boolean }): Promise<number> {
+  if (options.live) {
+    try {
+      if (!litecoindAvailable()) {
+        io.err(`cryptoassets: demo --live needs Litecoin Core (litecoind at ${LITECOIND_PATH}; apt-get install litecoind)\n`);
+        return EXIT.unavailable;
+      }
+      await liveTour(io);
+      return EXIT.ok;
+    } catch (error) {
+      return reportError(io, error);
+    }
+  }
   const temporary = options.database ? undefined : mkdtempSync(join(tmpdir(), 'cryptoassets-demo-'));
   const path = options.database ?? join(temporary!, 'demo.sqlite');
   try {
@@ -101,7 +115,8 @@ async function tour(io: CliIo, path: string): Promise<void> {
     say(`   credited deposits ${btc(figures.creditedDeposits)} - withdrawals ${btc(figures.withdrawals)} - fees ${btc(figures.fees)}`);
     say(`   = accounts total ${btc(figures.accountsTotal)}: ${check.ok ? 'consistent' : `PROBLEMS: ${check.problems.join('; ')}`}`);
     if (!check.ok) throw new Error('the ledger check failed');
-    say('\nDone. Next: docs/api.md for the library, docs/configuration.md for your own setup.');
+    say('\nDone. Next: `cryptoassets demo --live` runs the same against a real Litecoin node (regtest);');
+    say('docs/api.md for the library, docs/configuration.md for your own setup.');
   } finally {
     await app.close();
   }
