@@ -11,6 +11,7 @@ import type { HttpWalletNotifyConfig } from '../config/types.js';
 import { Delivery } from './delivery.js';
 import { describeError, NotificationListenerError } from './errors.js';
 import type { CommonListenerOptions, ListenerLog, ListenerStatus, NotificationListener, TxidHandler } from './types.js';
+import { readLimitedBody } from '../http/read-limited-body.js';
 
 /** Paths a notification may be posted to: the bare URL, or one that says what it is. */
 const PATHS = new Set(['/', '/walletnotify']);
@@ -199,24 +200,9 @@ function extractTxid(body: string, contentType: string): string | null {
 }
 
 /** The body as text, or null as soon as it exceeds `limit` bytes. */
-function readBody(req: IncomingMessage, limit: number): Promise<string | null> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer): void => {
-      size += chunk.length;
-      if (size > limit) {
-        req.off('data', onData);
-        req.pause();
-        resolve(null);
-        return;
-      }
-      chunks.push(chunk);
-    };
-    req.on('data', onData);
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
+async function readBody(req: IncomingMessage, limit: number): Promise<string | null> {
+  const body = await readLimitedBody(req, limit);
+  return body === null ? null : body.toString('utf8');
 }
 
 function reply(res: ServerResponse, status: number, text: string): void {

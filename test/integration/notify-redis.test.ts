@@ -18,6 +18,8 @@ import {
   type ListenerLog,
   type RedisListenerOptions,
 } from '../../src/notify/index.js';
+import { recordingLog } from '../helpers/recording-log.js';
+import { randomTxid } from '../helpers/ledger.js';
 
 const REDIS_URL = process.env.CRYPTOASSETS_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const INTEGRATION_REQUIRED = process.env.CRYPTOASSETS_REQUIRE_INTEGRATION === '1' || process.env.CI === 'true';
@@ -50,15 +52,6 @@ if (!reachable && !INTEGRATION_REQUIRED) {
 }
 if (REDIS_CLI === null) console.warn('redis-cli is not installed: messages are published with node-redis instead of the node\'s own line');
 
-function recordingLog(): ListenerLog & { lines: { level: string; msg: string; obj: object }[] } {
-  const lines: { level: string; msg: string; obj: object }[] = [];
-  const at = (level: string) => (obj: object, msg: string) => void lines.push({ level, msg, obj });
-  return { lines, info: at('info'), warn: at('warn'), error: at('error') };
-}
-
-function randomTxid(): string {
-  return randomBytes(32).toString('hex');
-}
 
 function uniqueName(prefix: string): string {
   return `${prefix}-${randomBytes(6).toString('hex')}`;

@@ -3,7 +3,6 @@
  * `curl --silent --data txid=%s URL` line a node runs.
  */
 import { execFile, execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { connect, createServer, type Server } from 'node:net';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -14,17 +13,9 @@ import {
   type HttpListenerOptions,
   type ListenerLog,
 } from '../../src/notify/index.js';
+import { recordingLog } from '../helpers/recording-log.js';
+import { randomTxid } from '../helpers/ledger.js';
 
-/** A log that keeps every line, so tests can assert what was reported. */
-function recordingLog(): ListenerLog & { lines: { level: string; msg: string; obj: object }[] } {
-  const lines: { level: string; msg: string; obj: object }[] = [];
-  const at = (level: string) => (obj: object, msg: string) => void lines.push({ level, msg, obj });
-  return { lines, info: at('info'), warn: at('warn'), error: at('error') };
-}
-
-function randomTxid(): string {
-  return randomBytes(32).toString('hex');
-}
 
 const CURL = (() => {
   try {

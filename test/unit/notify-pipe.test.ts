@@ -3,7 +3,6 @@
  * `sh -c 'echo %s > FIFO'`, one shell per notification.
  */
 import { execFile, execFileSync, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,16 +16,9 @@ import {
   type ListenerLog,
   type PipeListenerOptions,
 } from '../../src/notify/index.js';
+import { recordingLog } from '../helpers/recording-log.js';
+import { randomTxid } from '../helpers/ledger.js';
 
-function recordingLog(): ListenerLog & { lines: { level: string; msg: string; obj: object }[] } {
-  const lines: { level: string; msg: string; obj: object }[] = [];
-  const at = (level: string) => (obj: object, msg: string) => void lines.push({ level, msg, obj });
-  return { lines, info: at('info'), warn: at('warn'), error: at('error') };
-}
-
-function randomTxid(): string {
-  return randomBytes(32).toString('hex');
-}
 
 /** The node's walletnotify line, run the way the node runs it: a fresh shell each time. */
 function shellEcho(text: string, fifo: string): Promise<void> {

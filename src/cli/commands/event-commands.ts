@@ -2,26 +2,9 @@
  * `cryptoassets events`, `dead-letters`, `redeliver`: reading the outbox and settling dead letters
  * from the command line. They need the database only, never a node.
  */
-import type { CryptoAssets } from '../../app.js';
-import { openFromConfig } from '../../open-from-config.js';
-import { loadCliConfig } from '../config-file.js';
 import { EXIT } from '../exit-codes.js';
 import type { CliIo } from '../program.js';
-import { reportError } from '../program.js';
-
-async function withLedger(io: CliIo, configFile: string | undefined, work: (app: CryptoAssets) => Promise<void>): Promise<number> {
-  try {
-    const app = await openFromConfig(await loadCliConfig(io, configFile), { backends: false });
-    try {
-      await work(app);
-    } finally {
-      await app.close();
-    }
-    return EXIT.ok;
-  } catch (error) {
-    return reportError(io, error);
-  }
-}
+import { withApp } from '../with-app.js';
 
 /** Print sequenced events after an id, one JSON document per line. */
 export function eventsCommand(io: CliIo, options: { config?: string; after?: string; limit?: string }): Promise<number> {
@@ -31,7 +14,7 @@ export function eventsCommand(io: CliIo, options: { config?: string; after?: str
     io.err('cryptoassets: events: --after must be an event id and --limit 1..1000\n');
     return Promise.resolve(EXIT.usage);
   }
-  return withLedger(io, options.config, async (app) => {
+  return withApp(io, options.config, { backends: false }, async (app) => {
     const events = await app.events.after(after, limit);
     for (const event of events) io.out(`${JSON.stringify(event)}\n`);
   });
@@ -39,7 +22,7 @@ export function eventsCommand(io: CliIo, options: { config?: string; after?: str
 
 /** List dead letters. */
 export function deadLettersCommand(io: CliIo, options: { config?: string; handler?: string }): Promise<number> {
-  return withLedger(io, options.config, async (app) => {
+  return withApp(io, options.config, { backends: false }, async (app) => {
     const letters = await app.events.deadLetters(options.handler);
     if (letters.length === 0) io.out('no dead letters\n');
     for (const letter of letters) {
@@ -52,7 +35,7 @@ export function deadLettersCommand(io: CliIo, options: { config?: string; handle
 
 /** Ask the service to deliver dead letters again. */
 export function redeliverCommand(io: CliIo, options: { config?: string; handler: string; event?: string }): Promise<number> {
-  return withLedger(io, options.config, async (app) => {
+  return withApp(io, options.config, { backends: false }, async (app) => {
     const marked = await app.events.redeliver(options.handler, options.event);
     io.out(`${marked} dead letter(s) of ${options.handler} will be delivered again by the running service\n`);
   });

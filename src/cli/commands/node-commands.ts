@@ -3,33 +3,16 @@
  * `resolve-broadcast`.
  */
 import { SingleBar } from 'cli-progress';
-import type { CryptoAssets } from '../../app.js';
 import { formatAmount, parseAmount } from '../../domain/amounts.js';
 import { checkTxid } from '../../ledger/deposits.js';
-import { openFromConfig } from '../../open-from-config.js';
 import { resolveBroadcast } from '../../service/broadcast-reconciler.js';
-import { loadCliConfig } from '../config-file.js';
 import { EXIT } from '../exit-codes.js';
 import type { CliIo } from '../program.js';
-import { reportError } from '../program.js';
-
-async function withApp(io: CliIo, configFile: string | undefined, work: (app: CryptoAssets) => Promise<void>): Promise<number> {
-  try {
-    const app = await openFromConfig(await loadCliConfig(io, configFile));
-    try {
-      await work(app);
-    } finally {
-      await app.close();
-    }
-    return EXIT.ok;
-  } catch (error) {
-    return reportError(io, error);
-  }
-}
+import { withApp } from '../with-app.js';
 
 /** Rescan every received transaction of each coin (or one), with progress on a terminal. */
 export function scanReceivedCommand(io: CliIo, options: { config?: string; coin?: string }): Promise<number> {
-  return withApp(io, options.config, async (app) => {
+  return withApp(io, options.config, {}, async (app) => {
     for (const code of options.coin ? [options.coin] : app.coinCodes) {
       const bar = process.stderr.isTTY ? new SingleBar({ format: `${code} {value} transactions scanned`, stream: process.stderr }) : undefined;
       bar?.start(0, 0);
@@ -47,7 +30,7 @@ export function importBalanceCommand(
   io: CliIo,
   options: { config?: string; coin: string; wallet: string; account: string },
 ): Promise<number> {
-  return withApp(io, options.config, async (app) => {
+  return withApp(io, options.config, {}, async (app) => {
     const ledger = app.coin(options.coin);
     const account = await ledger.transaction(async (book) => (await book.getOrCreateWallet(options.wallet)).getOrCreateAccount(options.account));
     const result = await ledger.importBalance(options.wallet, account);
@@ -69,7 +52,7 @@ export function resolveBroadcastCommand(
     io.err('cryptoassets: resolve-broadcast: give exactly one of --sent TXID (with --fee) or --not-sent\n');
     return Promise.resolve(EXIT.usage);
   }
-  return withApp(io, options.config, async (app) => {
+  return withApp(io, options.config, {}, async (app) => {
     const ledger = app.coin(options.coin);
     const id = Number(options.id);
     const verdict = options.sent

@@ -11,7 +11,7 @@ import { SIGNATURE_HEADER, verifySignature } from '../handlers/signature.js';
 import type { CryptoAssetsEvent } from '../types.js';
 import { MemoryDedupeStore, type DedupeStore } from './dedupe.js';
 import { parseEvent } from './parse-event.js';
-import { readLimitedBody } from './read-body.js';
+import { readLimitedBody } from '../../http/read-limited-body.js';
 
 /** Largest accepted body by default: an event is about 1 KiB. */
 export const RECEIVER_BODY_BYTES_MAX_DEFAULT = 1024 * 1024;

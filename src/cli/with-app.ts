@@ -1,0 +1,26 @@
+/** Open the configured ledger for one command, run it, close it, and turn errors into exit codes. */
+import type { CryptoAssets } from '../app.js';
+import { openFromConfig, type OpenFromConfigOptions } from '../open-from-config.js';
+import { loadCliConfig } from './config-file.js';
+import { EXIT } from './exit-codes.js';
+import type { CliIo } from './program.js';
+import { reportError } from './program.js';
+
+export async function withApp(
+  io: CliIo,
+  configFile: string | undefined,
+  options: OpenFromConfigOptions,
+  work: (app: CryptoAssets) => Promise<void>,
+): Promise<number> {
+  try {
+    const app = await openFromConfig(await loadCliConfig(io, configFile), options);
+    try {
+      await work(app);
+    } finally {
+      await app.close();
+    }
+    return EXIT.ok;
+  } catch (error) {
+    return reportError(io, error);
+  }
+}
