@@ -45,7 +45,7 @@ export async function emitTxUpdate(scope: CoinScope, transactionId: number, chan
   const payload = await buildPayload(scope, transactionId, change);
   await scope.tx.run(
     `INSERT INTO cryptoassets_event (name, coin, transaction_type, transaction_id, payload, created_at) VALUES ('txupdate', ?, ?, ?, ?, ?)`,
-    [payload.coin, payload.transactionType, transactionId, JSON.stringify(payload), nowText()],
+    [payload.coin, payload.transactionType === 'deposit' ? 'deposit' : 'withdrawal', transactionId, JSON.stringify(payload), nowText()],
   );
 }
 
@@ -83,7 +83,7 @@ async function buildPayload(scope: CoinScope, transactionId: number, change: TxU
   return {
     coin: coin.code,
     network: network.name,
-    transactionType: row.type as TxUpdateTransactionType,
+    transactionType: (isDeposit ? 'deposit' : 'broadcast') satisfies TxUpdateTransactionType,
     transactionId: toId(row.id),
     networkTransactionId: row.network_transaction_id === null ? null : toId(row.network_transaction_id),
     txid: row.txid ?? null,

@@ -8,8 +8,12 @@
 /** Event names. Only `txupdate` exists today. */
 export type EventName = 'txupdate';
 
-/** What kind of ledger transaction a txupdate describes. */
-export type TxUpdateTransactionType = 'deposit' | 'withdrawal';
+/**
+ * Which side of the network a txupdate describes, in cryptoassets.core's terms: `deposit` for
+ * money coming in to one of our addresses, `broadcast` for a withdrawal going out (queued, in a
+ * broadcast, or sent).
+ */
+export type TxUpdateTransactionType = 'deposit' | 'broadcast';
 
 /**
  * The body of a `txupdate` event: the state of one deposit or withdrawal right after a change.

@@ -123,9 +123,9 @@ describe.each(engines)('events on %s', (engine) => {
     expect(tail).toEqual([
       ['deposit', 'reversed', false, true, true],
       ['deposit', 'credited', true, false, false],
-      ['withdrawal', 'queued', false, false, false],
-      ['withdrawal', 'broadcasting', false, false, false],
-      ['withdrawal', 'broadcasted', false, false, false],
+      ['broadcast', 'queued', false, false, false],
+      ['broadcast', 'broadcasting', false, false, false],
+      ['broadcast', 'broadcasted', false, false, false],
     ]);
     expect(handler.received[8]!.data.txid).toMatch(/^[0-9a-f]{64}$/);
   });
