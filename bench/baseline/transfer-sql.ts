@@ -1,0 +1,91 @@
+/**
+ * The statements one internal transfer issues in the library (see src/ledger/transfers.ts:
+ * `book.wallet(name)` then `wallet.transfer(from, to, amount)`), issued straight through the
+ * driver in the same order with the same parameters:
+ *
+ * 1. the wallet by name            (CoinBook.wallet)
+ * 2. the receiving account         (getAccount: it must exist in this wallet)
+ * 3. the conditional debit         (UPDATE … WHERE balance >= amount RETURNING balance)
+ * 4. the transaction row           (INSERT … RETURNING id)
+ * 5. the sender's journal entry
+ * 6. the credit                    (UPDATE balance = balance + amount)
+ * 7. the receiver's journal entry
+ * 8. the transaction read back     (what `transfer` returns)
+ */
+import type pg from 'pg';
+import { type Param, pgSerializable, type RawStats, type Row, type SqliteStatements } from './raw-db.js';
+
+export function transferStatements(coin: string) {
+  const t = {
+    wallet: `${coin}_wallet`,
+    account: `${coin}_account`,
+    address: `${coin}_address`,
+    networkTransaction: `${coin}_network_transaction`,
+    transaction: `${coin}_transaction`,
+    entry: `${coin}_entry`,
+  };
+  return {
+    tables: t,
+    wallet: `SELECT * FROM ${t.wallet} WHERE name = ?`,
+    account: `SELECT * FROM ${t.account} WHERE wallet_id = ? AND id = ?`,
+    debit: `UPDATE ${t.account} SET balance = balance - ?, updated_at = ?
+         WHERE id = ? AND wallet_id = ? AND balance >= ? RETURNING balance`,
+    insertTransaction: `INSERT INTO ${t.transaction}
+       (wallet_id, type, state, amount, sending_account_id, receiving_account_id, address_id,
+        network_transaction_id, label, idempotency_key, credited_at, created_at, updated_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+    entry: `INSERT INTO ${t.entry} (account_id, transaction_id, kind, amount, created_at) VALUES (?, ?, ?, ?, ?)`,
+    credit: `UPDATE ${t.account} SET balance = balance + ?, updated_at = ? WHERE id = ? AND wallet_id = ?`,
+    readBack: `SELECT t.*, a.address AS address_text, n.txid AS txid FROM ${t.transaction} t
+    LEFT JOIN ${t.address} a ON a.id = t.address_id
+    LEFT JOIN ${t.networkTransaction} n ON n.id = t.network_transaction_id WHERE t.wallet_id = ? AND t.id = ?`,
+  };
+}
+
+export type TransferStatements = ReturnType<typeof transferStatements>;
+
+function insertParams(walletId: Param, from: number, to: number, amount: bigint, now: string): Param[] {
+  return [walletId, 'internal', 'done', amount, from, to, null, null, null, null, now, now, now];
+}
+
+/** One transfer on SQLite, in one BEGIN IMMEDIATE transaction. Throws on insufficient balance. */
+export function sqliteTransfer(db: SqliteStatements, s: TransferStatements, walletName: string, from: number, to: number, amount: bigint): Row {
+  return db.write(() => {
+    const wallet = db.get(s.wallet, [walletName]);
+    if (!wallet) throw new Error('no wallet');
+    const walletId = wallet.id as bigint;
+    if (!db.get(s.account, [walletId, to])) throw new Error('no account');
+    const now = new Date().toISOString();
+    if (!db.get(s.debit, [amount, now, from, walletId, amount])) throw new Error('insufficient balance');
+    const id = db.get(s.insertTransaction, insertParams(walletId, from, to, amount, now))!.id as bigint;
+    db.run(s.entry, [from, id, 'transfer_out', -amount, now]);
+    db.run(s.credit, [amount, now, to, walletId]);
+    db.run(s.entry, [to, id, 'transfer_in', amount, now]);
+    return db.get(s.readBack, [walletId, id])!;
+  });
+}
+
+/** One transfer on PostgreSQL, SERIALIZABLE, retried like the library. Undefined when it gave up. */
+export function pgTransfer(
+  pool: pg.Pool,
+  stats: RawStats,
+  s: TransferStatements,
+  walletName: string,
+  from: number,
+  to: number,
+  amount: bigint,
+): Promise<Row | undefined> {
+  return pgSerializable(pool, stats, async (tx) => {
+    const wallet = await tx.get(s.wallet, [walletName]);
+    if (!wallet) throw new Error('no wallet');
+    const walletId = wallet.id as string;
+    if (!(await tx.get(s.account, [walletId, to]))) throw new Error('no account');
+    const now = new Date().toISOString();
+    if (!(await tx.get(s.debit, [amount, now, from, walletId, amount]))) throw new Error('insufficient balance');
+    const id = (await tx.get(s.insertTransaction, insertParams(walletId, from, to, amount, now)))!.id as string;
+    await tx.run(s.entry, [from, id, 'transfer_out', -amount, now]);
+    await tx.run(s.credit, [amount, now, to, walletId]);
+    await tx.run(s.entry, [to, id, 'transfer_in', amount, now]);
+    return (await tx.get(s.readBack, [walletId, id]))!;
+  });
+}
