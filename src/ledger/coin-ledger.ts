@@ -98,41 +98,61 @@ export class CoinLedger {
   }
 
   /**
-   * Ask the backend for every transaction that paid our wallet, page by page to the end, and
-   * record each (missed deposits are found; known ones only get their confirmations updated).
-   * A page is recorded in one database transaction; should that fail, its transactions are
-   * recorded one by one, so one bad transaction cannot hide the others.
+   * Ask the backend for every transaction that paid our wallet and record each (missed deposits
+   * are found; known ones only get their confirmations updated): in one answer where the backend
+   * offers `recentTransactions`, else page by page with `listReceived` to the very end. Recorded
+   * `pageSize` transactions per database transaction.
    */
   async scanReceived(options: { pageSize?: number; onPage?: (scanned: number) => void } = {}): Promise<ScanResult> {
     const pageSize = options.pageSize ?? 500;
     const updates: DepositUpdate[] = [];
     let transactions = 0;
+    const record = async (infos: readonly NetworkTransactionInfo[]) => {
+      updates.push(...(await this.recordPage(infos)));
+      transactions += infos.length;
+      options.onPage?.(transactions);
+    };
+    const backend = this.backend;
+    if (backend.recentTransactions) {
+      // The whole history in one answer (bitcoind: listsinceblock from genesis), linear in the
+      // wallet's size; paging listReceived costs the node time proportional to the wallet's size
+      // for every page.
+      const received = (await backend.recentTransactions(Number.MAX_SAFE_INTEGER)).filter((info) => info.received.length > 0);
+      for (let start = 0; start < received.length; start += pageSize) await record(received.slice(start, start + pageSize));
+      if (received.length === 0) options.onPage?.(0);
+      return { transactions, updates };
+    }
     let next: string | null = null;
     do {
-      const page = await this.backend.listReceived(next, pageSize);
-      const apply = (infos: readonly NetworkTransactionInfo[]) =>
-        this.transaction(async (book) => {
-          const recorded: DepositUpdate[] = [];
-          for (const info of infos) recorded.push(...(await book.applyNetworkUpdate(info)).deposits);
-          return recorded;
-        });
-      try {
-        updates.push(...(await apply(page.transactions)));
-      } catch (pageError) {
-        this.host.log.warn({ coin: this.code, err: String(pageError) }, 'recording a page of received transactions failed; one by one');
-        for (const info of page.transactions) {
-          try {
-            updates.push(...(await apply([info])));
-          } catch (error) {
-            this.host.log.error({ coin: this.code, txid: info.txid, err: String(error) }, 'could not record a received transaction');
-          }
-        }
-      }
-      transactions += page.transactions.length;
-      options.onPage?.(transactions);
+      const page = await backend.listReceived(next, pageSize);
+      await record(page.transactions);
       next = page.next;
     } while (next !== null);
     return { transactions, updates };
+  }
+
+  /** Record a page in one transaction; if that fails, one by one, so one bad transaction cannot hide the others. */
+  private async recordPage(infos: readonly NetworkTransactionInfo[]): Promise<DepositUpdate[]> {
+    const apply = (batch: readonly NetworkTransactionInfo[]) =>
+      this.transaction(async (book) => {
+        const recorded: DepositUpdate[] = [];
+        for (const info of batch) recorded.push(...(await book.applyNetworkUpdate(info)).deposits);
+        return recorded;
+      });
+    try {
+      return await apply(infos);
+    } catch (pageError) {
+      this.host.log.warn({ coin: this.code, err: String(pageError) }, 'recording a page of received transactions failed; one by one');
+      const updates: DepositUpdate[] = [];
+      for (const info of infos) {
+        try {
+          updates.push(...(await apply([info])));
+        } catch (error) {
+          this.host.log.error({ coin: this.code, txid: info.txid, err: String(error) }, 'could not record a received transaction');
+        }
+      }
+      return updates;
+    }
   }
 
   /**

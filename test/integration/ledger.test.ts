@@ -15,6 +15,7 @@ import {
   SameAccount,
 } from '../../src/domain/errors.js';
 import type { CoinLedger } from '../../src/ledger/coin-ledger.js';
+import { CryptoAssets } from '../../src/app.js';
 import { enginesUnderTest } from '../helpers/engines.js';
 import { fundAccount, openTestLedger, randomTxid, rowCounts, type TestLedger } from '../helpers/ledger.js';
 
@@ -517,6 +518,35 @@ describe.each(engines)('ledger on %s', (engine) => {
     }
     expect(await rowCounts(ledger.app)).toEqual(before);
     expect(await balanceOf('main', 'alice')).toBe(9_999n);
+  });
+
+  it('scans received transactions page by page where the backend cannot list them at once', async () => {
+    const alice = await account('main', 'alice');
+    const addresses = [];
+    for (let i = 0; i < 7; i++) addresses.push(await btc.createReceivingAddress('main', alice));
+    for (const [i, address] of addresses.entries()) ledger.chain.pay(address.address, BigInt(1_000 + i));
+    ledger.chain.mine(3);
+    // The same backend without recentTransactions: only listReceived, three entries a page.
+    const backend = ledger.backend;
+    const pagingOnly = {
+      kind: backend.kind,
+      createAddress: backend.createAddress.bind(backend),
+      sendMany: backend.sendMany.bind(backend),
+      getTransaction: backend.getTransaction.bind(backend),
+      listReceived: backend.listReceived.bind(backend),
+      getBalance: backend.getBalance.bind(backend),
+      close: async () => undefined,
+    };
+    const app = await CryptoAssets.open({
+      database: ledger.app.database,
+      coins: [{ coin: BTC, network: regtest, backend: pagingOnly }],
+    });
+    const pages: number[] = [];
+    const result = await app.coin('btc').scanReceived({ pageSize: 3, onPage: (scanned) => pages.push(scanned) });
+    expect(pages).toEqual([3, 6, 7]);
+    expect(result.transactions).toBe(7);
+    expect(result.updates.filter((u) => u.change === 'credited')).toHaveLength(7);
+    expect(await balanceOf('main', 'alice')).toBe(7_021n);
   });
 
   it('pages through an account history', async () => {
