@@ -143,6 +143,35 @@ describe.each(engines)('helper service on %s (in-memory chain)', (engine) => {
     await expectLedgerConsistent(ledger.app);
   });
 
+  it('tracks a send to our own address as both our broadcast and a deposit', async () => {
+    ledger.chain.fund(ledger.backend, 1_000_000n);
+    const btc = ledger.app.coin('btc');
+    const { bob } = await btc.transaction(async (book) => {
+      const wallet = await book.getOrCreateWallet('main');
+      const house = await wallet.createAccount('house');
+      await wallet.importUnaccountedBalance(house, 1_000_000n, 'test funds');
+      return { bob: await wallet.createAccount('bob') };
+    });
+    const own = await btc.createReceivingAddress('main', bob);
+    await btc.transaction(async (book) => {
+      const wallet = await book.wallet('main');
+      await wallet.send(await wallet.getAccount('house'), own.address, 40_000n, 'through the chain', { forceExternal: true });
+    });
+    const service = startService(serviceConfig(false));
+    await service.start();
+    const broadcast = await eventually(async () => {
+      const [closed] = await btc.read(async (book) => (await book.wallet('main')).listBroadcasts(['closed']));
+      return closed;
+    }, 'the broadcast');
+    ledger.chain.mine(BTC.confirmationThreshold);
+    await eventually(async () => (await btc.read(async (book) => (await book.wallet('main')).getAccount(bob))).balance === 40_000n, 'the deposit to ourselves');
+    const [deposit] = await btc.read(async (book) => (await book.wallet('main')).deposits({ account: bob }));
+    expect(deposit).toMatchObject({ txid: broadcast.txid, amount: 40_000n, state: 'credited' });
+    const tracked = await btc.read(async (book) => (await book.wallet('main')).listBroadcasts(['closed']));
+    expect(tracked[0]!.confirmations).toBeGreaterThanOrEqual(BTC.confirmationThreshold);
+    await expectLedgerConsistent(ledger.app);
+  });
+
   it('reconciles a broadcast whose answer was lost: closed by its comment, never sent twice', async () => {
     ledger.chain.fund(ledger.backend, 1_000_000n);
     const btc = ledger.app.coin('btc');
