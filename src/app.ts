@@ -131,7 +131,7 @@ export class CryptoAssets {
   /**
    * The ledger check over every coin and wallet (see `verifyCoin`): balances equal their
    * journals, transactions posted what they should, accounts sum to deposits − withdrawals − fees
-   * + imports, and the wallet's balance agrees.
+   * + imports, every broadcast fee is booked; each wallet's expected node balance is reported.
    */
   async verifyLedger(): Promise<LedgerCheck> {
     const coins = await this.readTransaction(async (tx) => {

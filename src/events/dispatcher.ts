@@ -83,7 +83,11 @@ export class EventDispatcher {
   /** One full round: sequence new events, then let every handler catch up as far as it can. */
   async runOnce(): Promise<void> {
     await store.sequenceEvents(this.database);
-    await Promise.all(this.handlers.map((handler) => this.catchUp(handler)));
+    // allSettled: a round ends only when every handler's loop has, so no loop outlives its round
+    // (two loops of one handler would deliver out of order).
+    const results = await Promise.allSettled(this.handlers.map((handler) => this.catchUp(handler)));
+    const failed = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   async status(): Promise<HandlerStatus[]> {

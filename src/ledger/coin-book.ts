@@ -76,6 +76,16 @@ export class CoinBook {
     return resendUnprocessed(this.scope, olderThanMs, limit);
   }
 
+  /** Changes whenever any broadcast of the coin is opened, closed, returned or vetted. */
+  async broadcastsFingerprint(): Promise<string> {
+    const row = await this.scope.tx.get<{ n: unknown; latest: unknown }>(
+      `SELECT COUNT(*) AS n, MAX(updated_at) AS latest FROM ${this.scope.context.tables.networkTransaction}
+       WHERE transaction_type = 'broadcast'`,
+    );
+    const latest = row?.latest instanceof Date ? row.latest.toISOString() : String(row?.latest ?? '');
+    return `${String(row?.n ?? 0)}:${latest}`;
+  }
+
   /** The ledger check of this coin's wallets (see `verifyLedger`). */
   verify(): Promise<CoinCheck> {
     return verifyCoin(this.scope);

@@ -156,17 +156,28 @@ export class CoinLedger {
   }
 
   /**
-   * Book the backend wallet's unaccounted balance onto an account, once. Scans received
-   * transactions first, so that deposits not yet recorded are credited as deposits rather than
-   * swallowed by the import. Only balance with the crediting threshold's confirmations counts.
+   * Book the backend wallet's unaccounted balance onto an account, once. Only balance with the
+   * crediting threshold's confirmations counts.
+   *
+   * Order matters: the node's balance is read first, then received transactions are scanned, so
+   * every deposit that balance counts is credited as a deposit (a scan sees at least as many
+   * confirmations) instead of being swallowed by the import; at worst the import books too
+   * little, never too much. A broadcast opened, closed or returned between the balance read and
+   * the booking would make the two disagree, so the import then refuses: run it again (ideally
+   * with the helper service stopped).
+   * @throws InvalidState when broadcasts changed meanwhile, or one is open or awaiting vetting.
    */
   async importBalance(walletName: string, account: AccountRef, options: { label?: string } = {}): Promise<BalanceImport> {
-    await this.scanReceived();
+    const before = await this.read((book) => book.broadcastsFingerprint());
     const backendBalance = await this.backend.getBalance(this.context.coin.confirmationThreshold);
+    await this.scanReceived();
     const label = options.label ?? 'import of the backend balance';
-    return this.transaction(async (book) =>
-      (await book.wallet(walletName)).importUnaccountedBalance(account, backendBalance, label),
-    );
+    return this.transaction(async (book) => {
+      if ((await book.broadcastsFingerprint()) !== before) {
+        throw new InvalidState('a broadcast changed while the balance was being imported; run the import again');
+      }
+      return (await book.wallet(walletName)).importUnaccountedBalance(account, backendBalance, label);
+    });
   }
 
   /**

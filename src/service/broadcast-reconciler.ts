@@ -48,11 +48,12 @@ export async function resolveBroadcast(
   broadcastId: number,
   verdict: { sent: { txid: string; fee: bigint } } | { notSent: true },
 ): Promise<NetworkTransaction> {
+  // Only a broadcast the service has given up on: an `opened` one may be in flight right now.
   const broadcast = await ledger.read(async (book) => {
-    const all = await (await book.wallet(walletName)).listBroadcasts(['opened', 'vetting']);
+    const all = await (await book.wallet(walletName)).listBroadcasts(['vetting']);
     return all.find((candidate) => candidate.id === broadcastId);
   });
-  if (!broadcast) throw new InvalidState(`broadcast ${broadcastId} of wallet ${walletName} is not open or under vetting`);
+  if (!broadcast) throw new InvalidState(`broadcast ${broadcastId} of wallet ${walletName} is not under vetting`);
   if ('sent' in verdict) {
     return ledger.transaction(async (book) =>
       (await book.wallet(walletName)).closeBroadcast(broadcastId, verdict.sent.txid, verdict.sent.fee),

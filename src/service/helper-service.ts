@@ -19,7 +19,7 @@ import { createListener } from '../notify/index.js';
 import type { ListenerStatus, NotificationListener } from '../notify/types.js';
 import { reconcileBroadcasts } from './broadcast-reconciler.js';
 import { errorText, pollConfirmations } from './confirmation-poller.js';
-import { acquireLease, holderProcessIsGone, releaseLease } from './lease.js';
+import { acquireLease, holderProcessIsGone, instanceId, releaseLease } from './lease.js';
 import { ServiceMetrics } from './metrics.js';
 import { PeriodicTask, type TaskStatus } from './periodic-task.js';
 import { updateTransaction } from './transaction-updater.js';
@@ -91,16 +91,23 @@ interface CoinRuntime {
   trackedTransactions: number;
   /** Notified txids waiting to be applied, in arrival order, each once. */
   readonly queue: Set<string>;
+  /**
+   * Serialises every path that reads the node and applies what it read (notifications, polling,
+   * rescan): each reading is applied before the next is taken, so an older reading can never
+   * overwrite a newer one (a deposit credited by a notification reversed by a poll's stale view).
+   */
+  readonly updates: Mutex;
   draining: Promise<void> | null;
 }
 
 export class HelperService {
   readonly metrics: ServiceMetrics;
   /** Identifies this process in the lease and logs. */
-  readonly instance = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  readonly instance = instanceId(hostname(), randomBytes(3).toString('hex'));
   private state: ServiceState = 'created';
   private startedAt: Date | null = null;
   private leaseHeld = false;
+  private leaseRenewedAt = 0;
   private leaseHolder: { holder: string; expiresAt: Date } | null = null;
   private readonly coins = new Map<string, CoinRuntime>();
   private readonly tasks: PeriodicTask[] = [];
@@ -127,6 +134,7 @@ export class HelperService {
         startupRescanDone: false,
         trackedTransactions: 0,
         queue: new Set(),
+        updates: new Mutex(),
         draining: null,
       });
     }
@@ -246,9 +254,22 @@ export class HelperService {
   /** Take or renew the lease; start working on taking it, stand by on losing it. */
   private async keepLease(): Promise<void> {
     if (this.state === 'stopping' || this.state === 'stopped') return;
-    const other = await acquireLease(this.app.database, SERVICE_LEASE, this.instance, this.leaseTtlMs, (holder) =>
-      holderProcessIsGone(holder, hostname()),
-    );
+    let other;
+    try {
+      other = await acquireLease(this.app.database, SERVICE_LEASE, this.instance, this.leaseTtlMs, (holder) =>
+        holderProcessIsGone(holder, hostname()),
+      );
+    } catch (error) {
+      // Could not renew (database trouble). Stop working before the lease can have run out, so a
+      // standby that takes it over never works beside us.
+      if (this.leaseHeld && Date.now() - this.leaseRenewedAt > (this.leaseTtlMs * 2) / 3) {
+        this.log.error({ err: errorText(error) }, 'could not renew the service lease in time; standing by');
+        this.leaseHeld = false;
+        this.state = 'standby';
+        await this.deactivate();
+      }
+      throw error;
+    }
     if (other) {
       if (this.leaseHeld) this.log.error({ holder: other.holder }, 'lost the service lease; standing by');
       else if (this.leaseHolder?.holder !== other.holder) {
@@ -260,7 +281,8 @@ export class HelperService {
       this.state = 'standby';
       return;
     }
-    this.leaseHolder = { holder: this.instance, expiresAt: new Date(Date.now() + this.leaseTtlMs) };
+    this.leaseRenewedAt = Date.now();
+    this.leaseHolder = { holder: this.instance, expiresAt: new Date(this.leaseRenewedAt + this.leaseTtlMs) };
     if (!this.leaseHeld) {
       this.leaseHeld = true;
       this.activate();
@@ -272,6 +294,7 @@ export class HelperService {
     this.log.info({ instance: this.instance }, 'holding the service lease; running');
     const service = this.config.service;
     for (const [code, coin] of this.coins) {
+      coin.startupRescanDone = false; // a takeover rescans: notifications were ignored in standby
       this.tasks.push(
         new PeriodicTask(`${code}:startup-rescan`, service.pollPeriodMs, () => this.startupRescan(code, coin), this.log),
         new PeriodicTask(`${code}:broadcast`, service.broadcastPeriodMs, () => this.broadcast(code, coin), this.log),
@@ -310,7 +333,7 @@ export class HelperService {
         this.log.warn({ coin: code, wallet: wallet.name, ...reconciled }, 'reconciled interrupted broadcasts');
       }
     }
-    const result = await this.nodeCall(coin, () => coin.ledger.scanReceived());
+    const result = await coin.updates.run(() => this.nodeCall(coin, () => coin.ledger.scanReceived()));
     for (const update of result.updates) this.countDeposit(code, update.change);
     coin.startupRescanDone = true;
     this.log.info({ coin: code, transactions: result.transactions, updates: result.updates.length }, 'start-up rescan done');
@@ -345,7 +368,9 @@ export class HelperService {
       this.metrics.blockHeight.set({ coin: code }, coin.blockHeight);
     }
     const end = this.metrics.pollSeconds.startTimer({ coin: code });
-    const result = await this.nodeCall(coin, () => pollConfirmations(coin.ledger, this.log, (update) => this.applied(code, update)));
+    const result = await coin.updates.run(() =>
+      this.nodeCall(coin, () => pollConfirmations(coin.ledger, this.log, (update) => this.applied(code, update))),
+    );
     end();
     coin.trackedTransactions = result.tracked;
     this.metrics.tracked.set({ coin: code }, result.tracked);
@@ -353,6 +378,8 @@ export class HelperService {
 
   /** A wallet notification arrived: queue the txid (once) and make sure the queue drains. */
   private notified(code: string, txid: string): void {
+    // Only the lease holder writes; a standby's rescan at takeover picks up what it ignored.
+    if (this.state !== 'running') return;
     const coin = this.coins.get(code)!;
     coin.queue.add(txid);
     coin.draining ??= this.drain(code, coin).finally(() => {
@@ -364,7 +391,7 @@ export class HelperService {
     for (const txid of coin.queue) {
       coin.queue.delete(txid);
       try {
-        const result = await this.nodeCall(coin, () => updateTransaction(coin.ledger, txid));
+        const result = await coin.updates.run(() => this.nodeCall(coin, () => updateTransaction(coin.ledger, txid)));
         this.metrics.notifications.inc({ coin: code, result: result.status });
         if (result.status === 'applied') this.applied(code, result.update);
         else this.log.warn({ coin: code, txid, status: result.status }, 'notification for a transaction the wallet does not know; ignored');
@@ -416,5 +443,16 @@ export class HelperService {
       coin.lastNodeError = errorText(error);
       this.metrics.nodeUp.set({ coin: coin.ledger.code }, 0);
     }
+  }
+}
+
+/** A promise-chain mutex: `run` calls execute one at a time, in call order. */
+class Mutex {
+  private tail: Promise<unknown> = Promise.resolve();
+
+  run<T>(work: () => Promise<T>): Promise<T> {
+    const result = this.tail.then(work);
+    this.tail = result.catch(() => undefined);
+    return result;
   }
 }

@@ -6,6 +6,7 @@
  * keeps the second service from doing the same work and from reconciling a broadcast the first
  * one has in flight.)
  */
+import { readlinkSync } from 'node:fs';
 import type { Database } from '../store/database.js';
 import { RETRY_POLICY_DEFAULT, runManagedTransaction } from '../store/managed-transaction.js';
 
@@ -69,14 +70,33 @@ export async function releaseLease(database: Database, name: string, holder: str
 }
 
 /**
- * True when `holder` (an instance id `host:pid:nonce`) names a process on this host that no
- * longer exists: a service killed without releasing its lease. Then a restarted service need not
- * wait for the lease to expire. A reused pid only makes us wait, which is the safe side.
+ * The id a service holds the lease under: `host:pid:nonce:pidns`. The pid namespace makes the
+ * "holder is gone" test below safe where containers share a hostname but not their pids.
+ */
+export function instanceId(host: string, nonce: string): string {
+  return `${host}:${process.pid}:${nonce}:${pidNamespace() ?? 'unknown'}`;
+}
+
+function pidNamespace(): string | undefined {
+  try {
+    return /\[(\d+)\]/.exec(readlinkSync('/proc/self/ns/pid'))?.[1];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * True when `holder` names a process on this host, in this pid namespace, that no longer
+ * exists: a service killed without releasing its lease. Then a restarted service need not wait
+ * for the lease to expire. Anything uncertain (another host or namespace, no namespace known, a
+ * reused pid) answers false, which only means waiting for the lease to expire.
  */
 export function holderProcessIsGone(holder: string, thisHost: string): boolean {
-  const [host, pidText] = holder.split(':');
+  const [host, pidText, , namespace] = holder.split(':');
   const pid = Number(pidText);
-  if (host !== thisHost || !Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid) return false;
+  const ours = pidNamespace();
+  if (host !== thisHost || ours === undefined || namespace !== ours) return false;
+  if (!Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid) return false;
   try {
     process.kill(pid, 0);
     return false;

@@ -223,6 +223,10 @@ describeWithNode()('BitcoindBackend on Litecoin Core regtest', () => {
     expect(await backend.findByComment('broadcast #42')).toMatchObject({ txid: second.txid, fee: second.fee, comment: 'broadcast #42' });
     expect((await backend.findByComment('broadcast #41'))?.txid).toBe(first.txid);
     expect(await backend.findByComment('broadcast #43')).toBeUndefined();
+    // Beyond the fast path's newest entries, the complete search still finds it (and still
+    // answers "not found" only for a comment the wallet really does not have).
+    expect((await backend.findByComment('broadcast #41', { maxEntries: 1 }))?.txid).toBe(first.txid);
+    expect(await backend.findByComment('broadcast #43', { maxEntries: 1 })).toBeUndefined();
   });
 
   it('lists what changed since a block with listSinceBlock', async () => {

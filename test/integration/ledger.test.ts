@@ -441,6 +441,30 @@ describe.each(engines)('ledger on %s', (engine) => {
     expect(await balanceOf('main', 'house')).toBe(70_000n);
   });
 
+  it('refuses an import while a broadcast changes between the balance read and the booking', async () => {
+    const house = await account('main', 'house');
+    ledger.chain.fund(ledger.backend, 70_000n);
+    await btc.transaction(async (book) => {
+      const wallet = await book.wallet('main');
+      await wallet.importUnaccountedBalance(house, 50_000n, 'earlier import');
+      await wallet.withdraw(house, EXTERNAL, 1_000n);
+    });
+    const backend = ledger.backend;
+    // As if the service broadcast right after the node answered the balance.
+    const racing = Object.assign(Object.create(backend) as typeof backend, {
+      getBalance: async (minConfirmations: number) => {
+        const balance = await backend.getBalance(minConfirmations);
+        await ledger.app.coin('btc').broadcastPending('main');
+        return balance;
+      },
+    });
+    const app = await CryptoAssets.open({ database: ledger.app.database, coins: [{ coin: BTC, network: regtest, backend: racing }] });
+    const error = await app.coin('btc').importBalance('main', house).catch((e: unknown) => e);
+    expect((error as { code?: string }).code).toBe('invalid_state');
+    expect((error as Error).message).toContain('run the import again');
+    expect(await balanceOf('main', 'house')).toBe(49_000n);
+  });
+
   it('returns the first result for a repeated idempotency key and refuses a different request under it', async () => {
     await fundAccount(ledger, 'main', 'alice', 10_000n);
     const bob = await account('main', 'bob');

@@ -41,7 +41,7 @@ export interface BitcoindBackendOptions {
 
 /** Options of `findByComment`. */
 export interface FindByCommentOptions {
-  /** How many of the wallet's newest entries to search. Default 1000. */
+  /** How many of the newest entries the fast path searches before the complete search. Default 1000. */
   readonly maxEntries?: number;
 }
 
@@ -189,15 +189,26 @@ export class BitcoindBackend implements CoinBackend {
   async findByComment(comment: string, options: FindByCommentOptions = {}): Promise<NetworkTransactionInfo | undefined> {
     this.ensureOpen();
     const maxEntries = options.maxEntries ?? 1000;
-    // Windows overlap a little, so an arrival between two calls cannot push the match past both.
-    const stride = COMMENT_WINDOW - 10;
+    // Fast path: a broadcast being reconciled is usually among the newest entries. Windows
+    // overlap a little, so an arrival between two calls cannot push the match past both.
+    const count = Math.max(1, Math.min(COMMENT_WINDOW, maxEntries));
+    const stride = Math.max(1, count - 10);
     for (let skip = 0; skip < maxEntries; skip += stride) {
-      const [window = []] = await this.listWindows([{ count: COMMENT_WINDOW, skip }]);
+      const [window = []] = await this.listWindows([{ count, skip }]);
       for (let i = window.length - 1; i >= 0; i--) {
         const entry = window[i]!;
         if (entry.category === 'send' && entry.comment === comment) return this.getTransaction(entry.txid);
       }
-      if (window.length < COMMENT_WINDOW) break;
+      if (window.length < count) return undefined; // the whole wallet was searched
+    }
+    // "Not found" decides whether withdrawals may be sent again, so it must cover the whole
+    // wallet: listsinceblock from genesis lists every wallet transaction, comments included.
+    const raw = (await this.rpc.call('listsinceblock', ['', 1, true], READ)) as { transactions?: unknown } | null;
+    if (!raw || !Array.isArray(raw.transactions)) {
+      throw garbage({ method: 'listsinceblock', endpoint: this.rpc.endpoint }, 'transactions is not an array');
+    }
+    for (const entry of raw.transactions as { category?: unknown; comment?: unknown; txid?: unknown }[]) {
+      if (entry?.category === 'send' && entry.comment === comment && typeof entry.txid === 'string') return this.getTransaction(entry.txid);
     }
     return undefined;
   }
