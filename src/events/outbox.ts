@@ -34,6 +34,7 @@ interface PayloadRow extends Record<string, unknown> {
   txid: string | null;
   confirmations: unknown;
   network_state: string | null;
+  network_conflicted: unknown;
   account_id: unknown;
   account_name: string;
   wallet_name: string;
@@ -62,7 +63,7 @@ async function buildPayload(scope: CoinScope, transactionId: number, change: TxU
   const t = scope.context.tables;
   const row = await scope.tx.get<PayloadRow>(
     `SELECT tr.id, tr.type, tr.state, tr.amount, tr.network_transaction_id, tr.created_at, tr.credited_at, tr.processed_at,
-            a.address, n.txid, n.confirmations, n.state AS network_state,
+            a.address, n.txid, n.confirmations, n.state AS network_state, n.conflicted AS network_conflicted,
             acc.id AS account_id, acc.name AS account_name, w.name AS wallet_name,
             (SELECT COUNT(*) FROM ${t.entry} e WHERE e.transaction_id = tr.id AND e.kind = 'deposit_reversal') AS reversals
      FROM ${t.transaction} tr
@@ -78,7 +79,7 @@ async function buildPayload(scope: CoinScope, transactionId: number, change: TxU
   const { coin, network } = scope.context;
   const amount = toBigint(row.amount);
   const confirmations = row.confirmations === null || row.confirmations === undefined ? 0 : Number(row.confirmations);
-  const conflicted = row.network_state === 'conflicted';
+  const conflicted = row.network_state === 'conflicted' || Number(row.network_conflicted ?? 0) === 1;
   const isDeposit = row.type === 'deposit';
   return {
     coin: coin.code,

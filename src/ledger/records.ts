@@ -87,6 +87,8 @@ export interface NetworkTransaction {
   readonly walletId: number | null;
   readonly state: NetworkTransactionState;
   readonly confirmations: number;
+  /** A broadcast of ours that conflicts with a transaction in the best chain: its withdrawals may be unpaid. */
+  readonly conflicted: boolean;
   readonly fee: bigint | null;
   readonly comment: string | null;
   readonly openedAt: Date | null;

@@ -116,6 +116,7 @@ export function networkTransactionFromRow(row: SqlRow): NetworkTransaction {
     walletId: toIdOrNull(row.wallet_id),
     state: row.state as NetworkTransactionState,
     confirmations: Number(row.confirmations),
+    conflicted: row.state === 'conflicted' || Number(row.conflicted ?? 0) === 1,
     fee: row.fee === null || row.fee === undefined ? null : toBigint(row.fee),
     comment: toTextOrNull(row.comment),
     openedAt: toDateOrNull(row.opened_at),

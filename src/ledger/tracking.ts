@@ -54,8 +54,8 @@ export async function applyNetworkUpdate(scope: CoinScope, info: NetworkTransact
   const deposits =
     info.received.length > 0 ? await recordDeposit(scope, { txid, confirmations: info.confirmations, outputs: info.received }) : [];
   const table = scope.context.tables.networkTransaction;
-  const ours = await scope.tx.all<{ id: bigint; confirmations: unknown }>(
-    `SELECT id, confirmations FROM ${table} WHERE transaction_type = 'broadcast' AND txid = ?`,
+  const ours = await scope.tx.all<{ id: bigint; confirmations: unknown; conflicted: unknown }>(
+    `SELECT id, confirmations, conflicted FROM ${table} WHERE transaction_type = 'broadcast' AND txid = ?`,
     [txid],
   );
   const broadcasts: number[] = [];
@@ -64,8 +64,14 @@ export async function applyNetworkUpdate(scope: CoinScope, info: NetworkTransact
     const id = toId(row.id);
     if (info.confirmations < 0) conflictedBroadcasts.push(id);
     const confirmations = Math.abs(info.confirmations);
-    if (Number(row.confirmations) !== confirmations) {
-      await scope.tx.run(`UPDATE ${table} SET confirmations = ?, updated_at = ? WHERE id = ?`, [confirmations, nowText(), id]);
+    const conflicted = info.confirmations < 0 ? 1 : 0;
+    if (Number(row.confirmations) !== confirmations || Number(row.conflicted) !== conflicted) {
+      await scope.tx.run(`UPDATE ${table} SET confirmations = ?, conflicted = ?, updated_at = ? WHERE id = ?`, [
+        confirmations,
+        conflicted,
+        nowText(),
+        id,
+      ]);
       await emitForBroadcast(scope, id, 'confirmations');
       broadcasts.push(id);
     }

@@ -43,6 +43,8 @@ export interface WalletStatus {
   readonly queuedWithdrawals: number;
   readonly openBroadcasts: readonly number[];
   readonly broadcastsToVet: readonly number[];
+  /** Sent broadcasts that conflict with the best chain: their withdrawals may be unpaid. */
+  readonly conflictedBroadcasts: readonly number[];
 }
 
 /** What the status page shows for one coin. */
@@ -185,11 +187,13 @@ export class HelperService {
         for (const wallet of await book.listWallets()) {
           const walletBook = await book.wallet(wallet.name);
           const broadcasts = await walletBook.listBroadcasts(['opened', 'vetting']);
+          const conflicted = (await walletBook.listBroadcasts(['closed'])).filter((b) => b.conflicted);
           result.push({
             wallet: wallet.name,
             queuedWithdrawals: (await walletBook.pendingWithdrawals()).length,
             openBroadcasts: broadcasts.filter((b) => b.state === 'opened').map((b) => b.id),
             broadcastsToVet: broadcasts.filter((b) => b.state === 'vetting').map((b) => b.id),
+            conflictedBroadcasts: conflicted.map((b) => b.id),
           });
         }
         return result;

@@ -127,7 +127,13 @@ function renderHtml(status: ServiceStatus): string {
     .map((coin) => {
       const wallets = coin.wallets
         .map((wallet) =>
-          row([wallet.wallet, wallet.queuedWithdrawals, wallet.openBroadcasts.join(', ') || '—', wallet.broadcastsToVet.join(', ') || '—']),
+          row([
+            wallet.wallet,
+            wallet.queuedWithdrawals,
+            wallet.openBroadcasts.join(', ') || '—',
+            wallet.broadcastsToVet.join(', ') || '—',
+            wallet.conflictedBroadcasts.join(', ') || '—',
+          ]),
         )
         .join('');
       const listener = coin.listener
@@ -141,7 +147,7 @@ ${row(['start-up rescan', coin.startupRescanDone ? 'done' : 'pending'])}
 ${row(['tracked transactions', coin.trackedTransactions])}
 ${row(['wallet notifications', listener])}
 </table>
-<table><tr><th>wallet</th><th>queued withdrawals</th><th>open broadcasts</th><th>broadcasts to vet</th></tr>${wallets}</table>`;
+<table><tr><th>wallet</th><th>queued withdrawals</th><th>open broadcasts</th><th>broadcasts to vet</th><th>conflicted broadcasts</th></tr>${wallets}</table>`;
     })
     .join('\n');
   const tasks = status.tasks.map((task) => row([task.name, task.runs, task.failures, task.lastRunAt ?? 'never', task.lastError ?? ''])).join('');

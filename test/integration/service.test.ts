@@ -11,6 +11,7 @@ import { BTC } from '../../src/domain/coins.js';
 import type { LedgerLog } from '../../src/ledger/coin-ledger.js';
 import { HelperService } from '../../src/service/helper-service.js';
 import { StatusServer } from '../../src/service/status-server.js';
+import { sequenceEvents } from '../../src/events/event-store.js';
 import { enginesUnderTest } from '../helpers/engines.js';
 import { expectLedgerConsistent, openTestLedger, type TestLedger } from '../helpers/ledger.js';
 
@@ -170,6 +171,35 @@ describe.each(engines)('helper service on %s (in-memory chain)', (engine) => {
     const tracked = await btc.read(async (book) => (await book.wallet('main')).listBroadcasts(['closed']));
     expect(tracked[0]!.confirmations).toBeGreaterThanOrEqual(BTC.confirmationThreshold);
     await expectLedgerConsistent(ledger.app);
+  });
+
+  it('reports a broadcast of ours that lost to a double spend as conflicted, never as confirmed', async () => {
+    ledger.chain.fund(ledger.backend, 1_000_000n);
+    const btc = ledger.app.coin('btc');
+    await btc.transaction(async (book) => {
+      const wallet = await book.getOrCreateWallet('main');
+      const house = await wallet.createAccount('house');
+      await wallet.importUnaccountedBalance(house, 1_000_000n, 'test funds');
+      await wallet.withdraw(house, ledger.chain.externalAddress(), 30_000n);
+    });
+    const service = startService(serviceConfig(false));
+    await service.start();
+    const broadcast = await eventually(async () => {
+      const [closed] = await btc.read(async (book) => (await book.wallet('main')).listBroadcasts(['closed']));
+      return closed;
+    }, 'the broadcast');
+    ledger.chain.doubleSpend(broadcast.txid!);
+    ledger.chain.mine(BTC.confirmationThreshold);
+    const status = await eventually(async () => {
+      const snapshot = await service.status();
+      return snapshot.coins[0]!.wallets[0]!.conflictedBroadcasts.length === 1 ? snapshot : undefined;
+    }, 'the conflict to show');
+    expect(status.coins[0]!.wallets[0]!.conflictedBroadcasts).toEqual([broadcast.id]);
+    await sequenceEvents(ledger.app.database);
+    const events = (await ledger.app.events.after(0n, 1000)).filter((e) => e.data.transactionType === 'broadcast');
+    const last = events.at(-1)!;
+    expect(last.data).toMatchObject({ conflicted: true, credited: false, change: 'confirmations' });
+    expect(log.has('error', 'conflicted on the network')).toBe(true);
   });
 
   it('reconciles a broadcast whose answer was lost: closed by its comment, never sent twice', async () => {

@@ -123,6 +123,15 @@ export const POSTGRES_COIN_MIGRATIONS: readonly CoinMigration[] = [
         FOR EACH ROW EXECUTE FUNCTION cryptoassets_refuse_change()`,
     ],
   },
+  {
+    version: 2,
+    name: 'conflicted broadcasts',
+    // A broadcast of ours can lose to a conflicting transaction (reorganisation, fee bump): its
+    // withdrawals may then be unpaid. Deposits say so by their state; broadcasts need a flag.
+    statements: (t) => [
+      `ALTER TABLE ${t.networkTransaction} ADD COLUMN conflicted INTEGER NOT NULL DEFAULT 0 CHECK (conflicted IN (0, 1))`,
+    ],
+  },
 ];
 
 /** Tables shared by all coins. */
