@@ -162,7 +162,11 @@ function buildCoin(code: string, raw: RawCoin, paths: PathResolver, problems: Pr
         );
       }
     }
-    coin = { ...base, confirmationThreshold, trackingLimit };
+    const minimumWithdrawal =
+      raw.minimum_withdrawal === undefined
+        ? base.minimumWithdrawal
+        : parseMinimum(raw.minimum_withdrawal, base.decimals, at('minimum_withdrawal'), problems);
+    coin = { ...base, confirmationThreshold, trackingLimit, minimumWithdrawal: minimumWithdrawal ?? base.minimumWithdrawal };
   }
   const backend = buildBackend(raw.backend, at('backend'), paths, problems);
   const walletnotify = raw.walletnotify && buildWalletNotify(raw.walletnotify, paths);
@@ -208,8 +212,19 @@ function buildCustomCoin(code: string, raw: RawCoin, problems: Problems): CoinDe
     maxMoney,
     confirmationThreshold: CONFIRMATION_THRESHOLD_DEFAULT,
     trackingLimit: TRACKING_LIMIT_DEFAULT,
+    minimumWithdrawal: 0n,
     networks,
   };
+}
+
+/** `minimum_withdrawal` in whole coins (text or number), as base units; 0 allowed. */
+function parseMinimum(value: string, decimals: number, path: PathSegment[], problems: Problems): bigint | undefined {
+  try {
+    return parseAmount(String(value), { decimals, maxMoney: INT64_MAX }, { allowZero: true });
+  } catch (error) {
+    problems.add(path, error instanceof Error ? error.message : String(error));
+    return undefined;
+  }
 }
 
 function parseMaxMoney(text: string, decimals: number, path: PathSegment[], problems: Problems): bigint | undefined {

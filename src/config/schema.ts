@@ -197,6 +197,7 @@ export const coinSchema = z.strictObject({
   network: networkName,
   confirmation_threshold: integer(1, 1000).optional(),
   tracking_limit: integer(1, 10_000).optional(),
+  minimum_withdrawal: coinAmount().optional(),
   backend: backendSchema,
   walletnotify: walletNotifySchema.optional(),
   name: text().max(64).optional(),

@@ -33,6 +33,12 @@ export interface CoinDefinition {
   readonly confirmationThreshold: number;
   /** Confirmations up to which network transactions are polled for updates. */
   readonly trackingLimit: number;
+  /**
+   * Smallest withdrawal, in base units. Nodes refuse outputs below their dust limit, and one such
+   * withdrawal in a batch would make every broadcast of the wallet fail; refusing it when it is
+   * queued keeps the queue moving. 0 for no minimum.
+   */
+  readonly minimumWithdrawal: bigint;
   /** Networks by name. */
   readonly networks: Readonly<Record<string, NetworkParams>>;
 }
@@ -58,6 +64,8 @@ export const BTC: CoinDefinition = {
   maxMoney: 21_000_000n * COIN,
   confirmationThreshold: CONFIRMATION_THRESHOLD_DEFAULT,
   trackingLimit: TRACKING_LIMIT_DEFAULT,
+  // Bitcoin Core's dust limit is 546 sat for the largest common output (P2PKH) at the default relay fee.
+  minimumWithdrawal: 546n,
   networks: {
     mainnet: { name: 'mainnet', p2pkh: 0x00, p2sh: [0x05], bech32: 'bc' },
     testnet: { name: 'testnet', p2pkh: 0x6f, p2sh: [0xc4], bech32: 'tb' },
@@ -73,6 +81,8 @@ export const LTC: CoinDefinition = {
   maxMoney: 84_000_000n * COIN,
   confirmationThreshold: CONFIRMATION_THRESHOLD_DEFAULT,
   trackingLimit: TRACKING_LIMIT_DEFAULT,
+  // Litecoin Core inherits Bitcoin Core's dust rule: 546 litoshi for P2PKH at the default relay fee.
+  minimumWithdrawal: 546n,
   networks: {
     mainnet: { name: 'mainnet', p2pkh: 0x30, p2sh: [0x32, 0x05], bech32: 'ltc' },
     testnet: { name: 'testnet', p2pkh: 0x6f, p2sh: [0x3a, 0xc4], bech32: 'tltc' },
@@ -88,6 +98,8 @@ export const DOGE: CoinDefinition = {
   maxMoney: 10_000_000_000n * COIN,
   confirmationThreshold: CONFIRMATION_THRESHOLD_DEFAULT,
   trackingLimit: TRACKING_LIMIT_DEFAULT,
+  // Dogecoin Core treats outputs under 0.01 DOGE as dust.
+  minimumWithdrawal: COIN / 100n,
   networks: {
     mainnet: { name: 'mainnet', p2pkh: 0x1e, p2sh: [0x16] },
     testnet: { name: 'testnet', p2pkh: 0x71, p2sh: [0xc4] },

@@ -21,6 +21,7 @@ export type AmountErrorReason =
   | 'zero'
   | 'too_many_decimals'
   | 'above_max_money'
+  | 'below_minimum'
   | 'not_an_integer';
 
 /** An amount given as text or bigint is not acceptable for the coin. */

@@ -6,7 +6,7 @@
  */
 import { assertValidAddress } from '../domain/address.js';
 import { toBaseUnits } from '../domain/amounts.js';
-import { IdempotencyKeyReused, SameAccount } from '../domain/errors.js';
+import { IdempotencyKeyReused, InvalidAmount, SameAccount } from '../domain/errors.js';
 import { checkName, checkOptionalName } from '../domain/names.js';
 import { emitTxUpdate } from '../events/outbox.js';
 import type { AccountRef, WalletScope } from './context.js';
@@ -141,6 +141,10 @@ async function queueWithdrawal(
   label: string | null,
   options: SendOptions,
 ): Promise<Transaction> {
+  const minimum = scope.context.coin.minimumWithdrawal;
+  if (amount < minimum) {
+    throw new InvalidAmount('below_minimum', `a withdrawal of ${amount} is below the coin's minimum of ${minimum} base units (the network's dust limit)`);
+  }
   await debitAccount(scope, from, amount, options.allowNegativeBalance ?? false);
   const addressId = await externalAddressId(scope, canonical);
   const id = await insertTransaction(scope, {

@@ -96,9 +96,10 @@ describe.each(engines)('ledger on %s', (engine) => {
     await fundAccount(ledger, 'main', 'alice', 10_000n);
     const bob = await account('main', 'bob');
     const bobAddress = await btc.createReceivingAddress('main', bob);
-    const sent = await btc.transaction(async (book) =>
-      (await book.wallet('main')).send('alice' === 'alice' ? (await (await book.wallet('main')).getAccount('alice')) : 0, bobAddress.address, 2_500n, 'rent'),
-    );
+    const sent = await btc.transaction(async (book) => {
+      const main = await book.wallet('main');
+      return main.send(await main.getAccount('alice'), bobAddress.address, 2_500n, 'rent');
+    });
     expect(sent.type).toBe('internal');
     expect(sent.state).toBe('done');
     expect(sent.amount).toBe(2_500n);
@@ -108,7 +109,7 @@ describe.each(engines)('ledger on %s', (engine) => {
     expect(await balanceOf('main', 'bob')).toBe(2_500n);
     // The same address forced external is a withdrawal instead.
     const forced = await btc.transaction(async (book) =>
-      (await book.wallet('main')).send(await (await book.wallet('main')).getAccount('alice'), bobAddress.address, 500n, null, {
+      (await book.wallet('main')).send(await (await book.wallet('main')).getAccount('alice'), bobAddress.address, 1_000n, null, {
         forceExternal: true,
       }),
     );
@@ -500,7 +501,7 @@ describe.each(engines)('ledger on %s', (engine) => {
         const main = await book.wallet('main');
         return main.withdraw(await main.getAccount('alice'), EXTERNAL, amount as bigint, label, key === undefined ? {} : { idempotencyKey: key });
       });
-    const queued = await withdraw(1n);
+    const queued = await withdraw(1_000n);
     const cases: [string, () => Promise<unknown>, string][] = [
       ['zero amount', () => withdraw(0n), 'invalid_amount'],
       ['negative amount', () => withdraw(-5n), 'invalid_amount'],
@@ -509,6 +510,7 @@ describe.each(engines)('ledger on %s', (engine) => {
       ['non-numeric text', () => withdraw('ten'), 'invalid_amount'],
       ['a float', () => withdraw(0.5), 'invalid_amount'],
       ['beyond max money', () => withdraw(BTC.maxMoney + 1n), 'invalid_amount'],
+      ['below the dust minimum', () => withdraw(545n), 'invalid_amount'],
       ['label too long', () => withdraw(1n, 'x'.repeat(256)), 'invalid_name'],
       ['empty idempotency key', () => withdraw(1n, null, ''), 'invalid_name'],
       ['unknown account', () => btc.transaction(async (book) => (await book.wallet('main')).transfer(99_999, bob, 1n)), 'not_found'],
@@ -541,7 +543,7 @@ describe.each(engines)('ledger on %s', (engine) => {
       expect((error as { code?: string } | undefined)?.code, name).toBe(code);
     }
     expect(await rowCounts(ledger.app)).toEqual(before);
-    expect(await balanceOf('main', 'alice')).toBe(9_999n);
+    expect(await balanceOf('main', 'alice')).toBe(9_000n);
   });
 
   it('scans received transactions page by page where the backend cannot list them at once', async () => {

@@ -229,8 +229,8 @@ describe.each(engines)('helper service on %s (in-memory chain)', (engine) => {
     await btc.transaction(async (book) => {
       const wallet = await book.getOrCreateWallet('main');
       const house = await wallet.createAccount('house');
-      await wallet.importUnaccountedBalance(house, 1_000n, 'test funds');
-      await wallet.withdraw(house, ledger.chain.externalAddress(), 500n);
+      await wallet.importUnaccountedBalance(house, 10_000n, 'test funds');
+      await wallet.withdraw(house, ledger.chain.externalAddress(), 5_000n);
       await wallet.openBroadcast(); // as if the process died right after opening
     });
     const service = startService(serviceConfig(false));

@@ -152,6 +152,7 @@ describe('loadConfigFile', () => {
             maxMoney: 1_000_000_000_000_000_000n,
             confirmationThreshold: 3,
             trackingLimit: 15,
+            minimumWithdrawal: 0n,
             networks: { mainnet: { name: 'mainnet', p2pkh: 50, p2sh: [55, 5], bech32: 'myc' } },
           },
           network: { name: 'mainnet', p2pkh: 50, p2sh: [55, 5], bech32: 'myc' },
@@ -243,6 +244,15 @@ describe('parseConfig', () => {
       service: { broadcastPeriodMs: 30_000, pollPeriodMs: 10_000, eventRetryBaseMs: 1_000, resendUnprocessedAfterMs: 3_600_000, logLevel: 'info' },
     } satisfies Config);
     expect(config.statusServer).toEqual(DEFAULTS.statusServer);
+  });
+
+  it('takes a minimum withdrawal per coin, in coins', () => {
+    const config = parseConfig({ database: { url: 'sqlite::memory:' }, coins: { btc: { network: 'regtest', minimum_withdrawal: '0.0001', backend: { type: 'memory' } }, ltc: { network: 'regtest', backend: { type: 'memory' } } } });
+    expect(config.coins.btc!.coin.minimumWithdrawal).toBe(10_000n);
+    expect(config.coins.ltc!.coin.minimumWithdrawal).toBe(546n);
+    expect(() => parseConfig({ database: { url: 'sqlite::memory:' }, coins: { btc: { network: 'regtest', minimum_withdrawal: '0.000000001', backend: { type: 'memory' } } } })).toThrow(
+      /^config: coins\.btc\.minimum_withdrawal: /,
+    );
   });
 
   it('turns resending of unprocessed deposits off', () => {

@@ -23,7 +23,7 @@ export function random(seed: number): () => number {
   };
 }
 
-/** Run `count` operations: 80 % internal transfers, 20 % withdrawals, amounts 1..3,000. */
+/** Run `count` operations: 80 % internal transfers, 20 % withdrawals, amounts 600..3,600 (above dust). */
 export async function runRandomOps(
   ledger: CoinLedger,
   accountIds: readonly number[],
@@ -38,7 +38,7 @@ export async function runRandomOps(
     const from = pick();
     let to = pick();
     while (to === from) to = pick();
-    const amount = BigInt(1 + Math.floor(next() * 3_000));
+    const amount = BigInt(600 + Math.floor(next() * 3_000));
     const withdraw = next() < 0.2;
     try {
       await ledger.transaction(async (book) => {
