@@ -111,6 +111,8 @@ describe.each(engines)('helper service on %s (in-memory chain)', (engine) => {
   it('ignores notifications of unknown and malformed txids, and keeps working', async () => {
     const service = startService(serviceConfig(true));
     await service.start();
+    // Until it holds the lease a service ignores notifications (its start-up rescan covers them).
+    await eventually(async () => (await service.status()).state === 'running', 'the service to run');
     const url = await notifyUrl(service);
     const form = { 'content-type': 'application/x-www-form-urlencoded' }; // what curl --data sends
     expect((await fetch(url, { method: 'POST', body: `txid=${'ab'.repeat(32)}`, headers: form })).status).toBe(200);
