@@ -79,6 +79,20 @@ describe.each(engines)('helper service on %s (in-memory chain)', (engine) => {
     return service;
   }
 
+  /**
+   * The chain wallet holds `amount`, imported onto a `house` account of wallet `main`, and one
+   * withdrawal per amount in `withdrawals` is queued from it.
+   */
+  async function houseWithWithdrawals(amount: bigint, withdrawals: readonly bigint[], onChain = true): Promise<void> {
+    if (onChain) ledger.chain.fund(ledger.backend, amount);
+    await ledger.app.coin('btc').transaction(async (book) => {
+      const wallet = await book.getOrCreateWallet('main');
+      const house = await wallet.createAccount('house');
+      await wallet.importUnaccountedBalance(house, amount, 'test funds');
+      for (const withdrawal of withdrawals) await wallet.withdraw(house, ledger.chain.externalAddress(), withdrawal);
+    });
+  }
+
   async function notifyUrl(service: HelperService): Promise<string> {
     const status = await service.status();
     return status.coins[0]!.listener!.endpoint;
@@ -123,14 +137,8 @@ describe.each(engines)('helper service on %s (in-memory chain)', (engine) => {
   });
 
   it('sends 50 queued withdrawals as one transaction with one fee entry', async () => {
-    ledger.chain.fund(ledger.backend, 10_000_000n);
     const btc = ledger.app.coin('btc');
-    await btc.transaction(async (book) => {
-      const wallet = await book.getOrCreateWallet('main');
-      const house = await wallet.createAccount('house');
-      await wallet.importUnaccountedBalance(house, 10_000_000n, 'test funds');
-      for (let i = 0; i < 50; i++) await wallet.withdraw(house, ledger.chain.externalAddress(), BigInt(1_000 + i));
-    });
+    await houseWithWithdrawals(10_000_000n, Array.from({ length: 50 }, (_, i) => BigInt(1_000 + i)));
     const mempoolBefore = ledger.chain.mempool.length;
     const service = startService(serviceConfig(false));
     await service.start();
@@ -147,14 +155,9 @@ describe.each(engines)('helper service on %s (in-memory chain)', (engine) => {
   });
 
   it('tracks a send to our own address as both our broadcast and a deposit', async () => {
-    ledger.chain.fund(ledger.backend, 1_000_000n);
     const btc = ledger.app.coin('btc');
-    const { bob } = await btc.transaction(async (book) => {
-      const wallet = await book.getOrCreateWallet('main');
-      const house = await wallet.createAccount('house');
-      await wallet.importUnaccountedBalance(house, 1_000_000n, 'test funds');
-      return { bob: await wallet.createAccount('bob') };
-    });
+    await houseWithWithdrawals(1_000_000n, []);
+    const bob = await btc.transaction(async (book) => (await book.wallet('main')).createAccount('bob'));
     const own = await btc.createReceivingAddress('main', bob);
     await btc.transaction(async (book) => {
       const wallet = await book.wallet('main');
@@ -176,14 +179,8 @@ describe.each(engines)('helper service on %s (in-memory chain)', (engine) => {
   });
 
   it('reports a broadcast of ours that lost to a double spend as conflicted, never as confirmed', async () => {
-    ledger.chain.fund(ledger.backend, 1_000_000n);
     const btc = ledger.app.coin('btc');
-    await btc.transaction(async (book) => {
-      const wallet = await book.getOrCreateWallet('main');
-      const house = await wallet.createAccount('house');
-      await wallet.importUnaccountedBalance(house, 1_000_000n, 'test funds');
-      await wallet.withdraw(house, ledger.chain.externalAddress(), 30_000n);
-    });
+    await houseWithWithdrawals(1_000_000n, [30_000n]);
     const service = startService(serviceConfig(false));
     await service.start();
     const broadcast = await eventually(async () => {
@@ -205,14 +202,8 @@ describe.each(engines)('helper service on %s (in-memory chain)', (engine) => {
   });
 
   it('reconciles a broadcast whose answer was lost: closed by its comment, never sent twice', async () => {
-    ledger.chain.fund(ledger.backend, 1_000_000n);
     const btc = ledger.app.coin('btc');
-    await btc.transaction(async (book) => {
-      const wallet = await book.getOrCreateWallet('main');
-      const house = await wallet.createAccount('house');
-      await wallet.importUnaccountedBalance(house, 1_000_000n, 'test funds');
-      await wallet.withdraw(house, ledger.chain.externalAddress(), 5_000n);
-    });
+    await houseWithWithdrawals(1_000_000n, [5_000n]);
     ledger.chain.failNext('sendMany', 'garbage'); // the node sends, the answer is lost
     const mempoolBefore = ledger.chain.mempool.length;
     const service = startService(serviceConfig(false));
@@ -228,13 +219,8 @@ describe.each(engines)('helper service on %s (in-memory chain)', (engine) => {
 
   it('puts a broadcast the node never saw up for vetting', async () => {
     const btc = ledger.app.coin('btc');
-    await btc.transaction(async (book) => {
-      const wallet = await book.getOrCreateWallet('main');
-      const house = await wallet.createAccount('house');
-      await wallet.importUnaccountedBalance(house, 10_000n, 'test funds');
-      await wallet.withdraw(house, ledger.chain.externalAddress(), 5_000n);
-      await wallet.openBroadcast(); // as if the process died right after opening
-    });
+    await houseWithWithdrawals(10_000n, [5_000n], false);
+    await btc.transaction(async (book) => (await book.wallet('main')).openBroadcast()); // as if the process died right after opening
     const service = startService(serviceConfig(false));
     await service.start();
     const status = await eventually(async () => {
