@@ -23,7 +23,7 @@ export function withdrawalStatements(coin: string) {
     addressRow: `SELECT * FROM ${t.address} WHERE address = ?`,
     insertExternalAddress: `INSERT INTO ${t.address} (address, created_at) VALUES (?, ?) RETURNING id`,
     payload: `SELECT tr.id, tr.type, tr.state, tr.amount, tr.network_transaction_id, tr.created_at, tr.credited_at, tr.processed_at,
-            a.address, n.txid, n.confirmations, n.state AS network_state,
+            a.address, n.txid, n.confirmations, n.state AS network_state, n.conflicted AS network_conflicted,
             acc.id AS account_id, acc.name AS account_name, w.name AS wallet_name,
             (SELECT COUNT(*) FROM ${t.entry} e WHERE e.transaction_id = tr.id AND e.kind = 'deposit_reversal') AS reversals
      FROM ${t.transaction} tr

@@ -93,6 +93,14 @@ describe.each(engines)('helper service on %s (in-memory chain)', (engine) => {
     });
   }
 
+  /** The wallet's first closed broadcast, once the service has sent one. */
+  function firstClosedBroadcast() {
+    return eventually(async () => {
+      const [closed] = await ledger.app.coin('btc').read(async (book) => (await book.wallet('main')).listBroadcasts(['closed']));
+      return closed;
+    }, 'the broadcast');
+  }
+
   async function notifyUrl(service: HelperService): Promise<string> {
     const status = await service.status();
     return status.coins[0]!.listener!.endpoint;
@@ -165,10 +173,7 @@ describe.each(engines)('helper service on %s (in-memory chain)', (engine) => {
     });
     const service = startService(serviceConfig(false));
     await service.start();
-    const broadcast = await eventually(async () => {
-      const [closed] = await btc.read(async (book) => (await book.wallet('main')).listBroadcasts(['closed']));
-      return closed;
-    }, 'the broadcast');
+    const broadcast = await firstClosedBroadcast();
     ledger.chain.mine(BTC.confirmationThreshold);
     await eventually(async () => (await btc.read(async (book) => (await book.wallet('main')).getAccount(bob))).balance === 40_000n, 'the deposit to ourselves');
     const [deposit] = await btc.read(async (book) => (await book.wallet('main')).deposits({ account: bob }));
@@ -183,10 +188,7 @@ describe.each(engines)('helper service on %s (in-memory chain)', (engine) => {
     await houseWithWithdrawals(1_000_000n, [30_000n]);
     const service = startService(serviceConfig(false));
     await service.start();
-    const broadcast = await eventually(async () => {
-      const [closed] = await btc.read(async (book) => (await book.wallet('main')).listBroadcasts(['closed']));
-      return closed;
-    }, 'the broadcast');
+    const broadcast = await firstClosedBroadcast();
     ledger.chain.doubleSpend(broadcast.txid!);
     ledger.chain.mine(BTC.confirmationThreshold);
     const status = await eventually(async () => {
