@@ -69,7 +69,12 @@ export class CryptoAssets {
       log: this.log,
     };
     for (const setup of options.coins) {
-      const context: CoinContext = { coin: setup.coin, network: setup.network, tables: coinTables(setup.coin.code) };
+      const context: CoinContext = {
+        coin: setup.coin,
+        network: setup.network,
+        tables: coinTables(setup.coin.code),
+        engine: database.engine,
+      };
       this.contexts.set(setup.coin.code, context);
       this.ledgers.set(setup.coin.code, new CoinLedger(host, context, setup.backend));
     }

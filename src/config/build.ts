@@ -75,6 +75,8 @@ export function buildConfig(raw: RawConfig, options: BuildOptions = {}): Config 
       eventRetryBaseMs: service.event_retry_base ?? DEFAULTS.service.eventRetryBaseMs,
       resendUnprocessedAfterMs:
         service.resend_unprocessed === false ? null : (service.resend_unprocessed_after ?? DEFAULTS.service.resendUnprocessedAfterMs),
+      leaseTtlMs: service.lease_ttl ?? null,
+      auditPeriodMs: service.audit_period ?? DEFAULTS.service.auditPeriodMs,
       logLevel: service.log_level ?? DEFAULTS.service.logLevel,
     },
   };

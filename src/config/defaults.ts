@@ -32,6 +32,7 @@ export const DEFAULTS = {
     pollPeriodMs: 10_000,
     eventRetryBaseMs: 1_000,
     resendUnprocessedAfterMs: 3_600_000,
+    auditPeriodMs: 300_000,
     logLevel: 'info' as LogLevel,
   },
 } as const;

@@ -253,6 +253,8 @@ export const configSchema = z.strictObject({
       event_retry_base: periodMs().optional(),
       resend_unprocessed_after: periodMs().optional(),
       resend_unprocessed: z.boolean().optional(),
+      lease_ttl: periodMs().optional(),
+      audit_period: periodMs().optional(),
       log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
     })
     .optional(),

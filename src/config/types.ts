@@ -183,5 +183,12 @@ export interface ServiceConfig {
    * again after this long without one; null when disabled (`resend_unprocessed: false`).
    */
   readonly resendUnprocessedAfterMs: number | null;
+  /**
+   * How long the service lease lasts without renewal; null: three times the longest backend
+   * request time limit, at least 30 s. It must exceed twice that limit (see service/lease.ts).
+   */
+  readonly leaseTtlMs: number | null;
+  /** Interval between balance audits against the node. */
+  readonly auditPeriodMs: number;
   readonly logLevel: LogLevel;
 }

@@ -138,6 +138,43 @@ export class CannotResolveDatabaseConflict extends CryptoAssetsError {
 }
 
 /** The configuration is malformed; the message names the key path and the reason on one line. */
+/**
+ * A node reading was taken at a tip older than one the ledger has already applied (another
+ * process applied a newer reading meanwhile): applying it could undo newer facts, so nothing was
+ * written. Read again.
+ */
+export class StaleReading extends CryptoAssetsError {
+  constructor(message: string) {
+    super('stale_reading', message);
+  }
+}
+
+/**
+ * A scan could not record every transaction it read. What it could record is recorded (each
+ * write is idempotent); the scan as a whole failed and did not move the chain cursor, so an
+ * import of the wallet balance must not rely on it.
+ */
+export class ScanIncomplete extends CryptoAssetsError {
+  /** Txids that could not be recorded. */
+  readonly txids: readonly string[];
+
+  constructor(txids: readonly string[], cause: unknown) {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    super('scan_incomplete', `could not record ${txids.length} transaction(s): ${txids.slice(0, 10).join(', ')}${txids.length > 10 ? ', …' : ''} (${reason})`, { cause });
+    this.txids = txids;
+  }
+}
+
+/**
+ * A write of the helper service found that its lease generation no longer holds the lease (it
+ * expired, or another service took it over): nothing was written.
+ */
+export class LeaseLost extends CryptoAssetsError {
+  constructor(message: string) {
+    super('lease_lost', message);
+  }
+}
+
 export class ConfigError extends CryptoAssetsError {
   readonly path: string;
   constructor(path: string, reason: string) {

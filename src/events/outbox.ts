@@ -19,6 +19,8 @@ export type TxUpdateChange =
   | 'broadcasting'
   | 'broadcasted'
   | 'requeued'
+  | 'refused'
+  | 'cancelled'
   | 'resent';
 
 interface PayloadRow extends Record<string, unknown> {

@@ -9,8 +9,9 @@ import { randomBytes } from 'node:crypto';
 import { InvalidState, NotFound } from '../domain/errors.js';
 import { emitForBroadcast, emitTxUpdate } from '../events/outbox.js';
 import type { WalletScope } from './context.js';
+import { nowMsSql } from '../store/clock.js';
 import { getNetworkFeeAccount } from './accounts.js';
-import { insertTransaction, postEntry } from './entries.js';
+import { findTransaction, insertTransaction, postEntry } from './entries.js';
 import { pendingWithdrawals } from './queries.js';
 import type { NetworkTransaction, Transaction } from './records.js';
 import { networkTransactionFromRow, nowText, toId } from './rows.js';
@@ -26,36 +27,56 @@ export interface OpenedBroadcast {
   readonly outputs: readonly { readonly address: string; readonly amount: bigint }[];
 }
 
+/** Options of `openBroadcast`. */
+export interface OpenBroadcastOptions {
+  /** Outputs at most; default `BROADCAST_OUTPUTS_MAX`. */
+  readonly outputsMax?: number;
+  /** Only these withdrawals (those of them still pending): a batch split to isolate a refusal. */
+  readonly withdrawalIds?: readonly number[];
+  /** The helper service's lease generation, recorded on the broadcast. */
+  readonly leaseGeneration?: number;
+}
+
 /**
  * Collect pending withdrawals into a new `opened` broadcast. Returns undefined when nothing waits.
  * Concurrent callers cannot take the same withdrawal: the serializable transaction makes one of
- * them conflict and re-run, and it then finds them gone.
+ * them conflict and re-run, and it then finds them gone. A withdrawal's `broadcasting` event is
+ * written the first time it joins a broadcast only: a batch tried again after the node was down,
+ * or split to isolate a refusal, makes no event per attempt.
  */
-export async function openBroadcast(scope: WalletScope, outputsMax = BROADCAST_OUTPUTS_MAX): Promise<OpenedBroadcast | undefined> {
-  const withdrawals = await pendingWithdrawals(scope, outputsMax);
+export async function openBroadcast(scope: WalletScope, options: OpenBroadcastOptions = {}): Promise<OpenedBroadcast | undefined> {
+  const outputsMax = options.outputsMax ?? BROADCAST_OUTPUTS_MAX;
+  let withdrawals = await pendingWithdrawals(scope, options.withdrawalIds ? undefined : outputsMax);
+  if (options.withdrawalIds) {
+    const wanted = new Set(options.withdrawalIds);
+    withdrawals = withdrawals.filter((withdrawal) => wanted.has(withdrawal.id)).slice(0, outputsMax);
+  }
   if (withdrawals.length === 0) return undefined;
   const now = nowText();
   const inserted = await scope.tx.get<{ id: bigint }>(
     `INSERT INTO ${scope.context.tables.networkTransaction}
-       (transaction_type, wallet_id, state, confirmations, opened_at, created_at, updated_at)
-     VALUES ('broadcast', ?, 'opened', 0, ?, ?, ?) RETURNING id`,
-    [scope.walletId, now, now, now],
+       (transaction_type, wallet_id, state, confirmations, opened_at, opened_at_ms, lease_generation, created_at, updated_at)
+     VALUES ('broadcast', ?, 'opened', 0, ?, ${nowMsSql(scope.context.engine)}, ?, ?, ?) RETURNING id`,
+    [scope.walletId, now, options.leaseGeneration ?? null, now, now],
   );
   const id = toId(inserted!.id);
   // The comment travels with the node's wallet transaction, so a crash after sending can be traced.
   const comment = `cryptoassets ${scope.context.coin.code} broadcast ${id} ${randomBytes(6).toString('hex')}`;
   await scope.tx.run(`UPDATE ${scope.context.tables.networkTransaction} SET comment = ? WHERE id = ?`, [comment, id]);
   const outputs = new Map<string, bigint>();
+  const firstAttempts: number[] = [];
   for (const withdrawal of withdrawals) {
-    const changed = await scope.tx.run(
-      `UPDATE ${scope.context.tables.transaction} SET state = 'broadcasting', network_transaction_id = ?, updated_at = ?
-       WHERE id = ? AND wallet_id = ? AND state = 'pending'`,
+    const row = await scope.tx.get<{ attempts: unknown }>(
+      `UPDATE ${scope.context.tables.transaction}
+       SET state = 'broadcasting', network_transaction_id = ?, broadcast_attempts = broadcast_attempts + 1, updated_at = ?
+       WHERE id = ? AND wallet_id = ? AND state = 'pending' RETURNING broadcast_attempts AS attempts`,
       [id, now, withdrawal.id, scope.walletId],
     );
-    if (changed !== 1) throw new Error(`withdrawal ${withdrawal.id} left the queue under us`);
+    if (!row) throw new Error(`withdrawal ${withdrawal.id} left the queue under us`);
+    if (Number(row.attempts) === 1) firstAttempts.push(withdrawal.id);
     outputs.set(withdrawal.address!, (outputs.get(withdrawal.address!) ?? 0n) + withdrawal.amount);
   }
-  await emitForBroadcast(scope, id, 'broadcasting');
+  for (const withdrawalId of firstAttempts) await emitTxUpdate(scope, withdrawalId, 'broadcasting');
   return {
     broadcast: await getBroadcast(scope, id),
     withdrawals,
@@ -100,9 +121,11 @@ export async function closeBroadcast(scope: WalletScope, broadcastId: number, tx
 /**
  * The node refused the broadcast in a way that proves nothing was sent (e.g. insufficient funds),
  * or a person established that it was not sent: put its withdrawals back in the queue, to go out
- * with a later broadcast.
+ * with a later broadcast. `quiet` (an automatic return: the node was down, a batch being split)
+ * writes no `requeued` events: the withdrawals' state as the application knows it, `broadcasting`,
+ * goes on until they are sent or refused.
  */
-export async function returnBroadcast(scope: WalletScope, broadcastId: number): Promise<NetworkTransaction> {
+export async function returnBroadcast(scope: WalletScope, broadcastId: number, options: { quiet?: boolean } = {}): Promise<NetworkTransaction> {
   const broadcast = await getBroadcast(scope, broadcastId);
   if (broadcast.state !== 'opened' && broadcast.state !== 'vetting') {
     throw new InvalidState(`broadcast ${broadcastId} is ${broadcast.state}, not open`);
@@ -118,12 +141,38 @@ export async function returnBroadcast(scope: WalletScope, broadcastId: number): 
      WHERE network_transaction_id = ? AND wallet_id = ? AND type = 'withdrawal' AND state = 'broadcasting'`,
     [now, broadcastId, scope.walletId],
   );
-  for (const row of returned) await emitTxUpdate(scope, toId(row.id), 'requeued');
+  if (!options.quiet) for (const row of returned) await emitTxUpdate(scope, toId(row.id), 'requeued');
   await scope.tx.run(
     `UPDATE ${scope.context.tables.networkTransaction} SET state = 'returned', closed_at = ?, updated_at = ? WHERE id = ?`,
     [now, now, broadcastId],
   );
   return getBroadcast(scope, broadcastId);
+}
+
+/**
+ * The node refused this broadcast, and it holds one withdrawal only: the withdrawal is `refused`
+ * with the node's reason (one event), still debited, until an operator retries or cancels it.
+ * The broadcast is `returned` (nothing was sent).
+ */
+export async function refuseBroadcast(scope: WalletScope, broadcastId: number, reason: string): Promise<Transaction[]> {
+  const broadcast = await getBroadcast(scope, broadcastId);
+  if (broadcast.state !== 'opened') throw new InvalidState(`broadcast ${broadcastId} is ${broadcast.state}, not opened`);
+  const now = nowText();
+  const refused = await scope.tx.all<{ id: unknown }>(
+    `UPDATE ${scope.context.tables.transaction} SET state = 'refused', network_transaction_id = NULL, refusal = ?, updated_at = ?
+     WHERE network_transaction_id = ? AND wallet_id = ? AND type = 'withdrawal' AND state = 'broadcasting' RETURNING id`,
+    [reason.slice(0, 1000), now, broadcastId, scope.walletId],
+  );
+  await scope.tx.run(
+    `UPDATE ${scope.context.tables.networkTransaction} SET state = 'returned', closed_at = ?, updated_at = ? WHERE id = ?`,
+    [now, now, broadcastId],
+  );
+  const transactions: Transaction[] = [];
+  for (const row of refused) {
+    await emitTxUpdate(scope, toId(row.id), 'refused');
+    transactions.push((await findTransaction(scope, toId(row.id)))!);
+  }
+  return transactions;
 }
 
 /** Mark an opened broadcast for a person to vet (its fate could not be established). */

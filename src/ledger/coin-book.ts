@@ -8,8 +8,16 @@ import { findWallet, getOrCreateWallet, listWallets } from './accounts.js';
 import { type DepositReport, type DepositUpdate, recordDeposit } from './deposits.js';
 import type { Wallet } from './records.js';
 import { type CoinCheck, verifyCoin } from './verify.js';
-import { applyNetworkUpdate, type NetworkUpdate, type TrackedTransaction, trackedTransactions } from './tracking.js';
-import type { NetworkTransactionInfo } from '../backends/backend.js';
+import {
+  applyNetworkUpdate,
+  applyReading,
+  type NetworkUpdate,
+  type ReadingApplied,
+  type TrackedTransaction,
+  trackedTransactions,
+} from './tracking.js';
+import type { ChainReading, ChainTip, NetworkTransactionInfo } from '../backends/backend.js';
+import { moveCursor, type ReadingRegister, readRegister } from './readings.js';
 import { resendUnprocessed } from '../events/resend.js';
 import { WalletBook } from './wallet-book.js';
 import type { SqlExecutor } from '../store/database.js';
@@ -20,6 +28,11 @@ export class CoinBook {
   /** @internal use `app.transaction(…)` */
   constructor(tx: SqlExecutor, context: CoinContext) {
     this.scope = { tx, context };
+  }
+
+  /** @internal The open transaction (the helper service's lease fence runs in it). */
+  get executor(): SqlExecutor {
+    return this.scope.tx;
   }
 
   /** The coin's code, e.g. `btc`. */
@@ -64,6 +77,24 @@ export class CoinBook {
    */
   applyNetworkUpdate(info: NetworkTransactionInfo): Promise<NetworkUpdate> {
     return applyNetworkUpdate(this.scope, info);
+  }
+
+  /**
+   * Apply a node reading (see `readings.ts`): refused with StaleReading when a reading of another
+   * tip was applied since `ticket` was taken; with `moveCursor`, moves the chain cursor to its tip.
+   */
+  applyReading(reading: ChainReading, ticket: number, options: { moveCursor?: boolean } = {}): Promise<ReadingApplied> {
+    return applyReading(this.scope, reading, ticket, options);
+  }
+
+  /** The reading register and chain cursor of the coin. */
+  readingRegister(): Promise<ReadingRegister> {
+    return readRegister(this.scope);
+  }
+
+  /** Move the chain cursor to `tip`; with `expected`, only if it is still there. */
+  moveCursor(tip: ChainTip, expected?: ChainTip | null): Promise<boolean> {
+    return moveCursor(this.scope, tip, expected);
   }
 
   /** Network transactions still below the coin's tracking limit (deposits and our broadcasts). */

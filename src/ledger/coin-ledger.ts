@@ -3,10 +3,12 @@
  * goes through `transaction(book => …)`; the operations here also talk to the backend, so they
  * make their network call outside any database transaction and keep each transaction short.
  */
-import { type CoinBackend, type NetworkTransactionInfo, OUTCOME_UNKNOWN } from '../backends/backend.js';
+import { type CoinBackend, DEADLINE_PASSED, OUTCOME_UNKNOWN, REFUSAL_CODES } from '../backends/backend.js';
 import { AlreadyExists, BackendError, InvalidState } from '../domain/errors.js';
 import { checkOptionalName } from '../domain/names.js';
-import type { AccountRef, CoinContext } from './context.js';
+import type { AccountRef, CoinContext, WriteFence } from './context.js';
+import type { OpenedBroadcast } from './broadcasts.js';
+import { syncWithChain, type SyncResult } from './chain-sync.js';
 import { accountIdOf } from './context.js';
 import type { CoinBook } from './coin-book.js';
 import type { BalanceImport } from './balance-import.js';
@@ -26,10 +28,31 @@ export interface LedgerLog {
   error(fields: object, message: string): void;
 }
 
-/** Outcome of one `broadcastPending` call. */
+/** A batch that went out. */
+export interface SentBroadcast {
+  readonly broadcast: NetworkTransaction;
+  readonly withdrawals: readonly Transaction[];
+}
+
+/**
+ * Outcome of one `broadcastPending` call.
+ * - `sent`: the batch went out whole.
+ * - `isolated`: the node refused the batch for what it held; it was split until the withdrawals
+ *   the node refuses alone were found (`refused`, now in state `refused`) and the rest sent
+ *   (`sent`, one or more broadcasts). `stopped` says why the split ended early, if it did.
+ * - `returned`: the node could not take the batch (down, locked wallet, deadline passed);
+ *   nothing was sent and the withdrawals wait in the queue, without an event.
+ * - `interrupted`: the outcome of a send is unknown; its broadcast stays open for reconciliation.
+ */
 export type BroadcastOutcome =
   | { readonly status: 'nothing_to_send' }
-  | { readonly status: 'sent'; readonly broadcast: NetworkTransaction; readonly withdrawals: readonly Transaction[] }
+  | ({ readonly status: 'sent' } & SentBroadcast)
+  | {
+      readonly status: 'isolated';
+      readonly sent: readonly SentBroadcast[];
+      readonly refused: readonly Transaction[];
+      readonly stopped?: Extract<BroadcastOutcome, { status: 'returned' | 'interrupted' }>;
+    }
   | { readonly status: 'returned'; readonly broadcast: NetworkTransaction; readonly error: BackendError }
   | { readonly status: 'interrupted'; readonly broadcastId: number; readonly error: unknown };
 
@@ -45,7 +68,17 @@ export class CoinLedger {
     /** The coin's rules, network and tables. */
     readonly context: CoinContext,
     private readonly coinBackend: CoinBackend | undefined,
+    /** With a fence, every write transaction first checks that the lease still holds. */
+    readonly fence?: WriteFence,
   ) {}
+
+  /**
+   * This ledger with every write transaction conditional on `fence` (the helper service's lease),
+   * and every send bounded by its deadline.
+   */
+  fenced(fence: WriteFence): CoinLedger {
+    return new CoinLedger(this.host, this.context, this.coinBackend, fence);
+  }
 
   get code(): string {
     return this.context.coin.code;
@@ -62,12 +95,21 @@ export class CoinLedger {
    * must not make network calls or other outside effects.
    */
   transaction<T>(fn: (book: CoinBook) => Promise<T>): Promise<T> {
-    return this.host.transaction(fn, 'write', true, this.code);
+    return this.host.transaction(this.withFence(fn), 'write', true, this.code);
   }
 
   /** Run `fn` once; a conflict surfaces as `CannotResolveDatabaseConflict` instead of a re-run. */
   transactionOnce<T>(fn: (book: CoinBook) => Promise<T>): Promise<T> {
-    return this.host.transaction(fn, 'write', false, this.code);
+    return this.host.transaction(this.withFence(fn), 'write', false, this.code);
+  }
+
+  private withFence<T>(fn: (book: CoinBook) => Promise<T>): (book: CoinBook) => Promise<T> {
+    const fence = this.fence;
+    if (!fence) return fn;
+    return async (book) => {
+      await fence.check(book.executor);
+      return fn(book);
+    };
   }
 
   /** Run `fn` in a read-only transaction (retried on conflicts). */
@@ -98,61 +140,26 @@ export class CoinLedger {
   }
 
   /**
-   * Ask the backend for every transaction that paid our wallet and record each (missed deposits
-   * are found; known ones only get their confirmations updated): in one answer where the backend
-   * offers `recentTransactions`, else page by page with `listReceived` to the very end. Recorded
-   * `pageSize` transactions per database transaction.
+   * Read the wallet's whole history from the backend and record every transaction of it (missed
+   * deposits are found; known ones get their confirmations updated), then move the chain cursor.
+   * Fails as a whole (`ScanIncomplete`, naming the txids) when any transaction could not be
+   * recorded; what could be recorded stays recorded. See `chain-sync.ts`.
    */
   async scanReceived(options: { pageSize?: number; onPage?: (scanned: number) => void } = {}): Promise<ScanResult> {
-    const pageSize = options.pageSize ?? 500;
-    const updates: DepositUpdate[] = [];
-    let transactions = 0;
-    const record = async (infos: readonly NetworkTransactionInfo[]) => {
-      updates.push(...(await this.recordPage(infos)));
-      transactions += infos.length;
-      options.onPage?.(transactions);
-    };
-    const backend = this.backend;
-    if (backend.recentTransactions) {
-      // The whole history in one answer (bitcoind: listsinceblock from genesis), linear in the
-      // wallet's size; paging listReceived costs the node time proportional to the wallet's size
-      // for every page.
-      const received = (await backend.recentTransactions(Number.MAX_SAFE_INTEGER)).filter((info) => info.received.length > 0);
-      for (let start = 0; start < received.length; start += pageSize) await record(received.slice(start, start + pageSize));
-      if (received.length === 0) options.onPage?.(0);
-      return { transactions, updates };
-    }
-    let next: string | null = null;
-    do {
-      const page = await backend.listReceived(next, pageSize);
-      await record(page.transactions);
-      next = page.next;
-    } while (next !== null);
-    return { transactions, updates };
+    const result = await this.syncWithChain({
+      full: true,
+      ...(options.onPage ? { onProgress: options.onPage } : {}),
+      ...(options.pageSize ? { pageSize: options.pageSize } : {}),
+    });
+    return { transactions: result.transactions, updates: result.updates.flatMap((update) => update.deposits) };
   }
 
-  /** Record a page in one transaction; if that fails, one by one, so one bad transaction cannot hide the others. */
-  private async recordPage(infos: readonly NetworkTransactionInfo[]): Promise<DepositUpdate[]> {
-    const apply = (batch: readonly NetworkTransactionInfo[]) =>
-      this.transaction(async (book) => {
-        const recorded: DepositUpdate[] = [];
-        for (const info of batch) recorded.push(...(await book.applyNetworkUpdate(info)).deposits);
-        return recorded;
-      });
-    try {
-      return await apply(infos);
-    } catch (pageError) {
-      this.host.log.warn({ coin: this.code, err: String(pageError) }, 'recording a page of received transactions failed; one by one');
-      const updates: DepositUpdate[] = [];
-      for (const info of infos) {
-        try {
-          updates.push(...(await apply([info])));
-        } catch (error) {
-          this.host.log.error({ coin: this.code, txid: info.txid, err: String(error) }, 'could not record a received transaction');
-        }
-      }
-      return updates;
-    }
+  /**
+   * Everything that changed on the chain since the cursor (the whole history the first time, or
+   * with `full`), recorded, and the cursor moved. The helper service runs this every poll period.
+   */
+  syncWithChain(options: { full?: boolean; onProgress?: (applied: number) => void; pageSize?: number } = {}): Promise<SyncResult> {
+    return syncWithChain(this, options);
   }
 
   /**
@@ -164,8 +171,11 @@ export class CoinLedger {
    * confirmations) instead of being swallowed by the import; at worst the import books too
    * little, never too much. A broadcast opened, closed or returned between the balance read and
    * the booking would make the two disagree, so the import then refuses: run it again (ideally
-   * with the helper service stopped).
-   * @throws InvalidState when broadcasts changed meanwhile, or one is open or awaiting vetting.
+   * with the helper service stopped). The scan must be complete: if any transaction could not
+   * be recorded, nothing is booked (`ScanIncomplete`), because the import would otherwise book
+   * that deposit's amount and a later scan would credit it again.
+   * @throws InvalidState when broadcasts changed meanwhile, or one is open or awaiting vetting;
+   *   ScanIncomplete; BackendError.
    */
   async importBalance(walletName: string, account: AccountRef, options: { label?: string } = {}): Promise<BalanceImport> {
     const before = await this.read((book) => book.broadcastsFingerprint());
@@ -182,24 +192,74 @@ export class CoinLedger {
 
   /**
    * Send the wallet's queued withdrawals as one transaction (`sendMany`): open the broadcast and
-   * commit, call the backend, then close it with txid and fee. A refusal that proves nothing was
-   * sent (any BackendError but `outcome_unknown`) returns the withdrawals to the queue; any other
-   * failure leaves the broadcast open for reconciliation, never to be sent again blindly.
+   * commit, call the backend, then close it with txid and fee. Nothing is ever sent twice:
+   * - a refusal of the batch for what it holds (`REFUSAL_CODES`) splits it in halves, each
+   *   opened and sent as a broadcast of its own, until the withdrawals the node refuses alone are
+   *   found: those become `refused` with the node's reason, the others go out;
+   * - any other refusal that proves nothing was sent (node down, wallet locked, the lease's
+   *   deadline passed) returns the withdrawals to the queue quietly, for a later round;
+   * - anything else (timeout, lost answer, a bug's exception) leaves the broadcast open for
+   *   reconciliation, never to be sent again blindly.
    */
   async broadcastPending(walletName: string, options: { outputsMax?: number } = {}): Promise<BroadcastOutcome> {
-    const opened = await this.transaction(async (book) => (await book.wallet(walletName)).openBroadcast(options.outputsMax));
-    if (!opened) return { status: 'nothing_to_send' };
+    const first = await this.openAndSend(walletName, { ...options });
+    if (first === undefined) return { status: 'nothing_to_send' };
+    if (first.status !== 'refused_batch') return first;
+    const sent: SentBroadcast[] = [];
+    const refused: Transaction[] = [];
+    const parts = halves(first.withdrawalIds);
+    while (parts.length > 0) {
+      const ids = parts.shift()!;
+      const outcome = await this.openAndSend(walletName, { withdrawalIds: ids });
+      if (outcome === undefined) continue; // taken meanwhile (cancelled)
+      if (outcome.status === 'sent') sent.push(outcome);
+      else if (outcome.status === 'refused_batch') {
+        if (outcome.withdrawalIds.length === 1) refused.push(...(await this.refuse(walletName, outcome)));
+        else parts.unshift(...halves(outcome.withdrawalIds));
+      } else return { status: 'isolated', sent, refused, stopped: outcome };
+    }
+    return { status: 'isolated', sent, refused };
+  }
+
+  /** Open a broadcast of (some) pending withdrawals and send it; undefined when none waits. */
+  private async openAndSend(
+    walletName: string,
+    options: { outputsMax?: number; withdrawalIds?: readonly number[] },
+  ): Promise<Exclude<BroadcastOutcome, { status: 'nothing_to_send' | 'isolated' }> | RefusedBatch | undefined> {
+    const leaseGeneration = this.fence?.generation;
+    const opened = await this.transaction(async (book) =>
+      (await book.wallet(walletName)).openBroadcast({ ...options, ...(leaseGeneration === undefined ? {} : { leaseGeneration }) }),
+    );
+    if (!opened) return undefined;
+    return this.send(walletName, opened);
+  }
+
+  private async send(walletName: string, opened: OpenedBroadcast): Promise<Exclude<BroadcastOutcome, { status: 'nothing_to_send' | 'isolated' }> | RefusedBatch> {
     const broadcastId = opened.broadcast.id;
     const fields = { coin: this.code, wallet: walletName, broadcast: broadcastId, withdrawals: opened.withdrawals.length };
     let sent;
     try {
-      sent = await this.backend.sendMany(opened.outputs, { comment: opened.broadcast.comment! });
+      const notAfter = this.fence?.sendDeadline();
+      if (notAfter !== undefined && performance.now() > notAfter) {
+        throw new BackendError('the service lease may expire before the send reaches the node; not sent', {
+          retryable: true,
+          code: DEADLINE_PASSED,
+        });
+      }
+      sent = await this.backend.sendMany(opened.outputs, {
+        comment: opened.broadcast.comment!,
+        ...(notAfter === undefined ? {} : { notAfter }),
+      });
     } catch (error) {
       // Only a backend error other than "outcome unknown" proves nothing was sent; anything else
       // (including a bug's exception) is treated as possibly sent, never as safe to resend.
       if (error instanceof BackendError && error.code !== OUTCOME_UNKNOWN) {
-        const broadcast = await this.transaction(async (book) => (await book.wallet(walletName)).returnBroadcast(broadcastId));
-        this.host.log.error({ ...fields, err: error.message }, 'the node refused the broadcast; withdrawals returned to the queue');
+        const broadcast = await this.transaction(async (book) => (await book.wallet(walletName)).returnBroadcast(broadcastId, { quiet: true }));
+        if (REFUSAL_CODES.has(error.code)) {
+          this.host.log.warn({ ...fields, err: error.message }, 'the node refused the batch; splitting it to find what it refuses');
+          return { status: 'refused_batch', withdrawalIds: opened.withdrawals.map((w) => w.id), broadcast, error };
+        }
+        this.host.log.error({ ...fields, err: error.message }, 'the node could not take the broadcast; withdrawals wait in the queue');
         return { status: 'returned', broadcast, error };
       }
       this.host.log.error(
@@ -211,11 +271,51 @@ export class CoinLedger {
     const broadcast = await this.transaction(async (book) =>
       (await book.wallet(walletName)).closeBroadcast(broadcastId, sent.txid, sent.fee),
     );
-    this.host.log.info({ ...fields, txid: sent.txid, fee: sent.fee.toString() }, 'broadcast sent');
+    this.host.log.info(
+      {
+        ...fields,
+        txid: sent.txid,
+        fee: sent.fee.toString(),
+        outputs: opened.outputs.map((output) => ({ address: output.address, amount: output.amount.toString() })),
+      },
+      'broadcast sent',
+    );
     const withdrawals = await this.read(async (book) => {
       const wallet = await book.wallet(walletName);
       return Promise.all(opened.withdrawals.map((withdrawal) => wallet.getTransaction(withdrawal.id)));
     });
     return { status: 'sent', broadcast, withdrawals };
   }
+
+  /** A one-withdrawal batch the node refused: reopen it and mark it refused with the node's reason. */
+  private async refuse(walletName: string, batch: RefusedBatch): Promise<Transaction[]> {
+    const [withdrawalId] = batch.withdrawalIds;
+    const leaseGeneration = this.fence?.generation;
+    const refused = await this.transaction(async (book) => {
+      const wallet = await book.wallet(walletName);
+      const opened = await wallet.openBroadcast({ withdrawalIds: [withdrawalId!], ...(leaseGeneration === undefined ? {} : { leaseGeneration }) });
+      if (!opened) return [];
+      return wallet.refuseBroadcast(opened.broadcast.id, `${batch.error.code}: ${batch.error.message}`);
+    });
+    for (const withdrawal of refused) {
+      this.host.log.error(
+        { coin: this.code, wallet: walletName, withdrawal: withdrawal.id, amount: withdrawal.amount.toString(), reason: withdrawal.refusal },
+        'the node refused a withdrawal; it waits for an operator (retry-withdrawal or cancel-withdrawal)',
+      );
+    }
+    return refused;
+  }
+}
+
+/** A batch the node refused for what it held (internal to `broadcastPending`). */
+interface RefusedBatch {
+  readonly status: 'refused_batch';
+  readonly withdrawalIds: readonly number[];
+  readonly broadcast: NetworkTransaction;
+  readonly error: BackendError;
+}
+
+function halves(ids: readonly number[]): number[][] {
+  const middle = Math.ceil(ids.length / 2);
+  return [ids.slice(0, middle), ids.slice(middle)].filter((part) => part.length > 0);
 }

@@ -3,7 +3,7 @@
  * one wallet. Every SQL look-up of a wallet operation is scoped by `walletId`.
  */
 import type { CoinDefinition, NetworkParams } from '../domain/coins.js';
-import type { SqlExecutor } from '../store/database.js';
+import type { EngineName, SqlExecutor } from '../store/database.js';
 import type { CoinTables } from '../store/migrations.js';
 
 /** A configured coin: its rules (with configured threshold overrides), its network, its tables. */
@@ -11,6 +11,20 @@ export interface CoinContext {
   readonly coin: CoinDefinition;
   readonly network: NetworkParams;
   readonly tables: CoinTables;
+  /** The database engine, for the few statements that differ (the database's clock). */
+  readonly engine: EngineName;
+}
+
+/**
+ * How the helper service makes its writes conditional on holding its lease: `check` runs first
+ * in every write transaction of a fenced ledger and throws `LeaseLost` unless `generation` still
+ * holds an unexpired lease; `sendDeadline` is the `performance.now()` time after which no send
+ * may start, because the lease might have expired by the time it reached the node.
+ */
+export interface WriteFence {
+  readonly generation: number;
+  check(tx: SqlExecutor): Promise<void>;
+  sendDeadline(): number;
 }
 
 /** One coin inside one open transaction. */

@@ -21,6 +21,12 @@ export interface DepositReport {
   readonly confirmations: number;
   /** Outputs of the transaction; those not paying our receiving addresses are ignored. */
   readonly outputs: readonly { readonly address: string; readonly amount: bigint }[];
+  /**
+   * Sequence number of the node reading this report comes from (see `readings.ts`). A report
+   * from an older reading than the one that last changed this transaction changes nothing.
+   * Reports without one (tests, an application's own records) are applied as they come.
+   */
+  readonly readingSeq?: number;
 }
 
 /** What recording did to one deposit (`unchanged`: reported again as it was; no event). */
@@ -57,7 +63,9 @@ export async function recordDeposit(scope: CoinScope, report: DepositReport): Pr
   // A conflicted transaction's count is how deep its conflict is buried: tracking stops once it
   // reaches the tracking limit, like a confirmed one's.
   const confirmations = Math.abs(report.confirmations);
-  const { id: networkTransactionId, changed } = await upsertNetworkTransaction(scope, txid, confirmations, conflicted);
+  const upserted = await upsertNetworkTransaction(scope, txid, confirmations, conflicted, report.readingSeq);
+  if (upserted === 'stale') return [];
+  const { id: networkTransactionId, changed } = upserted;
   const creditable = !conflicted && confirmations >= scope.context.coin.confirmationThreshold;
   const updates: DepositUpdate[] = [];
   for (const [addressId, output] of amounts) {
@@ -120,27 +128,31 @@ async function upsertNetworkTransaction(
   txid: string,
   confirmations: number,
   conflicted: boolean,
-): Promise<{ id: number; changed: boolean }> {
+  readingSeq: number | undefined,
+): Promise<{ id: number; changed: boolean } | 'stale'> {
   const table = scope.context.tables.networkTransaction;
   const state = conflicted ? 'conflicted' : 'seen';
   const now = nowText();
-  const existing = await scope.tx.get<{ id: bigint; confirmations: number | bigint; state: string }>(
-    `SELECT id, confirmations, state FROM ${table} WHERE transaction_type = 'deposit' AND txid = ?`,
+  const existing = await scope.tx.get<{ id: bigint; confirmations: number | bigint; state: string; reading_seq: unknown }>(
+    `SELECT id, confirmations, state, reading_seq FROM ${table} WHERE transaction_type = 'deposit' AND txid = ?`,
     [txid],
   );
   if (!existing) {
     const row = await scope.tx.get<{ id: bigint }>(
-      `INSERT INTO ${table} (transaction_type, txid, state, confirmations, created_at, updated_at)
-       VALUES ('deposit', ?, ?, ?, ?, ?) RETURNING id`,
-      [txid, state, confirmations, now, now],
+      `INSERT INTO ${table} (transaction_type, txid, state, confirmations, reading_seq, created_at, updated_at)
+       VALUES ('deposit', ?, ?, ?, ?, ?, ?) RETURNING id`,
+      [txid, state, confirmations, readingSeq ?? 0, now, now],
     );
     return { id: toId(row!.id), changed: true };
   }
+  const storedSeq = Number(existing.reading_seq);
+  if (readingSeq !== undefined && readingSeq < storedSeq) return 'stale';
   const changed = Number(existing.confirmations) !== confirmations || existing.state !== state;
   if (changed) {
-    await scope.tx.run(`UPDATE ${table} SET confirmations = ?, state = ?, updated_at = ? WHERE id = ?`, [
+    await scope.tx.run(`UPDATE ${table} SET confirmations = ?, state = ?, reading_seq = ?, updated_at = ? WHERE id = ?`, [
       confirmations,
       state,
+      Math.max(storedSeq, readingSeq ?? 0),
       now,
       existing.id,
     ]);

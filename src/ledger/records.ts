@@ -45,12 +45,16 @@ export const TRANSACTION_STATES = [
   'pending',
   'broadcasting',
   'broadcasted',
+  'refused',
+  'cancelled',
   'done',
 ] as const;
 /**
  * Where a transaction is in its life:
  * - deposit: `incoming` (seen, below the confirmation threshold) → `credited` (and back, if reorganised away);
  * - withdrawal: `pending` (queued, already debited) → `broadcasting` (in an open broadcast) → `broadcasted`;
+ *   `refused` when the node refused it alone (still debited: an operator retries it, back to
+ *   `pending`, or cancels it); `cancelled` (from pending or refused) with a refund entry;
  * - internal, network_fee, balance_import: `done` at once.
  */
 export type TransactionState = (typeof TRANSACTION_STATES)[number];
@@ -73,6 +77,8 @@ export interface Transaction {
   readonly idempotencyKey: string | null;
   readonly creditedAt: Date | null;
   readonly processedAt: Date | null;
+  /** Why the node refused this withdrawal, when it was refused (kept after a retry). */
+  readonly refusal: string | null;
   readonly createdAt: Date;
   readonly updatedAt: Date;
 }
@@ -94,6 +100,10 @@ export interface NetworkTransaction {
   readonly openedAt: Date | null;
   readonly closedAt: Date | null;
   readonly createdAt: Date;
+  /** Lease generation of the helper service that opened this broadcast; null when opened without a lease. */
+  readonly leaseGeneration: number | null;
+  /** When it was opened, by the database's clock (ms since 1970); null for broadcasts of schema 2. */
+  readonly openedAtMs: number | null;
 }
 
 export const ENTRY_KINDS = [
@@ -104,6 +114,7 @@ export const ENTRY_KINDS = [
   'transfer_in',
   'network_fee',
   'balance_import',
+  'withdrawal_refund',
 ] as const;
 /** Why an account's balance changed. */
 export type EntryKind = (typeof ENTRY_KINDS)[number];

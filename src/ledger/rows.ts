@@ -103,6 +103,7 @@ export function transactionFromRow(row: SqlRow): Transaction {
     idempotencyKey: toTextOrNull(row.idempotency_key),
     creditedAt: toDateOrNull(row.credited_at),
     processedAt: toDateOrNull(row.processed_at),
+    refusal: toTextOrNull(row.refusal),
     createdAt: toDate(row.created_at),
     updatedAt: toDate(row.updated_at),
   };
@@ -122,6 +123,8 @@ export function networkTransactionFromRow(row: SqlRow): NetworkTransaction {
     openedAt: toDateOrNull(row.opened_at),
     closedAt: toDateOrNull(row.closed_at),
     createdAt: toDate(row.created_at),
+    leaseGeneration: row.lease_generation === null || row.lease_generation === undefined ? null : Number(row.lease_generation),
+    openedAtMs: row.opened_at_ms === null || row.opened_at_ms === undefined ? null : Number(row.opened_at_ms),
   };
 }
 

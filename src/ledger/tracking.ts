@@ -3,10 +3,11 @@
  * A network transaction is tracked until its confirmations reach the coin's tracking limit:
  * deposits (seen or conflicted) and our closed broadcasts.
  */
-import type { NetworkTransactionInfo } from '../backends/backend.js';
+import type { ChainReading, NetworkTransactionInfo } from '../backends/backend.js';
 import { emitForBroadcast } from '../events/outbox.js';
 import type { CoinScope } from './context.js';
 import { checkTxid, type DepositUpdate, recordDeposit } from './deposits.js';
+import { acceptReading, moveCursor } from './readings.js';
 import { nowText, toId } from './rows.js';
 
 /** A tracked network transaction. */
@@ -49,26 +50,36 @@ export interface NetworkUpdate {
  * credited or reversed) and the confirmations of our own broadcast with that txid. A send to
  * our own address is both. A transaction that is neither changes nothing.
  */
-export async function applyNetworkUpdate(scope: CoinScope, info: NetworkTransactionInfo): Promise<NetworkUpdate> {
+export async function applyNetworkUpdate(scope: CoinScope, info: NetworkTransactionInfo, readingSeq?: number): Promise<NetworkUpdate> {
   const txid = checkTxid(info.txid);
   const deposits =
-    info.received.length > 0 ? await recordDeposit(scope, { txid, confirmations: info.confirmations, outputs: info.received }) : [];
+    info.received.length > 0
+      ? await recordDeposit(scope, {
+          txid,
+          confirmations: info.confirmations,
+          outputs: info.received,
+          ...(readingSeq === undefined ? {} : { readingSeq }),
+        })
+      : [];
   const table = scope.context.tables.networkTransaction;
-  const ours = await scope.tx.all<{ id: bigint; confirmations: unknown; conflicted: unknown }>(
-    `SELECT id, confirmations, conflicted FROM ${table} WHERE transaction_type = 'broadcast' AND txid = ?`,
+  const ours = await scope.tx.all<{ id: bigint; confirmations: unknown; conflicted: unknown; reading_seq: unknown }>(
+    `SELECT id, confirmations, conflicted, reading_seq FROM ${table} WHERE transaction_type = 'broadcast' AND txid = ?`,
     [txid],
   );
   const broadcasts: number[] = [];
   const conflictedBroadcasts: number[] = [];
   for (const row of ours) {
     const id = toId(row.id);
+    const storedSeq = Number(row.reading_seq);
+    if (readingSeq !== undefined && readingSeq < storedSeq) continue; // an older reading: see readings.ts
     if (info.confirmations < 0) conflictedBroadcasts.push(id);
     const confirmations = Math.abs(info.confirmations);
     const conflicted = info.confirmations < 0 ? 1 : 0;
     if (Number(row.confirmations) !== confirmations || Number(row.conflicted) !== conflicted) {
-      await scope.tx.run(`UPDATE ${table} SET confirmations = ?, conflicted = ?, updated_at = ? WHERE id = ?`, [
+      await scope.tx.run(`UPDATE ${table} SET confirmations = ?, conflicted = ?, reading_seq = ?, updated_at = ? WHERE id = ?`, [
         confirmations,
         conflicted,
+        Math.max(storedSeq, readingSeq ?? 0),
         nowText(),
         id,
       ]);
@@ -77,4 +88,29 @@ export async function applyNetworkUpdate(scope: CoinScope, info: NetworkTransact
     }
   }
   return { txid, deposits, broadcasts, conflictedBroadcasts };
+}
+
+/** What applying a whole reading changed. */
+export interface ReadingApplied {
+  /** Sequence number the reading was applied under (see readings.ts). */
+  readonly seq: number;
+  readonly updates: readonly NetworkUpdate[];
+}
+
+/**
+ * Apply a node reading in the caller's transaction: accepted or refused by the register first
+ * (`StaleReading`), then every transaction in it, then, with `moveCursor`, the chain cursor to
+ * the reading's tip — in the same transaction as the writes it covers.
+ */
+export async function applyReading(
+  scope: CoinScope,
+  reading: ChainReading,
+  ticket: number,
+  options: { readonly moveCursor?: boolean } = {},
+): Promise<ReadingApplied> {
+  const seq = await acceptReading(scope, reading.tip, ticket);
+  const updates: NetworkUpdate[] = [];
+  for (const info of reading.transactions) updates.push(await applyNetworkUpdate(scope, info, seq));
+  if (options.moveCursor) await moveCursor(scope, reading.tip);
+  return { seq, updates };
 }

@@ -24,9 +24,9 @@ export interface WalletCheck {
   readonly accountsTotal: bigint;
   readonly creditedDeposits: bigint;
   readonly imports: bigint;
-  /** All withdrawals: queued, in a broadcast, or broadcasted. */
+  /** All withdrawals but cancelled ones: queued, refused, in a broadcast, or broadcasted. */
   readonly withdrawals: bigint;
-  /** Withdrawals still queued (debited from accounts, still held by the wallet). */
+  /** Withdrawals still queued or refused (debited from accounts, still held by the wallet). */
   readonly queuedWithdrawals: bigint;
   readonly fees: bigint;
   /** What the node's wallet should hold for this wallet by our records (compare with the node). */
@@ -84,6 +84,7 @@ async function verifyWallet(scope: WalletScope, name: string): Promise<WalletChe
        WHEN tr.type = 'deposit' AND tr.state = 'credited' THEN tr.amount
        WHEN tr.type = 'deposit' THEN 0
        WHEN tr.type = 'balance_import' THEN tr.amount
+       WHEN tr.type = 'withdrawal' AND tr.state = 'cancelled' THEN 0
        ELSE -tr.amount END
      LIMIT ${PROBLEMS_LISTED_MAX}`,
     [walletId],
@@ -104,8 +105,8 @@ async function verifyWallet(scope: WalletScope, name: string): Promise<WalletChe
     `SELECT
        COALESCE(SUM(CASE WHEN type = 'deposit' AND state = 'credited' THEN amount END), 0) AS credited,
        COALESCE(SUM(CASE WHEN type = 'balance_import' THEN amount END), 0) AS imports,
-       COALESCE(SUM(CASE WHEN type = 'withdrawal' THEN amount END), 0) AS withdrawals,
-       COALESCE(SUM(CASE WHEN type = 'withdrawal' AND state = 'pending' THEN amount END), 0) AS queued,
+       COALESCE(SUM(CASE WHEN type = 'withdrawal' AND state <> 'cancelled' THEN amount END), 0) AS withdrawals,
+       COALESCE(SUM(CASE WHEN type = 'withdrawal' AND state IN ('pending', 'refused') THEN amount END), 0) AS queued,
        COALESCE(SUM(CASE WHEN type = 'network_fee' THEN amount END), 0) AS fees
      FROM ${t.transaction} WHERE wallet_id = ?`,
     [walletId],

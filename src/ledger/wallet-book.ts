@@ -11,6 +11,7 @@ import * as deposits from './deposits.js';
 import * as imports from './balance-import.js';
 import * as queries from './queries.js';
 import * as transfers from './transfers.js';
+import * as withdrawalActions from './withdrawal-actions.js';
 import { findTransaction } from './entries.js';
 import { NotFound } from '../domain/errors.js';
 import type { Account, Address, Entry, NetworkTransaction, Transaction, Wallet } from './records.js';
@@ -161,18 +162,39 @@ export class WalletBook {
     return imports.importUnaccountedBalance(this.scope, account, backendBalance, label);
   }
 
+  /** Put a refused withdrawal back in the queue. @throws NotFound, InvalidState */
+  retryWithdrawal(id: number): Promise<Transaction> {
+    return withdrawalActions.retryWithdrawal(this.scope, id);
+  }
+
+  /** Cancel a pending or refused withdrawal; its amount is refunded by a new entry. @throws NotFound, InvalidState */
+  cancelWithdrawal(id: number): Promise<Transaction> {
+    return withdrawalActions.cancelWithdrawal(this.scope, id);
+  }
+
+  /** Withdrawals the node refused, waiting for an operator to retry or cancel them. */
+  refusedWithdrawals(): Promise<Transaction[]> {
+    return withdrawalActions.refusedWithdrawals(this.scope);
+  }
+
   // Broadcasts (used by the broadcaster) ------------------------------------------------------
 
-  openBroadcast(outputsMax?: number): Promise<broadcasts.OpenedBroadcast | undefined> {
-    return broadcasts.openBroadcast(this.scope, outputsMax);
+  /** Open a broadcast of pending withdrawals (see `broadcasts.openBroadcast`). */
+  openBroadcast(options: broadcasts.OpenBroadcastOptions | number = {}): Promise<broadcasts.OpenedBroadcast | undefined> {
+    return broadcasts.openBroadcast(this.scope, typeof options === 'number' ? { outputsMax: options } : options);
+  }
+
+  /** The node refused a broadcast of one withdrawal: the withdrawal becomes `refused`. */
+  refuseBroadcast(broadcastId: number, reason: string): Promise<Transaction[]> {
+    return broadcasts.refuseBroadcast(this.scope, broadcastId, reason);
   }
 
   closeBroadcast(broadcastId: number, txid: string, fee: bigint): Promise<NetworkTransaction> {
     return broadcasts.closeBroadcast(this.scope, broadcastId, txid, fee);
   }
 
-  returnBroadcast(broadcastId: number): Promise<NetworkTransaction> {
-    return broadcasts.returnBroadcast(this.scope, broadcastId);
+  returnBroadcast(broadcastId: number, options: { quiet?: boolean } = {}): Promise<NetworkTransaction> {
+    return broadcasts.returnBroadcast(this.scope, broadcastId, options);
   }
 
   markBroadcastForVetting(broadcastId: number): Promise<NetworkTransaction> {

@@ -24,8 +24,12 @@ export interface SqlExecutor {
   run(sql: string, params?: readonly SqlValue[]): Promise<number>;
 }
 
-/** Write transactions take the write lock up front; read-only ones never write. */
-export type TransactionMode = 'write' | 'read';
+/**
+ * Write transactions take the write lock up front; read-only ones never write. `schema` is a
+ * write transaction for a migration that rebuilds tables: on SQLite it runs with foreign-key
+ * enforcement off and checks every foreign key before it commits (elsewhere it is `write`).
+ */
+export type TransactionMode = 'write' | 'read' | 'schema';
 
 /** Names of the engines we support. */
 export type EngineName = 'sqlite' | 'postgres';

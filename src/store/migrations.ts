@@ -20,6 +20,8 @@ export interface CoinTables {
   readonly networkTransaction: string;
   readonly transaction: string;
   readonly entry: string;
+  /** One row: the chain cursor and the newest tip any reading was applied at (schema 3). */
+  readonly chainState: string;
 }
 
 /** Table names of a coin; the code is checked because it becomes part of SQL identifiers. */
@@ -32,6 +34,7 @@ export function coinTables(coinCode: string): CoinTables {
     networkTransaction: `${coinCode}_network_transaction`,
     transaction: `${coinCode}_transaction`,
     entry: `${coinCode}_entry`,
+    chainState: `${coinCode}_chain_state`,
   };
 }
 
@@ -41,6 +44,12 @@ export interface CoinMigration {
   readonly version: number;
   readonly name: string;
   readonly statements: (tables: CoinTables) => string[];
+  /**
+   * SQLite only: the migration rebuilds tables that others reference (the only way SQLite can
+   * change a CHECK constraint), so it runs with foreign-key enforcement off, checked with
+   * `foreign_key_check` before it commits.
+   */
+  readonly rebuildsTables?: boolean;
 }
 
 /** What `migrate` did for one coin (or, with `coin` = GLOBAL_SCOPE, for the shared tables). */
@@ -93,7 +102,7 @@ export async function migrate(database: Database, coinCodes: readonly string[]):
       const didApply = await runManagedTransaction(
         database,
         (tx) => applyOnce(database, tx, coin, tables, migration),
-        { mode: 'write', policy: RETRY_POLICY_DEFAULT },
+        { mode: migration.rebuildsTables ? 'schema' : 'write', policy: RETRY_POLICY_DEFAULT },
       );
       if (didApply) applied.push(migration.version);
     }

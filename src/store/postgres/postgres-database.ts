@@ -89,7 +89,7 @@ export class PostgresDatabase implements Database {
     let broken: Error | undefined;
     try {
       await client.query(
-        mode === 'write' ? 'BEGIN ISOLATION LEVEL SERIALIZABLE' : 'BEGIN ISOLATION LEVEL SERIALIZABLE READ ONLY',
+        mode !== 'read' ? 'BEGIN ISOLATION LEVEL SERIALIZABLE' : 'BEGIN ISOLATION LEVEL SERIALIZABLE READ ONLY',
       );
       const result = await fn(executor);
       executor.finish();

@@ -132,7 +132,60 @@ export const POSTGRES_COIN_MIGRATIONS: readonly CoinMigration[] = [
       `ALTER TABLE ${t.networkTransaction} ADD COLUMN conflicted INTEGER NOT NULL DEFAULT 0 CHECK (conflicted IN (0, 1))`,
     ],
   },
+  {
+    version: 3,
+    name: 'refused withdrawals, ordered readings, chain cursor, fenced broadcasts',
+    statements: (t) => [
+      `ALTER TABLE ${t.transaction} ADD COLUMN refusal TEXT CHECK (refusal IS NULL OR length(refusal) <= 1000)`,
+      `ALTER TABLE ${t.transaction} ADD COLUMN broadcast_attempts INTEGER NOT NULL DEFAULT 0 CHECK (broadcast_attempts >= 0)`,
+      // The table-level CHECKs of schema 1 were created unnamed; find them by what they say.
+      dropChecksMentioning(t.transaction, 'withdrawal'),
+      `ALTER TABLE ${t.transaction} ADD CONSTRAINT ${t.transaction}_shape CHECK (
+          (type = 'deposit' AND state IN ('incoming', 'credited')
+            AND receiving_account_id IS NOT NULL AND sending_account_id IS NULL
+            AND network_transaction_id IS NOT NULL AND address_id IS NOT NULL
+            AND (credited_at IS NOT NULL) = (state = 'credited'))
+          OR (type = 'withdrawal' AND state IN ('pending', 'broadcasting', 'broadcasted', 'refused', 'cancelled')
+            AND sending_account_id IS NOT NULL AND receiving_account_id IS NULL AND address_id IS NOT NULL
+            AND (network_transaction_id IS NULL) = (state IN ('pending', 'refused', 'cancelled')))
+          OR (type = 'internal' AND state = 'done'
+            AND sending_account_id IS NOT NULL AND receiving_account_id IS NOT NULL
+            AND sending_account_id <> receiving_account_id AND network_transaction_id IS NULL)
+          OR (type = 'network_fee' AND state = 'done'
+            AND sending_account_id IS NOT NULL AND receiving_account_id IS NULL
+            AND network_transaction_id IS NOT NULL)
+          OR (type = 'balance_import' AND state = 'done'
+            AND receiving_account_id IS NOT NULL AND sending_account_id IS NULL)
+        )`,
+      dropChecksMentioning(t.entry, 'deposit_credit'),
+      `ALTER TABLE ${t.entry} ADD CONSTRAINT ${t.entry}_kind CHECK (kind IN ('deposit_credit', 'deposit_reversal', 'withdrawal',
+        'transfer_out', 'transfer_in', 'network_fee', 'balance_import', 'withdrawal_refund'))`,
+      `CREATE TABLE ${t.chainState} (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        cursor_hash TEXT CHECK (cursor_hash IS NULL OR cursor_hash ~ '^[0-9a-f]{64}$'),
+        cursor_height INTEGER CHECK (cursor_height IS NULL OR cursor_height >= 0),
+        reading_seq BIGINT NOT NULL DEFAULT 0 CHECK (reading_seq >= 0),
+        tip_hash TEXT,
+        tip_height INTEGER,
+        scanned_at TIMESTAMPTZ,
+        updated_at TIMESTAMPTZ NOT NULL,
+        CHECK ((cursor_hash IS NULL) = (cursor_height IS NULL))
+      )`,
+      `ALTER TABLE ${t.networkTransaction} ADD COLUMN reading_seq BIGINT NOT NULL DEFAULT 0`,
+      `ALTER TABLE ${t.networkTransaction} ADD COLUMN lease_generation BIGINT`,
+      `ALTER TABLE ${t.networkTransaction} ADD COLUMN opened_at_ms BIGINT`,
+    ],
+  },
 ];
+
+/** Drop the CHECK constraints of `table` whose definition mentions `text`. */
+function dropChecksMentioning(table: string, text: string): string {
+  return `DO $$ DECLARE name TEXT; BEGIN
+    FOR name IN SELECT conname FROM pg_constraint
+      WHERE conrelid = '${table}'::regclass AND contype = 'c' AND pg_get_constraintdef(oid) LIKE '%${text}%'
+    LOOP EXECUTE format('ALTER TABLE ${table} DROP CONSTRAINT %I', name); END LOOP;
+  END $$`;
+}
 
 /** Tables shared by all coins. */
 export const POSTGRES_GLOBAL_MIGRATIONS: readonly CoinMigration[] = [
@@ -185,6 +238,16 @@ export const POSTGRES_GLOBAL_MIGRATIONS: readonly CoinMigration[] = [
         redeliver_requested_at TIMESTAMPTZ,
         PRIMARY KEY (handler, seq)
       )`,
+    ],
+  },
+  {
+    version: 3,
+    name: 'fenced lease',
+    // The generation grows at every change of holder; every write of the service checks that its
+    // generation still holds an unexpired lease. Times are the database's clock (ms since 1970).
+    statements: () => [
+      `ALTER TABLE cryptoassets_lease ADD COLUMN generation BIGINT NOT NULL DEFAULT 0`,
+      `ALTER TABLE cryptoassets_lease ADD COLUMN previous_expired_at_ms BIGINT`,
     ],
   },
 ];

@@ -70,19 +70,34 @@ export class SqliteDatabase implements Database {
 
   private async runTransaction<T>(mode: TransactionMode, fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
     if (this.closed) throw new Error('the database is closed');
-    this.connection.exec(mode === 'write' ? 'BEGIN IMMEDIATE' : 'BEGIN DEFERRED');
-    const executor = new SqliteExecutor(this, mode);
+    // The pragma is a no-op inside a transaction, so it is switched before BEGIN and back after.
+    if (mode === 'schema') this.connection.pragma('foreign_keys = OFF');
     try {
-      const result = await fn(executor);
-      executor.finish();
-      this.connection.exec('COMMIT');
-      return result;
-    } catch (error) {
-      executor.finish();
-      // A failed COMMIT (SQLITE_BUSY) leaves the transaction open; a failed statement may not.
-      if (this.connection.inTransaction) this.connection.exec('ROLLBACK');
-      throw error;
+      this.connection.exec(mode === 'read' ? 'BEGIN DEFERRED' : 'BEGIN IMMEDIATE');
+      const executor = new SqliteExecutor(this, mode);
+      try {
+        const result = await fn(executor);
+        executor.finish();
+        if (mode === 'schema') this.checkForeignKeys();
+        this.connection.exec('COMMIT');
+        return result;
+      } catch (error) {
+        executor.finish();
+        // A failed COMMIT (SQLITE_BUSY) leaves the transaction open; a failed statement may not.
+        if (this.connection.inTransaction) this.connection.exec('ROLLBACK');
+        throw error;
+      }
+    } finally {
+      if (mode === 'schema') this.connection.pragma('foreign_keys = ON');
     }
+  }
+
+  /** A rebuilt table must leave every reference intact, or the migration does not commit. */
+  private checkForeignKeys(): void {
+    const broken = this.connection.pragma('foreign_key_check') as unknown[];
+    if (broken.length > 0) throw new Error(`a migration left ${broken.length} broken foreign keys; rolled back`);
+    // Statements prepared against the old tables must not outlive them.
+    this.statements.clear();
   }
 
   /** @internal */

@@ -1,0 +1,66 @@
+/**
+ * What an operator (or the application) can do with a withdrawal that has not left: retry one the
+ * node refused, or cancel one that is queued or refused. History is never edited: a cancellation
+ * credits the account back with a new `withdrawal_refund` entry, so the journal shows both the
+ * debit and the refund.
+ */
+import { InvalidState, NotFound } from '../domain/errors.js';
+import { emitTxUpdate } from '../events/outbox.js';
+import type { WalletScope } from './context.js';
+import { findTransaction, postEntry } from './entries.js';
+import type { Transaction } from './records.js';
+import { nowText } from './rows.js';
+
+async function withdrawal(scope: WalletScope, id: number): Promise<Transaction> {
+  const found = await findTransaction(scope, id);
+  if (!found || found.type !== 'withdrawal') throw new NotFound('withdrawal', id);
+  return found;
+}
+
+/**
+ * Put a refused withdrawal back in the queue, to be tried in the next broadcast (after the cause
+ * of the refusal was fixed: the wallet funded, the address corrected on the node's side…).
+ * @throws NotFound, InvalidState (not refused)
+ */
+export async function retryWithdrawal(scope: WalletScope, id: number): Promise<Transaction> {
+  const current = await withdrawal(scope, id);
+  if (current.state !== 'refused') throw new InvalidState(`withdrawal ${id} is ${current.state}; only a refused withdrawal can be retried`);
+  await scope.tx.run(
+    `UPDATE ${scope.context.tables.transaction} SET state = 'pending', updated_at = ? WHERE id = ? AND wallet_id = ? AND state = 'refused'`,
+    [nowText(), id, scope.walletId],
+  );
+  await emitTxUpdate(scope, id, 'requeued');
+  return withdrawal(scope, id);
+}
+
+/**
+ * Cancel a queued or refused withdrawal: state `cancelled`, and its amount credited back to the
+ * sending account by a refund entry. A withdrawal in a broadcast (or sent) cannot be cancelled.
+ * @throws NotFound, InvalidState
+ */
+export async function cancelWithdrawal(scope: WalletScope, id: number): Promise<Transaction> {
+  const current = await withdrawal(scope, id);
+  if (current.state !== 'pending' && current.state !== 'refused') {
+    throw new InvalidState(`withdrawal ${id} is ${current.state}; only a pending or refused withdrawal can be cancelled`);
+  }
+  const changed = await scope.tx.run(
+    `UPDATE ${scope.context.tables.transaction} SET state = 'cancelled', updated_at = ?
+     WHERE id = ? AND wallet_id = ? AND state IN ('pending', 'refused')`,
+    [nowText(), id, scope.walletId],
+  );
+  if (changed !== 1) throw new InvalidState(`withdrawal ${id} changed state under us`);
+  await postEntry(scope, current.sendingAccountId!, id, 'withdrawal_refund', current.amount);
+  await emitTxUpdate(scope, id, 'cancelled');
+  return withdrawal(scope, id);
+}
+
+/** Withdrawals the node refused, oldest first. */
+export async function refusedWithdrawals(scope: WalletScope): Promise<Transaction[]> {
+  const rows = await scope.tx.all<{ id: unknown }>(
+    `SELECT id FROM ${scope.context.tables.transaction} WHERE wallet_id = ? AND type = 'withdrawal' AND state = 'refused' ORDER BY id`,
+    [scope.walletId],
+  );
+  const result: Transaction[] = [];
+  for (const row of rows) result.push(await withdrawal(scope, Number(row.id)));
+  return result;
+}
