@@ -14,8 +14,8 @@
  * ```
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { CoinBackend, NetworkTransactionInfo, SendOutputRequest } from '../backends/backend.js';
-import { TXID_PATTERN } from '../backends/backend.js';
+import type { ChainTip, CoinBackend, NetworkTransactionInfo, SendOutputRequest } from '../backends/backend.js';
+import { DEADLINE_PASSED, TXID_PATTERN } from '../backends/backend.js';
 import { validateAddress } from '../domain/address.js';
 import type { NetworkParams } from '../domain/coins.js';
 import { BackendError, InvalidTxid, NotFound } from '../domain/errors.js';
@@ -39,6 +39,12 @@ export interface ConformanceHarness {
   externalAddress(): Promise<string>;
   /** Make the backend's wallet hold at least `amount` more, confirmed. */
   fund(amount: bigint): Promise<void>;
+  /**
+   * Optional: disconnect the last `depth` blocks and mine `depth + 1` new blocks that do not
+   * contain their transactions (those return to the mempool). Without it the reorganisation
+   * test is skipped.
+   */
+  reorg?(depth: number): Promise<void>;
   /** Release everything the harness made (also closes the backend). */
   teardown(): Promise<void>;
 }
@@ -52,6 +58,12 @@ export interface ConformanceOptions {
    * 8 decimals): far above dust limits, and the funding (200 units) stays small on regtest.
    */
   readonly unit?: bigint;
+  /**
+   * Whether `changesSince` lists in `removed` the wallet transactions of blocks disconnected
+   * since the cursor (bitcoind and the memory chain do; the contract allows a backend that
+   * cannot). Default true.
+   */
+  readonly reportsRemovals?: boolean;
 }
 
 /**
@@ -65,6 +77,7 @@ export function defineBackendConformanceSuite(
 ): void {
   const timeout = options.timeoutMs ?? 60_000;
   const unit = options.unit ?? 1_000_000n;
+  const reportsRemovals = options.reportsRemovals ?? true;
 
   describe(`CoinBackend conformance: ${name}`, () => {
     let harness: ConformanceHarness | undefined;
@@ -99,6 +112,26 @@ export function defineBackendConformanceSuite(
         expect(pages).toBeLessThan(10_000);
       } while (next !== null);
       return { transactions, pages };
+    }
+
+    /** The error a promise rejects with; fails the test if it resolves. */
+    async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
+      return promise.then(
+        (value) => {
+          throw new Error(`expected a rejection, got ${String(value)}`);
+        },
+        (error: unknown) => error,
+      );
+    }
+
+    /** The transaction with `txid` in a reading, or undefined. */
+    function find(transactions: readonly NetworkTransactionInfo[], txid: string): NetworkTransactionInfo | undefined {
+      return transactions.find((tx) => tx.txid === txid);
+    }
+
+    function expectTip(tip: ChainTip): void {
+      expect(tip.hash).toMatch(TXID_PATTERN);
+      expect(Number.isSafeInteger(tip.height) && tip.height >= 0, `height ${tip.height}`).toBe(true);
     }
 
     it('creates distinct addresses that are valid for the network', async () => {
@@ -304,6 +337,191 @@ export function defineBackendConformanceSuite(
       expect(error).toMatchObject({ retryable: true, code: 'insufficient_funds' });
       expect(await backend.getBalance(1)).toBe(confirmed);
       expect(await backend.getBalance(0)).toBe(all);
+    }, timeout);
+    it('reports the chain tip, which moves with mining', async () => {
+      const { backend } = h();
+      const start = await backend.chainTip();
+      expectTip(start);
+      expect(await backend.chainTip(), 'nothing mined, same tip').toEqual(start);
+      await h().mine(1);
+      const one = await backend.chainTip();
+      expectTip(one);
+      expect(one.height).toBe(start.height + 1);
+      expect(one.hash).not.toBe(start.hash);
+      await h().mine(2);
+      const three = await backend.chainTip();
+      expect(three.height).toBe(start.height + 3);
+      expect(new Set([start.hash, one.hash, three.hash]).size).toBe(3);
+    }, timeout);
+
+    it('reads known and unknown txids in one reading, at the tip', async () => {
+      const { backend } = h();
+      const address = await backend.createAddress('conf-read');
+      const mined = await h().pay(address, 2n * unit);
+      await h().mine(2);
+      const pending = await h().pay(address, 3n * unit);
+      const unknown = '0123456789abcdef'.repeat(4);
+
+      const before = await backend.chainTip();
+      const reading = await backend.readTransactions([mined, unknown, pending]);
+      const after = await backend.chainTip();
+      expect(after, 'nothing mined during the reading').toEqual(before);
+      expect(reading.tip).toEqual(before);
+      expect(reading.unknown).toEqual([unknown]);
+      expect(reading.transactions.map((tx) => tx.txid).sort()).toEqual([mined, pending].sort());
+      expect(find(reading.transactions, mined)).toMatchObject({
+        confirmations: 2,
+        received: [expect.objectContaining({ address, amount: 2n * unit })],
+      });
+      expect(find(reading.transactions, mined)).toEqual(await backend.getTransaction(mined));
+      expect(find(reading.transactions, pending)).toMatchObject({ confirmations: 0 });
+
+      const empty = await backend.readTransactions([]);
+      expect(empty).toEqual({ tip: before, transactions: [], unknown: [] });
+    }, timeout);
+
+    it('refuses a malformed txid among good ones with InvalidTxid', async () => {
+      const { backend } = h();
+      const txid = await h().pay(await backend.createAddress('conf-read-bad'), 1n * unit);
+      for (const malformed of ['', 'not-a-txid', 'ab'.repeat(31), 'ab'.repeat(33), `${'ab'.repeat(31)}zz`]) {
+        const error = await rejectionOf(backend.readTransactions([txid, malformed]));
+        expect(error, JSON.stringify(malformed)).toBeInstanceOf(InvalidTxid);
+      }
+    }, timeout);
+
+    it('lists every receive and send of the wallet in changesSince(null)', async () => {
+      const { backend } = h();
+      await h().fund(20n * unit);
+      const paid: string[] = [];
+      for (let i = 1; i <= 3; i++) {
+        paid.push(await h().pay(await backend.createAddress(`conf-history-${i}`), BigInt(i) * unit));
+        await h().mine(1);
+      }
+      const sent = await backend.sendMany([{ address: await h().externalAddress(), amount: 1n * unit }], {
+        comment: 'conformance history',
+      });
+      const pending = await h().pay(await backend.createAddress('conf-history-pending'), 4n * unit);
+
+      const changes = await backend.changesSince(null, 1);
+      expect(changes.tip).toEqual(await backend.chainTip());
+      expect(changes.removed).toEqual([]);
+      for (const txid of [...paid, pending, sent.txid]) {
+        expect(find(changes.transactions, txid), txid).toBeDefined();
+      }
+      expect(find(changes.transactions, paid[0]!)).toMatchObject({
+        confirmations: 3,
+        received: [expect.objectContaining({ amount: 1n * unit })],
+      });
+      expect(find(changes.transactions, pending)).toMatchObject({ confirmations: 0 });
+      expect(find(changes.transactions, sent.txid)).toMatchObject({ confirmations: 0, fee: sent.fee });
+      // The whole history, against the other way of reading it.
+      const scanned = (await scanReceived(100)).transactions.map((tx) => tx.txid);
+      const listed = new Set(changes.transactions.map((tx) => tx.txid));
+      for (const txid of scanned) expect(listed.has(txid), `${txid} from listReceived`).toBe(true);
+    }, timeout);
+
+    it('lists, after a cursor, new payments and what is within depth, not older settled ones', async () => {
+      const { backend } = h();
+      const address = await backend.createAddress('conf-since');
+      const settled = await h().pay(address, 1n * unit);
+      await h().mine(6);
+      const recent = await h().pay(address, 2n * unit);
+      await h().mine(2);
+      const cursor = (await backend.changesSince(null, 3)).tip;
+      expect(cursor).toEqual(await backend.chainTip());
+
+      const quiet = await backend.changesSince(cursor, 3);
+      expect(quiet.tip).toEqual(cursor);
+      expect(find(quiet.transactions, settled), '8 confirmations is beyond depth 3').toBeUndefined();
+      expect(find(quiet.transactions, recent)).toMatchObject({ confirmations: 2 });
+
+      const arriving = await h().pay(await backend.createAddress('conf-since-new'), 3n * unit);
+      const inMempool = await backend.changesSince(cursor, 3);
+      expect(inMempool.tip).toEqual(cursor);
+      expect(find(inMempool.transactions, arriving)).toMatchObject({
+        confirmations: 0,
+        received: [expect.objectContaining({ amount: 3n * unit })],
+      });
+
+      await h().mine(1);
+      const mined = await backend.changesSince(cursor, 3);
+      expect(mined.tip.height).toBe(cursor.height + 1);
+      expect(mined.tip).toEqual(await backend.chainTip());
+      expect(mined.removed).toEqual([]);
+      expect(find(mined.transactions, arriving)).toMatchObject({ confirmations: 1 });
+      expect(find(mined.transactions, recent), 'confirmations refreshed within depth').toMatchObject({ confirmations: 3 });
+      expect(find(mined.transactions, settled)).toBeUndefined();
+
+      // From the new tip, with depth 0, only what is newer than the tip is left: nothing.
+      const fromTip = await backend.changesSince(mined.tip, 0);
+      expect(fromTip.transactions.map((tx) => tx.txid)).not.toContain(arriving);
+      expect(fromTip.transactions.map((tx) => tx.txid)).not.toContain(recent);
+    }, timeout);
+
+    it('reads listReceived pages at a tip', async () => {
+      const { backend } = h();
+      await h().pay(await backend.createAddress('conf-page-tip'), 1n * unit);
+      await h().mine(1);
+      const page = await backend.listReceived(null, 10);
+      expectTip(page.tip);
+      expect(page.tip).toEqual(await backend.chainTip());
+      await h().mine(1);
+      expect((await backend.listReceived(null, 10)).tip.height).toBe(page.tip.height + 1);
+    }, timeout);
+
+    it('refuses a send whose deadline has passed, sending nothing; sends before it', async () => {
+      const { backend } = h();
+      await h().fund(10n * unit);
+      const confirmed = await backend.getBalance(1);
+      const all = await backend.getBalance(0);
+      const history = (await backend.changesSince(null, 1)).transactions.map((tx) => tx.txid).sort();
+      const late = backend.sendMany([{ address: await h().externalAddress(), amount: 1n * unit }], {
+        comment: 'conformance too late',
+        notAfter: performance.now() - 1_000,
+      });
+      const error = await rejectionOf(late);
+      expect(error).toBeInstanceOf(BackendError);
+      expect(error).toMatchObject({ code: DEADLINE_PASSED, retryable: true });
+      expect(await backend.getBalance(1)).toBe(confirmed);
+      expect(await backend.getBalance(0)).toBe(all);
+      expect((await backend.changesSince(null, 1)).transactions.map((tx) => tx.txid).sort()).toEqual(history);
+
+      const inTime = await backend.sendMany([{ address: await h().externalAddress(), amount: 1n * unit }], {
+        comment: 'conformance in time',
+        notAfter: performance.now() + 60_000,
+      });
+      expect(await backend.getBalance(0)).toBe(all - 1n * unit - inTime.fee);
+    }, timeout);
+
+    it('lists the transactions of blocks a reorganisation disconnected since the cursor', async (context) => {
+      const reorg = h().reorg?.bind(h());
+      if (!reorg) {
+        context.skip();
+        return;
+      }
+      const { backend } = h();
+      const address = await backend.createAddress('conf-reorg');
+      const settled = await h().pay(address, 1n * unit);
+      await h().mine(3);
+      const lower = await h().pay(address, 2n * unit);
+      await h().mine(1);
+      const upper = await h().pay(address, 3n * unit);
+      await h().mine(1);
+      const cursor = await backend.chainTip();
+
+      await reorg(2);
+      const tip = await backend.chainTip();
+      expect(tip.height).toBe(cursor.height + 1);
+      const changes = await backend.changesSince(cursor, 0);
+      expect(changes.tip).toEqual(tip);
+      expect(find(changes.transactions, lower)).toMatchObject({ confirmations: 0 });
+      expect(find(changes.transactions, upper)).toMatchObject({ confirmations: 0 });
+      expect(find(changes.transactions, lower)?.blockHash).toBeUndefined();
+      expect(find(changes.transactions, settled), 'below the fork point').toBeUndefined();
+      if (reportsRemovals) {
+        expect([...changes.removed].sort()).toEqual([lower, upper].sort());
+      }
+      expect(changes.removed).not.toContain(settled);
     }, timeout);
   });
 }

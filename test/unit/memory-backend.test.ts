@@ -1,13 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { MemoryChain, type MemoryBackend, type MemoryMethod } from '../../src/backends/memory/index.js';
+import { MemoryChain, type MemoryBackend, type MemoryCall, type MemoryMethod } from '../../src/backends/memory/index.js';
 import { validateAddress } from '../../src/domain/address.js';
 import { BTC, DOGE } from '../../src/domain/coins.js';
+import { ANSWER_TOO_LARGE, DEADLINE_PASSED, type ChainTip } from '../../src/backends/backend.js';
 import { BackendError, InvalidTxid, NotFound } from '../../src/domain/errors.js';
 
 const regtest = BTC.networks.regtest!;
 const COIN = 100_000_000n;
 
-function setup(options: { feeBase?: bigint; feePerOutput?: bigint } = {}) {
+function setup(options: { feeBase?: bigint; feePerOutput?: bigint; now?: () => number; answerCap?: number } = {}) {
   const chain = new MemoryChain({ network: regtest, ...options });
   const wallet = chain.createWallet('ours');
   return { chain, wallet };
@@ -53,22 +54,36 @@ describe('MemoryChain addresses and ids', () => {
     expect(validateAddress(address, DOGE.networks.mainnet!)).toMatchObject({ ok: true, kind: 'p2pkh' });
   });
 
-  it('is deterministic: the same seed and calls give the same addresses, txids and hashes', async () => {
+  it('is deterministic: the same seed and calls give the same addresses, txids, hashes and readings', async () => {
     const run = async (seed?: string) => {
       const chain = new MemoryChain(seed === undefined ? { network: regtest } : { network: regtest, seed });
       const wallet = chain.createWallet('w');
+      // A hook that yields makes every call wait, as in a simulation; ids must not depend on it.
+      chain.setCallHook(async () => {
+        await new Promise((resolve) => setImmediate(resolve));
+      });
       const address = await wallet.createAddress('x');
       const txid = chain.pay(address, 5n);
       const [hash] = chain.mine();
-      return { address, txid, hash };
+      chain.fund(wallet, COIN);
+      const sent = await wallet.sendMany([{ address: chain.externalAddress(), amount: 1000n }], { comment: 'd' });
+      chain.mine(2);
+      const cursor = await wallet.chainTip();
+      chain.reorg(2);
+      const conflict = chain.doubleSpend(txid);
+      const mined = chain.mineEmpty(3);
+      const changes = await wallet.changesSince(cursor, 1);
+      return { address, txid, hash, sent, conflict, mined, tip: chain.tip, changes };
     };
     const first = await run();
     expect(await run()).toEqual(first);
     expect(first.txid).toMatch(/^[0-9a-f]{64}$/);
-    expect(first.hash).toMatch(/^[0-9a-f]{64}$/);
+    for (const hash of [first.hash, ...first.mined, first.tip.hash]) expect(hash).toMatch(/^[0-9a-f]{64}$/);
+    expect(first.changes.removed.length).toBeGreaterThan(0);
     const other = await run('another seed');
     expect(other.address).not.toBe(first.address);
     expect(other.txid).not.toBe(first.txid);
+    expect(other.tip.hash).not.toBe(first.tip.hash);
   });
 
   it('refuses duplicate wallet names; openWallet gives a new handle on the same wallet', async () => {
@@ -228,7 +243,7 @@ describe('MemoryBackend.sendMany', () => {
     for (const [outputs, message] of cases) {
       const error = await errorOf(wallet.sendMany(outputs as never, { comment: 'x' }));
       expect(error, String(message)).toBeInstanceOf(BackendError);
-      expect(error).toMatchObject({ retryable: true, code: 'backend_error' });
+      expect(error).toMatchObject({ retryable: true, code: 'invalid_request' });
       expect((error as Error).message).toMatch(message);
     }
     expect(chain.mempool).toEqual([]);
@@ -272,7 +287,7 @@ describe('MemoryBackend.listReceived', () => {
     expect(await errorOf(wallet.listReceived('memory:3', 10))).toMatchObject({ code: 'invalid_cursor', retryable: false });
     expect(await errorOf(wallet.listReceived('bogus', 10))).toBeInstanceOf(BackendError);
     expect(await errorOf(wallet.listReceived(null, 0))).toBeInstanceOf(RangeError);
-    expect(await wallet.listReceived('memory:2', 10)).toEqual({ transactions: [], next: null });
+    expect(await wallet.listReceived('memory:2', 10)).toEqual({ transactions: [], next: null, tip: chain.tip });
   });
 });
 
@@ -370,10 +385,14 @@ describe('MemoryChain failure injection', () => {
     getTransaction: (backend, _chain, txid) => backend.getTransaction(txid),
     listReceived: (backend) => backend.listReceived(null, 10),
     getBalance: (backend) => backend.getBalance(0),
+    findByComment: (backend) => backend.findByComment('f'),
+    chainTip: (backend) => backend.chainTip(),
+    changesSince: (backend) => backend.changesSince(null, 6),
+    readTransactions: (backend, _chain, txid) => backend.readTransactions([txid]),
   };
 
   for (const [method, call] of Object.entries(calls) as [MemoryMethod, (typeof calls)[MemoryMethod]][]) {
-    it(`failNext('${method}') fails the next call only, as down, garbage or a given error`, async () => {
+    it(`failNext('${method}') fails the next call only, as down, garbage, too_large or a given error`, async () => {
       const { chain, wallet } = setup();
       const txid = chain.fund(wallet, COIN);
 
@@ -387,6 +406,13 @@ describe('MemoryChain failure injection', () => {
       const garbage = await errorOf(call(wallet, chain, txid));
       expect(garbage).toBeInstanceOf(BackendError);
       expect(garbage).toMatchObject({ retryable: false, message: expect.stringMatching(/malformed answer/) });
+
+      const before = { mempool: chain.mempool, balance: await wallet.getBalance(0) };
+      chain.failNext(method, 'too_large');
+      const tooLarge = await errorOf(call(wallet, chain, txid));
+      expect(tooLarge).toBeInstanceOf(BackendError);
+      expect(tooLarge).toMatchObject({ code: ANSWER_TOO_LARGE, retryable: false });
+      expect({ mempool: chain.mempool, balance: await wallet.getBalance(0) }, 'nothing done').toEqual(before);
 
       const custom = new Error('boom');
       chain.failNext(method, custom);
@@ -434,5 +460,427 @@ describe('MemoryChain failure injection', () => {
     expect(chain.mempool).toEqual([]);
     chain.setDown(false);
     expect(await wallet.getBalance(1)).toBe(COIN);
+  });
+});
+
+describe('MemoryBackend.chainTip and readTransactions', () => {
+  it('reports the best block, which changes with mining and with a reorg at the same height', async () => {
+    const { chain, wallet } = setup();
+    const genesis = await wallet.chainTip();
+    expect(genesis).toEqual({ hash: chain.tipHash, height: 0 });
+    chain.mine(2);
+    const two = await wallet.chainTip();
+    expect(two).toEqual(chain.tip);
+    expect(two.height).toBe(2);
+    chain.reorg(1);
+    chain.mineEmpty(1);
+    const replaced = await wallet.chainTip();
+    expect(replaced.height).toBe(2);
+    expect(replaced.hash).not.toBe(two.hash);
+  });
+
+  it('reads many txids at one tip: uppercase accepted, duplicates once, strangers and unknowns in `unknown`', async () => {
+    const { chain, wallet } = setup();
+    const stranger = chain.createWallet('stranger');
+    const ours = chain.pay(await wallet.createAddress('a'), 10n);
+    chain.mine(2);
+    const lost = chain.pay(await wallet.createAddress('b'), 20n);
+    chain.doubleSpend(lost);
+    const theirs = chain.pay(await stranger.createAddress('c'), 30n);
+    const missing = 'ab'.repeat(32);
+
+    const reading = await wallet.readTransactions([ours.toUpperCase(), theirs, lost, ours, missing.toUpperCase()]);
+    expect(reading.tip).toEqual(chain.tip);
+    expect(reading.transactions).toEqual([await wallet.getTransaction(ours), await wallet.getTransaction(lost)]);
+    expect(reading.transactions[0]?.confirmations).toBe(3);
+    expect(reading.transactions[1]?.confirmations).toBe(-1);
+    expect(reading.unknown).toEqual([theirs, missing]);
+  });
+
+  it('refuses a malformed txid before the call: no hook, no node, no injected failure used', async () => {
+    const { chain, wallet } = setup();
+    const txid = chain.pay(await wallet.createAddress('a'), 10n);
+    const calls: MemoryCall[] = [];
+    chain.setCallHook(async (call) => {
+      calls.push(call);
+    });
+    chain.setDown(true);
+    chain.failNext('readTransactions', 'garbage');
+    for (const bad of ['', 'xyz', 'f'.repeat(63), 'g'.repeat(64), 42]) {
+      expect(await errorOf(wallet.readTransactions([txid, bad as string]))).toBeInstanceOf(InvalidTxid);
+    }
+    expect(calls).toEqual([]);
+    expect(chain.pendingFailures).toBe(1);
+  });
+});
+
+describe('MemoryBackend.changesSince', () => {
+  /** Pay one new wallet transaction per block, `blocks` times; returns the txids, lowest block first. */
+  async function onePerBlock(chain: MemoryChain, wallet: MemoryBackend, blocks: number): Promise<string[]> {
+    const address = await wallet.createAddress('per-block');
+    const stranger = chain.externalAddress();
+    const txids: string[] = [];
+    for (let i = 0; i < blocks; i++) {
+      txids.push(chain.pay(address, BigInt(i + 1)));
+      chain.pay(stranger, 1n); // in the same block, and never in the wallet's answers
+      chain.mine(1);
+    }
+    return txids;
+  }
+
+  const txidsOf = (changes: { transactions: readonly { txid: string }[] }): string[] => changes.transactions.map((tx) => tx.txid);
+
+  it('with a null cursor lists the whole history: sends, receives, pending and double-spent ones', async () => {
+    const { chain, wallet } = setup();
+    const funded = chain.fund(wallet, COIN);
+    chain.mine(10);
+    const { txid: sent } = await wallet.sendMany([{ address: chain.externalAddress(), amount: 5n }], { comment: 's' });
+    const lost = chain.pay(await wallet.createAddress('lost'), 7n);
+    chain.doubleSpend(lost);
+    const pending = chain.pay(await wallet.createAddress('p'), 9n);
+    chain.pay(chain.externalAddress(), 11n);
+
+    const changes = await wallet.changesSince(null, 0);
+    expect(txidsOf(changes)).toEqual([funded, sent, lost, pending]);
+    // doubleSpend mined the conflict alone: the send still waits in the mempool.
+    expect(changes.transactions.map((tx) => tx.confirmations)).toEqual([12, 0, -1, 0]);
+    expect(changes.removed).toEqual([]);
+    expect(changes.tip).toEqual(chain.tip);
+  });
+
+  it('with a cursor on the active chain lists what is above min(cursor, tip − depth), the mempool and recent conflicts', async () => {
+    const { chain, wallet } = setup();
+    const txids = await onePerBlock(chain, wallet, 6); // txids[i] at height i + 1
+    const cursor = await wallet.chainTip(); // height 6
+    const pending = chain.pay(await wallet.createAddress('p'), 50n);
+
+    expect(txidsOf(await wallet.changesSince(cursor, 0))).toEqual([pending]);
+    expect(txidsOf(await wallet.changesSince(cursor, 2))).toEqual([txids[4], txids[5], pending]);
+    expect(txidsOf(await wallet.changesSince(cursor, 100))).toEqual([...txids, pending]);
+
+    chain.mine(3); // pending at height 7, tip 9
+    const mined = await wallet.changesSince(cursor, 0);
+    expect(txidsOf(mined)).toEqual([pending]);
+    expect(mined.transactions[0]).toMatchObject({ confirmations: 3, blockHeight: 7 });
+    // The depth window (tip − 4 = 5) reaches below the cursor: heights 6 and up.
+    const deeper = await wallet.changesSince(cursor, 4);
+    expect(txidsOf(deeper)).toEqual([txids[5], pending]);
+    expect(deeper.transactions[0]?.confirmations).toBe(4);
+
+    // A deposit double-spent after the cursor is listed, with its negative confirmations; one
+    // double-spent in a block below the window is not.
+    chain.doubleSpend(txids[5]!);
+    chain.doubleSpend(txids[0]!);
+    const conflicted = await wallet.changesSince(cursor, 0);
+    expect(txidsOf(conflicted)).toEqual([pending]);
+    const recent = await wallet.changesSince(cursor, 4);
+    expect(txidsOf(recent)).toEqual([txids[5], pending]);
+    expect(recent.transactions[0]?.confirmations).toBe(-4);
+    const lost = chain.pay(await wallet.createAddress('lost'), 3n);
+    chain.doubleSpend(lost); // its conflict mined at height 10, above the cursor
+    expect(txidsOf(await wallet.changesSince(cursor, 0))).toEqual([pending, lost]);
+    expect(txidsOf(await wallet.changesSince(chain.tip, 0))).toEqual([]);
+  });
+
+  for (const depth of [1, 2, 3, 4, 5, 6]) {
+    it(`after a reorganisation ${depth} deep lists from the fork point and names the disconnected transactions`, async () => {
+      const { chain, wallet } = setup();
+      const txids = await onePerBlock(chain, wallet, 8);
+      const cursor = await wallet.chainTip();
+      chain.reorg(depth);
+      chain.mineEmpty(depth + 1);
+      const disconnected = txids.slice(8 - depth);
+
+      const changes = await wallet.changesSince(cursor, 0);
+      expect(changes.tip).toEqual({ hash: chain.tipHash, height: 9 });
+      expect(changes.removed).toEqual(disconnected);
+      expect(txidsOf(changes)).toEqual(disconnected);
+      expect(changes.transactions.every((tx) => tx.confirmations === 0 && tx.blockHash === undefined)).toBe(true);
+
+      // A depth reaching below the fork point lists the two blocks under it too.
+      const wider = await wallet.changesSince(cursor, depth + 3);
+      expect(txidsOf(wider)).toEqual(txids.slice(6 - depth));
+      expect(wider.removed).toEqual(disconnected);
+
+      // Mined again: listed with their new confirmations, and still named as removed.
+      chain.mine(1);
+      const remined = await wallet.changesSince(cursor, 0);
+      expect(txidsOf(remined)).toEqual(disconnected);
+      expect(remined.transactions.every((tx) => tx.confirmations === 1 && tx.blockHeight === 10)).toBe(true);
+      expect(remined.removed).toEqual(disconnected);
+    });
+
+    it(`after a reorganisation ${depth} deep finds what the new branch confirmed below the cursor's height`, async () => {
+      const { chain, wallet } = setup();
+      const txids = await onePerBlock(chain, wallet, 8);
+      const cursor = await wallet.chainTip();
+      chain.reorg(depth);
+      const [first] = chain.mine(1); // confirms them at once, at height 9 − depth ≤ the cursor's 8
+      chain.mineEmpty(depth);
+      const disconnected = txids.slice(8 - depth);
+
+      const changes = await wallet.changesSince(cursor, 0);
+      expect(txidsOf(changes)).toEqual(disconnected);
+      expect(changes.transactions.every((tx) => tx.blockHash === first && tx.confirmations === depth + 1)).toBe(true);
+      expect(changes.removed).toEqual(disconnected);
+    });
+  }
+
+  it('follows a cursor on a branch that two reorganisations left behind down to where it meets the active chain', async () => {
+    const { chain, wallet } = setup();
+    const [, , t3, t4, t5, t6] = await onePerBlock(chain, wallet, 6);
+    const cursorA = await wallet.chainTip(); // A6
+    chain.reorg(2); // t5, t6 back to the mempool
+    chain.mineEmpty(1); // B5
+    const t7 = chain.pay(await wallet.createAddress('b'), 70n);
+    chain.mine(2); // B6 holds t5, t6, t7; B7 empty
+    const cursorB = await wallet.chainTip();
+    expect(cursorB.height).toBe(7);
+    expect(txidsOf(await wallet.changesSince(cursorA, 0))).toEqual([t5, t6, t7]);
+
+    chain.reorg(4); // A4, B5, B6, B7 go: fork at A3
+    chain.mineEmpty(5);
+    const fromA = await wallet.changesSince(cursorA, 0);
+    expect(fromA.removed).toEqual([t4, t5, t6]);
+    expect(txidsOf(fromA)).toEqual([t4, t5, t6, t7]);
+    const fromB = await wallet.changesSince(cursorB, 0);
+    expect(fromB.removed).toEqual([t4, t5, t6, t7]);
+    expect(txidsOf(fromB)).toEqual([t4, t5, t6, t7]);
+    expect(fromB.tip).toEqual({ hash: chain.tipHash, height: 8 });
+    expect(txidsOf(await wallet.changesSince(cursorB, 6))).toEqual([t3, t4, t5, t6, t7]);
+  });
+
+  it('from a cursor at genesis lists everything in blocks and the mempool; a chain reorganised down to genesis forks there', async () => {
+    const { chain, wallet } = setup();
+    const genesis = await wallet.chainTip();
+    const txids = await onePerBlock(chain, wallet, 3);
+    const lost = chain.pay(await wallet.createAddress('lost'), 5n);
+    chain.doubleSpend(lost);
+    const pending = chain.pay(await wallet.createAddress('p'), 6n);
+    const fromGenesis = await wallet.changesSince(genesis, 0);
+    expect(txidsOf(fromGenesis)).toEqual(txidsOf(await wallet.changesSince(null, 0)));
+    expect(txidsOf(fromGenesis)).toEqual([...txids, lost, pending]);
+    expect(fromGenesis.removed).toEqual([]);
+
+    const cursor = await wallet.chainTip(); // height 4
+    chain.reorg(4);
+    chain.mineEmpty(5);
+    const changes = await wallet.changesSince(cursor, 0);
+    // The conflict of `lost` went back to the mempool too, so `lost` has 0 confirmations again.
+    expect(changes.removed).toEqual(txids);
+    expect(txidsOf(changes)).toEqual([...txids, lost, pending]);
+    expect(changes.transactions.every((tx) => tx.confirmations === 0)).toBe(true);
+    expect(txidsOf(await wallet.changesSince(genesis, 0))).toEqual([...txids, lost, pending]);
+  });
+
+  it('refuses cursors the chain never made, heights that do not match, and negative depths', async () => {
+    const { chain, wallet } = setup();
+    chain.mine(2);
+    const tip = await wallet.chainTip();
+    const foreign: ChainTip = new MemoryChain({ network: regtest, seed: 'elsewhere' }).tip;
+    for (const cursor of [foreign, { hash: tip.hash, height: 1 }, { hash: 'nonsense', height: 2 }]) {
+      expect(await errorOf(wallet.changesSince(cursor, 0)), JSON.stringify(cursor)).toMatchObject({
+        code: 'invalid_cursor',
+        retryable: false,
+      });
+    }
+    expect((await wallet.changesSince({ hash: tip.hash.toUpperCase(), height: 2 }, 0)).tip).toEqual(tip);
+    for (const depth of [-1, 1.5, Number.NaN]) {
+      expect(await errorOf(wallet.changesSince(tip, depth))).toBeInstanceOf(RangeError);
+    }
+  });
+
+  it('throws answer_too_large over the answer cap, which can be set, changed and lifted; listReceived still pages', async () => {
+    const { chain, wallet } = setup({ answerCap: 2 });
+    const txids = await onePerBlock(chain, wallet, 3);
+    const cursor = await wallet.chainTip();
+    const error = await errorOf(wallet.changesSince(null, 0));
+    expect(error).toBeInstanceOf(BackendError);
+    expect(error).toMatchObject({ code: ANSWER_TOO_LARGE, retryable: false, message: expect.stringMatching(/3 transactions, cap 2/) });
+    expect(await receivedTxids(wallet, 2)).toEqual(txids);
+    expect(txidsOf(await wallet.changesSince(cursor, 1))).toEqual([txids[2]]);
+
+    chain.setAnswerCap(0);
+    expect(await wallet.changesSince(cursor, 0)).toMatchObject({ transactions: [] });
+    expect(await errorOf(wallet.changesSince(cursor, 1))).toMatchObject({ code: ANSWER_TOO_LARGE });
+    chain.setAnswerCap(null);
+    expect(txidsOf(await wallet.changesSince(null, 0))).toEqual(txids);
+    expect(() => chain.setAnswerCap(-1)).toThrow(RangeError);
+    expect(() => new MemoryChain({ network: regtest, answerCap: 1.5 })).toThrow(RangeError);
+  });
+});
+
+describe('MemoryBackend.sendMany deadline on the chain clock', () => {
+  it('sends up to notAfter and refuses after it with deadline_passed, sending nothing', async () => {
+    let now = 1_000;
+    const { chain, wallet } = setup({ now: () => now });
+    chain.fund(wallet, COIN);
+    const to = chain.externalAddress();
+    await wallet.sendMany([{ address: to, amount: 1n }], { comment: 'on time', notAfter: 1_000 });
+    expect(chain.mempool).toHaveLength(1);
+
+    now = 1_000.5;
+    const error = await errorOf(wallet.sendMany([{ address: to, amount: 2n }], { comment: 'late', notAfter: 1_000 }));
+    expect(error).toBeInstanceOf(BackendError);
+    expect(error).toMatchObject({ code: DEADLINE_PASSED, retryable: true });
+    expect(chain.mempool).toHaveLength(1);
+    expect(await wallet.getBalance(0)).toBe(COIN - 1n - 2000n);
+    expect(await wallet.findByComment('late')).toBeUndefined();
+
+    // Without a deadline the clock does not matter; a deadline that is not a number is refused.
+    await wallet.sendMany([{ address: to, amount: 3n }], { comment: 'no deadline' });
+    expect(chain.mempool).toHaveLength(2);
+    expect(await errorOf(wallet.sendMany([{ address: to, amount: 4n }], { comment: 'nan', notAfter: Number.NaN }))).toMatchObject({
+      code: 'invalid_request',
+      retryable: true,
+    });
+    expect(chain.mempool).toHaveLength(2);
+  });
+
+  it('checks the deadline after the call hook, immediately before the request leaves, and before the node is asked', async () => {
+    let now = 0;
+    const { chain, wallet } = setup({ now: () => now });
+    chain.fund(wallet, COIN);
+    // The process is paused before the request leaves: its deadline passes meanwhile.
+    chain.setCallHook(async (call) => {
+      if (call.phase === 'before') now += 50;
+    });
+    const paused = await errorOf(wallet.sendMany([{ address: chain.externalAddress(), amount: 1n }], { comment: 'p', notAfter: 10 }));
+    expect(paused).toMatchObject({ code: DEADLINE_PASSED });
+    chain.setCallHook(null);
+    chain.setDown(true);
+    chain.failNext('sendMany', 'garbage');
+    const down = await errorOf(wallet.sendMany([{ address: chain.externalAddress(), amount: 1n }], { comment: 'd', notAfter: 10 }));
+    expect(down).toMatchObject({ code: DEADLINE_PASSED });
+    expect(chain.pendingFailures).toBe(1);
+    chain.setDown(false);
+    expect(chain.mempool).toEqual([]);
+  });
+
+  it('defaults to performance.now()', async () => {
+    const { chain, wallet } = setup();
+    chain.fund(wallet, COIN);
+    const to = chain.externalAddress();
+    const late = await errorOf(wallet.sendMany([{ address: to, amount: 1n }], { comment: 'l', notAfter: performance.now() - 1 }));
+    expect(late).toMatchObject({ code: DEADLINE_PASSED });
+    await wallet.sendMany([{ address: to, amount: 1n }], { comment: 'ok', notAfter: performance.now() + 60_000 });
+    expect(chain.mempool).toHaveLength(1);
+  });
+});
+
+describe('MemoryChain call hook', () => {
+  /** A promise with its resolve function, to hold a hook until the test lets it go. */
+  function gate(): { promise: Promise<void>; open: () => void } {
+    let open!: () => void;
+    const promise = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    return { promise, open };
+  }
+
+  it('is awaited before and after every call, with the method and the wallet', async () => {
+    const { chain, wallet } = setup();
+    const other = chain.createWallet('other');
+    chain.fund(wallet, COIN);
+    const calls: MemoryCall[] = [];
+    chain.setCallHook(async (call) => {
+      calls.push(call);
+    });
+    const txid = chain.pay(await wallet.createAddress('a'), 5n);
+    await other.getBalance(0);
+    await wallet.readTransactions([txid]);
+    await errorOf(wallet.sendMany([{ address: chain.externalAddress(), amount: 10n * COIN }], { comment: 'too much' }));
+    chain.setDown(true);
+    await errorOf(wallet.chainTip());
+    chain.setDown(false);
+    chain.setCallHook(null);
+    await wallet.changesSince(null, 0);
+
+    const pairs = (method: MemoryMethod, name: string): MemoryCall[] => [
+      { method, wallet: name, phase: 'before' },
+      { method, wallet: name, phase: 'after' },
+    ];
+    expect(calls).toEqual([
+      ...pairs('createAddress', 'ours'),
+      ...pairs('getBalance', 'other'),
+      ...pairs('readTransactions', 'ours'),
+      // Refused by the node or unreachable: 'after' still runs before the caller sees the error.
+      ...pairs('sendMany', 'ours'),
+      ...pairs('chainTip', 'ours'),
+    ]);
+  });
+
+  it("a hook throwing at 'before' fails the call with nothing done", async () => {
+    const { chain, wallet } = setup();
+    chain.fund(wallet, COIN);
+    const crash = new Error('process crashed before the request left');
+    chain.setCallHook(async (call) => {
+      if (call.phase === 'before') throw crash;
+    });
+    expect(await errorOf(wallet.sendMany([{ address: chain.externalAddress(), amount: 1n }], { comment: 'x' }))).toBe(crash);
+    expect(await errorOf(wallet.createAddress('never'))).toBe(crash);
+    chain.setCallHook(null);
+    expect(chain.mempool).toEqual([]);
+    expect(await wallet.getBalance(0)).toBe(COIN);
+    expect(await wallet.findByComment('x')).toBeUndefined();
+  });
+
+  it("a hook throwing at 'after' loses the answer of a send that went out", async () => {
+    const { chain, wallet } = setup();
+    chain.fund(wallet, COIN);
+    const lost = new Error('connection lost after sending');
+    chain.setCallHook(async (call) => {
+      if (call.phase === 'after' && call.method === 'sendMany') throw lost;
+    });
+    expect(await errorOf(wallet.sendMany([{ address: chain.externalAddress(), amount: 1n }], { comment: 'lost answer' }))).toBe(lost);
+    expect(chain.mempool).toHaveLength(1);
+    const found = await wallet.findByComment('lost answer');
+    expect(found).toMatchObject({ txid: chain.mempool[0], comment: 'lost answer', confirmations: 0 });
+    expect(await wallet.getBalance(0)).toBe(COIN - 1n - 2000n);
+  });
+
+  it('a hook that waits holds the call: nothing done while held before, no answer while held after', async () => {
+    const { chain, wallet } = setup();
+    chain.fund(wallet, COIN);
+    const before = gate();
+    const after = gate();
+    chain.setCallHook(async (call) => {
+      await (call.phase === 'before' ? before.promise : after.promise);
+    });
+    let settled = false;
+    const send = wallet.sendMany([{ address: chain.externalAddress(), amount: 1n }], { comment: 'slow' }).finally(() => {
+      settled = true;
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(chain.mempool).toEqual([]);
+    chain.mine(1); // the chain moves on while the process is paused
+
+    before.open();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(chain.mempool).toHaveLength(1);
+    expect(settled).toBe(false);
+
+    after.open();
+    const result = await send;
+    expect(result.txid).toBe(chain.mempool[0]);
+  });
+
+  it('is not reached by a closed handle; without a hook calls act synchronously', async () => {
+    const { chain, wallet } = setup();
+    chain.fund(wallet, COIN);
+    const calls: MemoryCall[] = [];
+    chain.setCallHook(async (call) => {
+      calls.push(call);
+    });
+    const closed = chain.openWallet('ours');
+    await closed.close();
+    expect(await errorOf(closed.chainTip())).toMatchObject({ code: 'backend_closed' });
+    expect(calls).toEqual([]);
+
+    chain.setCallHook(null);
+    const send = wallet.sendMany([{ address: chain.externalAddress(), amount: 1n }], { comment: 'sync' });
+    expect(chain.mempool, 'sent before the promise is awaited').toHaveLength(1);
+    await send;
+    expect(() => chain.setCallHook('nope' as never)).toThrow(TypeError);
   });
 });

@@ -4,12 +4,14 @@
  * unlimited money that pays any address. Tests drive it directly: pay, mine, reorg, double spend,
  * make the node fail.
  *
- * Everything is synchronous and derived from a seed, so two chains given the same options and
- * the same calls produce the same addresses, txids and block hashes.
+ * Everything is derived from a seed, so two chains given the same options and the same calls
+ * produce the same addresses, txids and block hashes. The chain's own methods are synchronous;
+ * backend calls only wait when a call hook (see `setCallHook`) makes them.
  */
+import type { ChainTip } from '../backend.js';
 import type { NetworkParams } from '../../domain/coins.js';
 import { normalizeAddress } from './addresses.js';
-import type { InjectedFailure, MemoryMethod } from './faults.js';
+import type { InjectedFailure, MemoryCallHook, MemoryMethod } from './faults.js';
 import { MemoryBackend } from './memory-backend.js';
 import { ChainState } from './state.js';
 
@@ -23,6 +25,16 @@ export interface MemoryChainOptions {
   readonly feeBase?: bigint;
   /** Seed of every address, txid and block hash. Default `'cryptoassets-memory-chain'`. */
   readonly seed?: string;
+  /**
+   * The clock `sendMany` compares `notAfter` with, in milliseconds like `performance.now()`
+   * (the default). A simulator passes its virtual time.
+   */
+  readonly now?: () => number;
+  /**
+   * Most transactions a `changesSince` answer may hold; larger answers throw `BackendError`
+   * `answer_too_large`, like a node's answer over the backend's size cap. Default: no cap.
+   */
+  readonly answerCap?: number;
 }
 
 /** One output of an outside payment. */
@@ -69,12 +81,18 @@ export class MemoryChain {
       // CoinBackend promises a positive fee for every send.
       throw new RangeError('MemoryChain: feeBase + feePerOutput must be positive');
     }
+    if (options.now !== undefined && typeof options.now !== 'function') {
+      throw new TypeError('MemoryChain: now must be a function returning milliseconds');
+    }
     this.network = options.network;
     this.state = new ChainState({
       network: options.network,
       feeBase,
       feePerOutput,
       seed: options.seed ?? 'cryptoassets-memory-chain',
+      // Bound: performance.now throws when called with another `this`.
+      now: options.now ?? (() => performance.now()),
+      answerCap: checkAnswerCap(options.answerCap ?? null),
     });
   }
 
@@ -177,6 +195,11 @@ export class MemoryChain {
     return this.state.tipHash;
   }
 
+  /** The best block as a backend reports it (`chainTip()`), without going through a backend. */
+  get tip(): ChainTip {
+    return this.state.tip;
+  }
+
   /** Txids waiting in the mempool, oldest first. */
   get mempool(): readonly string[] {
     return this.state.mempool;
@@ -189,6 +212,18 @@ export class MemoryChain {
     for (let i = 0; i < blocks; i++) {
       hashes.push(i === 0 ? this.state.mineMempool() : this.state.appendBlock([]));
     }
+    return hashes;
+  }
+
+  /**
+   * Mine `blocks` blocks that hold no transactions, as a miner that ignores the mempool: what
+   * waits there keeps waiting. With `reorg`, this makes a reorganisation whose transactions are
+   * not confirmed again at once. Returns the new block hashes.
+   */
+  mineEmpty(blocks = 1): string[] {
+    if (!Number.isSafeInteger(blocks) || blocks < 0) throw new RangeError('mineEmpty: blocks must be a non-negative integer');
+    const hashes: string[] = [];
+    for (let i = 0; i < blocks; i++) hashes.push(this.state.appendBlock([]));
     return hashes;
   }
 
@@ -265,4 +300,31 @@ export class MemoryChain {
   get pendingFailures(): number {
     return this.state.faults.pendingCount;
   }
+
+  /**
+   * Run `hook` around every call of every wallet's open backend (null removes it): awaited before
+   * the call reaches the node, and again after the node's part is over (carried out, refused or
+   * failed) but before the caller gets the answer. A hook that throws makes the call fail with
+   * that error at that point: at `'before'` nothing was done; at `'after'` the call was carried
+   * out (a `sendMany` was sent, its answer is lost). A hook that awaits a long promise models a
+   * slow node or a paused process; `sendMany`'s deadline is checked after the `'before'` hook.
+   * Each phase uses the hook set at that moment. Calls refused by a closed handle and malformed
+   * `readTransactions` txids never reach the hook.
+   */
+  setCallHook(hook: MemoryCallHook | null): void {
+    if (hook !== null && typeof hook !== 'function') throw new TypeError('setCallHook: hook must be a function or null');
+    this.state.faults.callHook = hook;
+  }
+
+  /** Set or lift (null) the cap on `changesSince` answers; see `MemoryChainOptions.answerCap`. */
+  setAnswerCap(cap: number | null): void {
+    this.state.answerCap = checkAnswerCap(cap);
+  }
+}
+
+function checkAnswerCap(cap: number | null): number | null {
+  if (cap !== null && (!Number.isSafeInteger(cap) || cap < 0)) {
+    throw new RangeError(`MemoryChain: answerCap must be a non-negative integer or null, got ${String(cap)}`);
+  }
+  return cap;
 }

@@ -1,11 +1,41 @@
 /**
- * Failure injection for the memory chain: tests make the "node" unreachable or make one call
- * answer nonsense, to check that callers handle `BackendError`s as they would from a real node.
+ * Failure injection for the memory chain: tests make the "node" unreachable, make one call answer
+ * nonsense or too much, or run a hook around every call (delays, simulated crashes), to check
+ * that callers handle `BackendError`s and interruptions as they would with a real node.
  */
+import { ANSWER_TOO_LARGE } from '../backend.js';
 import { BackendError } from '../../domain/errors.js';
 
-/** The `CoinBackend` methods whose next call can be made to fail. */
-export type MemoryMethod = 'createAddress' | 'sendMany' | 'getTransaction' | 'listReceived' | 'getBalance';
+/** The `CoinBackend` methods whose next call can be made to fail or be hooked. */
+export type MemoryMethod =
+  | 'createAddress'
+  | 'sendMany'
+  | 'getTransaction'
+  | 'listReceived'
+  | 'getBalance'
+  | 'findByComment'
+  | 'chainTip'
+  | 'changesSince'
+  | 'readTransactions';
+
+/** One backend call, as a call hook sees it. */
+export interface MemoryCall {
+  readonly method: MemoryMethod;
+  /** The wallet whose backend was called. */
+  readonly wallet: string;
+  /**
+   * `'before'`: the call has not reached the node (nothing done yet). `'after'`: the node's part
+   * is over, whatever its outcome (carried out, refused, failed), and the caller has not yet seen
+   * the answer.
+   */
+  readonly phase: 'before' | 'after';
+}
+
+/**
+ * Awaited at both phases of every call of an open backend (see `MemoryChain.setCallHook`). A hook
+ * that throws makes the call fail with that error at that point; one that takes long delays it.
+ */
+export type MemoryCallHook = (call: MemoryCall) => Promise<void>;
 
 /**
  * How an injected failure shows:
@@ -14,9 +44,12 @@ export type MemoryMethod = 'createAddress' | 'sendMany' | 'getTransaction' | 'li
  * - `'garbage'`: the node answered something that cannot be parsed; `BackendError` with
  *   `retryable: false`. The call is carried out before its answer is lost (a `sendMany` really
  *   sends), because that is what makes such an answer dangerous with a real node.
+ * - `'too_large'`: the answer is over the backend's size cap; `BackendError` with code
+ *   `answer_too_large`, `retryable: false` (the same request would be as large), and the call has
+ *   no effect.
  * - an `Error`: thrown as it is, and the call has no effect.
  */
-export type InjectedFailure = Error | 'down' | 'garbage';
+export type InjectedFailure = Error | 'down' | 'garbage' | 'too_large';
 
 interface PendingFailure {
   readonly method: MemoryMethod;
@@ -25,10 +58,12 @@ interface PendingFailure {
   readonly wallet?: string;
 }
 
-/** Holds the chain-wide "down" switch and the queue of one-shot failures. */
+/** Holds the chain-wide "down" switch, the queue of one-shot failures and the call hook. */
 export class FaultInjector {
   private down = false;
   private readonly pending: PendingFailure[] = [];
+  /** Awaited around every backend call; null for none. */
+  callHook: MemoryCallHook | null = null;
 
   get isDown(): boolean {
     return this.down;
@@ -57,6 +92,29 @@ export class FaultInjector {
   get pendingCount(): number {
     return this.pending.length;
   }
+
+  /**
+   * The node's part of a call: fails as the node is down or as the first failure queued for it
+   * says, else runs `operation`.
+   */
+  apply<T>(method: MemoryMethod, wallet: string, operation: () => T): T {
+    if (this.down) throw unreachableError(method, wallet);
+    const failure = this.take(method, wallet);
+    if (failure === undefined) return operation();
+    if (failure === 'down') throw unreachableError(method, wallet);
+    if (failure === 'too_large') throw tooLargeError(method, wallet, 'injected failure');
+    if (failure === 'garbage') {
+      // The node did the work; only its answer is lost. The outcome, success or error, is hidden.
+      let outcome: unknown;
+      try {
+        operation();
+      } catch (error) {
+        outcome = error;
+      }
+      throw garbageError(method, wallet, outcome);
+    }
+    throw failure;
+  }
 }
 
 /** The error a call gets while the node is down or when `'down'` was injected. */
@@ -64,6 +122,14 @@ export function unreachableError(method: MemoryMethod, wallet: string): BackendE
   return new BackendError(`memory node unreachable: ${method} of wallet ${JSON.stringify(wallet)} was not carried out`, {
     retryable: true,
   });
+}
+
+/** The error of an answer over the size cap (injected, or `changesSince` over the chain's cap). */
+export function tooLargeError(method: MemoryMethod, wallet: string, detail: string): BackendError {
+  return new BackendError(
+    `memory node's answer to ${method} of wallet ${JSON.stringify(wallet)} is too large (${detail}); nothing was done`,
+    { retryable: false, code: ANSWER_TOO_LARGE },
+  );
 }
 
 /** The error a call gets when `'garbage'` was injected. */

@@ -5,4 +5,4 @@
 export { MemoryChain } from './chain.js';
 export type { ChainTransactionInfo, MemoryChainOptions, PaymentOutput } from './chain.js';
 export { MemoryBackend } from './memory-backend.js';
-export type { InjectedFailure, MemoryMethod } from './faults.js';
+export type { InjectedFailure, MemoryCall, MemoryCallHook, MemoryMethod } from './faults.js';

@@ -3,18 +3,23 @@
  * a bitcoind wallet. Created by `MemoryChain.createWallet` / `openWallet`, never directly.
  */
 import type {
+  ChainChanges,
+  ChainTip,
   CoinBackend,
   NetworkTransactionInfo,
   ReceivedOutput,
   ReceivedPage,
+  SendOptions,
   SendOutputRequest,
   SendResult,
   SentOutput,
+  TransactionsReading,
 } from '../backend.js';
-import { TXID_PATTERN } from '../backend.js';
+import { DEADLINE_PASSED, TXID_PATTERN } from '../backend.js';
 import { BackendError, InvalidTxid, NotFound } from '../../domain/errors.js';
 import { checkAddress } from './addresses.js';
-import { garbageError, unreachableError, type MemoryMethod } from './faults.js';
+import { selectChanges } from './changes.js';
+import { tooLargeError, type MemoryMethod } from './faults.js';
 import type { ChainState, ChainTransaction } from './state.js';
 
 /** `listReceived` cursors: an offset into the wallet's append-only list of receiving txs. */
@@ -43,10 +48,12 @@ export class MemoryBackend implements CoinBackend {
    * Send one transaction paying `outputs`, with fee `feeBase + feePerOutput × outputs`.
    * Refuses, with a retryable `BackendError` and nothing sent, an empty list, amounts that are
    * not positive bigints, invalid or repeated addresses (bitcoind's sendmany refuses duplicates
-   * too), and totals the wallet cannot cover (`code: 'insufficient_funds'`).
+   * too) (`code: 'invalid_request'`), totals the wallet cannot cover (`'insufficient_funds'`),
+   * and, before the request reaches the node, a send whose `notAfter` is earlier than the
+   * chain's clock (`'deadline_passed'`).
    */
-  async sendMany(outputs: readonly SendOutputRequest[], options: { comment: string }): Promise<SendResult> {
-    return this.call('sendMany', () => {
+  async sendMany(outputs: readonly SendOutputRequest[], options: SendOptions): Promise<SendResult> {
+    const send = (): SendResult => {
       const checked = this.checkOutputs(outputs);
       const fee = this.state.feeBase + this.state.feePerOutput * BigInt(checked.length);
       const total = checked.reduce((sum, output) => sum + output.amount, 0n);
@@ -68,7 +75,8 @@ export class MemoryBackend implements CoinBackend {
         ...(typeof comment === 'string' && comment !== '' ? { comment } : {}),
       });
       return { txid: tx.txid, fee };
-    });
+    };
+    return this.call('sendMany', send, () => this.checkDeadline(options?.notAfter));
   }
 
   /**
@@ -96,7 +104,7 @@ export class MemoryBackend implements CoinBackend {
    * page plus anything that arrived since, up to `pageSize`.
    */
   async listReceived(next: string | null, pageSize: number): Promise<ReceivedPage> {
-    return this.call('listReceived', () => {
+    return this.call('listReceived', (): ReceivedPage => {
       if (!Number.isSafeInteger(pageSize) || pageSize < 1) {
         throw new RangeError(`listReceived: pageSize must be a positive integer, got ${String(pageSize)}`);
       }
@@ -106,11 +114,10 @@ export class MemoryBackend implements CoinBackend {
       const end = start + txids.length;
       const transactions = txids.map((txid) => {
         const tx = this.state.transaction(txid);
-        const info = tx && this.view(tx);
-        if (!info) throw new Error(`memory chain lost transaction ${txid}`);
-        return info;
+        if (!tx) throw new Error(`memory chain lost transaction ${txid}`);
+        return this.mustView(tx);
       });
-      return { transactions, next: end < received.length ? `memory:${end}` : null };
+      return { transactions, next: end < received.length ? `memory:${end}` : null, tip: this.state.tip };
     });
   }
 
@@ -131,7 +138,7 @@ export class MemoryBackend implements CoinBackend {
 
   /** Our send carrying this comment, if any. */
   async findByComment(comment: string): Promise<NetworkTransactionInfo | undefined> {
-    return this.call('getTransaction', () => {
+    return this.call('findByComment', () => {
       for (const txid of this.state.wallet(this.walletName).txids) {
         const tx = this.state.transaction(txid);
         if (tx && tx.sender === this.walletName && tx.comment === comment) return this.view(tx) ?? undefined;
@@ -140,20 +147,64 @@ export class MemoryBackend implements CoinBackend {
     });
   }
 
-  /** Height of the chain's tip. */
-  async blockHeight(): Promise<number> {
-    return this.call('getBalance', () => this.state.height);
+  /** The chain's best block. */
+  async chainTip(): Promise<ChainTip> {
+    return this.call('chainTip', () => this.state.tip);
   }
 
-  /** The wallet's transactions within `depth` confirmations of the tip (either sign), in one call. */
-  async recentTransactions(depth: number): Promise<NetworkTransactionInfo[]> {
-    return this.call('listReceived', () =>
-      this.state
-        .wallet(this.walletName)
-        .txids.map((txid) => this.state.transaction(txid))
-        .map((tx) => (tx ? this.view(tx) : null))
-        .filter((info): info is NetworkTransactionInfo => info !== null && Math.abs(info.confirmations) <= depth),
-    );
+  /**
+   * The wallet's transactions that may have changed since `cursor`, read at one tip; see
+   * `CoinBackend.changesSince` and `./changes.ts` for which. Conflicted receives are listed like
+   * other transactions (bitcoind hides them). `removed` holds the wallet's txids in blocks of the
+   * cursor's branch that a reorganisation disconnected.
+   * @throws BackendError `answer_too_large` when the answer holds more transactions than the
+   *   chain's answer cap; `invalid_cursor` for a cursor this chain never gave; RangeError for a
+   *   negative depth.
+   */
+  async changesSince(cursor: ChainTip | null, depth: number): Promise<ChainChanges> {
+    return this.call('changesSince', (): ChainChanges => {
+      const selected = selectChanges(this.state, this.walletName, cursor, depth);
+      const cap = this.state.answerCap;
+      if (cap !== null && selected.transactions.length > cap) {
+        throw tooLargeError('changesSince', this.walletName, `${selected.transactions.length} transactions, cap ${cap}`);
+      }
+      return {
+        tip: this.state.tip,
+        transactions: selected.transactions.map((tx) => this.mustView(tx)),
+        removed: [...selected.removed],
+      };
+    });
+  }
+
+  /**
+   * The wallet's view of each txid (uppercase accepted, answers in lowercase, duplicates read
+   * once, in the order given), at one tip. Txids the wallet does not know, other wallets'
+   * transactions among them, are listed in `unknown`.
+   * @throws InvalidTxid for a malformed txid, before the call reaches the node (no hook, no
+   *   injected failure).
+   */
+  async readTransactions(txids: readonly string[]): Promise<TransactionsReading> {
+    if (!Array.isArray(txids)) throw new TypeError('readTransactions: txids must be an array');
+    const wanted = [
+      ...new Set(
+        txids.map((txid: unknown) => {
+          const normalized = typeof txid === 'string' ? txid.toLowerCase() : '';
+          if (!TXID_PATTERN.test(normalized)) throw new InvalidTxid(String(txid));
+          return normalized;
+        }),
+      ),
+    ];
+    return this.call('readTransactions', (): TransactionsReading => {
+      const transactions: NetworkTransactionInfo[] = [];
+      const unknown: string[] = [];
+      for (const txid of wanted) {
+        const tx = this.state.transaction(txid);
+        const info = tx && this.view(tx);
+        if (info) transactions.push(info);
+        else unknown.push(txid);
+      }
+      return { tip: this.state.tip, transactions, unknown };
+    });
   }
 
   /** Marks this handle closed: later calls throw. The wallet stays on the chain (`openWallet`). */
@@ -161,34 +212,66 @@ export class MemoryBackend implements CoinBackend {
     this.closed = true;
   }
 
-  /** Closed handle, node down, injected failure, in that order, then the call itself. */
-  private call<T>(method: MemoryMethod, operation: () => T): T {
+  /**
+   * One backend call: refused on a closed handle; then the call hook (`'before'`), checks made
+   * before a request leaves (`clientCheck`), the node's part (down, injected failure, then
+   * `operation`), the call hook (`'after'`), and the answer. Without a hook the call runs
+   * synchronously, as it always did, so tests that do not use hooks see no extra turns.
+   */
+  private async call<T>(method: MemoryMethod, operation: () => T, clientCheck?: () => void): Promise<T> {
     if (this.closed) {
       throw new BackendError(`memory backend of wallet ${JSON.stringify(this.walletName)} is closed`, {
         retryable: false,
         code: 'backend_closed',
       });
     }
-    if (this.state.faults.isDown) throw unreachableError(method, this.walletName);
-    const failure = this.state.faults.take(method, this.walletName);
-    if (failure === undefined) return operation();
-    if (failure === 'down') throw unreachableError(method, this.walletName);
-    if (failure === 'garbage') {
-      // The node did the work; only its answer is lost. The outcome, success or error, is hidden.
-      let outcome: unknown;
-      try {
-        operation();
-      } catch (error) {
-        outcome = error;
-      }
-      throw garbageError(method, this.walletName, outcome);
+    const before = this.startHook(method, 'before');
+    if (before) await before;
+    let outcome: { ok: true; value: T } | { ok: false; error: unknown };
+    try {
+      clientCheck?.();
+      outcome = { ok: true, value: this.state.faults.apply(method, this.walletName, operation) };
+    } catch (error) {
+      outcome = { ok: false, error };
     }
-    throw failure;
+    // A throwing 'after' hook replaces the answer: the call WAS carried out (a send went out) but
+    // the caller never learns its outcome, which is how a crash or a lost answer looks.
+    const after = this.startHook(method, 'after');
+    if (after) await after;
+    if (!outcome.ok) throw outcome.error;
+    return outcome.value;
+  }
+
+  /**
+   * Start the hook set on the chain now, or return undefined without one: the caller awaits only
+   * a real hook, so that hook-free calls keep running synchronously up to their answer.
+   */
+  private startHook(method: MemoryMethod, phase: 'before' | 'after'): Promise<void> | undefined {
+    const hook = this.state.faults.callHook;
+    return hook === null ? undefined : hook({ method, wallet: this.walletName, phase });
+  }
+
+  /** Refuses a send whose `notAfter` is earlier than the chain's clock (see `SendOptions`). */
+  private checkDeadline(notAfter: unknown): void {
+    if (notAfter === undefined) return;
+    if (typeof notAfter !== 'number' || Number.isNaN(notAfter)) {
+      throw new BackendError(`sendMany refused, nothing sent: notAfter must be a number, got ${describe(notAfter)}`, {
+        retryable: true,
+        code: 'invalid_request',
+      });
+    }
+    const now = this.state.now();
+    if (now > notAfter) {
+      throw new BackendError(`sendMany refused, nothing sent: its deadline ${notAfter} passed at ${now}`, {
+        retryable: true,
+        code: DEADLINE_PASSED,
+      });
+    }
   }
 
   private checkOutputs(outputs: readonly SendOutputRequest[]): { address: string; amount: bigint }[] {
     const refuse = (message: string): BackendError =>
-      new BackendError(`sendMany refused, nothing sent: ${message}`, { retryable: true });
+      new BackendError(`sendMany refused, nothing sent: ${message}`, { retryable: true, code: 'invalid_request' });
     if (!Array.isArray(outputs) || outputs.length === 0) throw refuse('no outputs');
     const seen = new Set<string>();
     return outputs.map((output, index) => {
@@ -220,6 +303,13 @@ export class MemoryBackend implements CoinBackend {
       });
     }
     return offset;
+  }
+
+  /** The wallet's view of a transaction the wallet's own index holds (so it concerns the wallet). */
+  private mustView(tx: ChainTransaction): NetworkTransactionInfo {
+    const info = this.view(tx);
+    if (!info) throw new Error(`memory chain indexed transaction ${tx.txid} under wallet ${this.walletName}, which it does not concern`);
+    return info;
   }
 
   /** The wallet's view of `tx`, or null when the transaction does not concern this wallet. */

@@ -9,6 +9,7 @@
  */
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
+import type { ChainTip } from '../backend.js';
 import type { NetworkParams } from '../../domain/coins.js';
 import { encodeKeyHashAddress } from './addresses.js';
 import { FaultInjector } from './faults.js';
@@ -37,12 +38,25 @@ export interface ChainTransaction {
   conflictedBy: string | null;
 }
 
-/** A block of the active chain. */
+/** A block the chain made; it may since have left the active chain (reorganisation). */
 export interface ChainBlock {
   readonly hash: string;
   readonly height: number;
-  /** Txids in block order; `doubleSpend` may swap one for its conflict. */
+  /** Hash of the block below it; null for the genesis block. */
+  readonly parent: string | null;
+  /**
+   * Txids in block order; `doubleSpend` may swap one for its conflict while the block is active.
+   * A disconnected block keeps the txids it held when it was disconnected.
+   */
   readonly txids: string[];
+}
+
+/** Where a block's branch meets the active chain; see `ChainState.forkPoint`. */
+export interface ForkPoint {
+  /** The highest block of the branch that is on the active chain (the block itself if active). */
+  readonly fork: ChainBlock;
+  /** The branch's blocks above `fork`, lowest first: those disconnected since the block was tip. */
+  readonly disconnected: readonly ChainBlock[];
 }
 
 /** What the chain knows about one wallet. */
@@ -65,6 +79,10 @@ export interface ChainStateOptions {
   readonly feeBase: bigint;
   readonly feePerOutput: bigint;
   readonly seed: string;
+  /** The clock `sendMany` compares `notAfter` with. */
+  readonly now: () => number;
+  /** Most transactions a `changesSince` answer may hold; null for no cap. */
+  readonly answerCap: number | null;
 }
 
 /** See the module comment. All methods are synchronous: the chain is a plain data structure. */
@@ -73,6 +91,10 @@ export class ChainState {
   readonly feeBase: bigint;
   readonly feePerOutput: bigint;
   readonly faults = new FaultInjector();
+  /** The clock `sendMany` compares `notAfter` with (virtual time in simulations). */
+  readonly now: () => number;
+  /** Most transactions a `changesSince` answer may hold; null for no cap. */
+  answerCap: number | null;
 
   private readonly seed: string;
   /** One counter per kind of identifier, so that ids do not shift when unrelated calls are added. */
@@ -80,6 +102,11 @@ export class ChainState {
   /** The active chain; index = height, blocks[0] is an empty genesis block. */
   private readonly blocks: ChainBlock[] = [];
   private readonly blocksByHash = new Map<string, ChainBlock>();
+  /**
+   * Every block ever made, disconnected ones included, so that a cursor on a stale branch can be
+   * followed down (by `parent`) to where it meets the active chain.
+   */
+  private readonly knownBlocks = new Map<string, ChainBlock>();
   private mempoolTxids: string[] = [];
   private readonly transactions = new Map<string, ChainTransaction>();
   private readonly addressBook = new Map<string, AddressRecord>();
@@ -90,6 +117,8 @@ export class ChainState {
     this.feeBase = options.feeBase;
     this.feePerOutput = options.feePerOutput;
     this.seed = options.seed;
+    this.now = options.now;
+    this.answerCap = options.answerCap;
     this.appendBlock([]);
   }
 
@@ -212,6 +241,11 @@ export class ChainState {
     return height === undefined ? 0 : this.height - height + 1;
   }
 
+  /** True when `tx` sent from or paid to `wallet`: the transactions a wallet sees. */
+  concernsWallet(tx: ChainTransaction, wallet: string): boolean {
+    return tx.sender === wallet || tx.outputs.some((output) => this.addressBook.get(output.address)?.wallet === wallet);
+  }
+
   blockHeight(tx: ChainTransaction): number | undefined {
     return tx.blockHash === null ? undefined : this.blocksByHash.get(tx.blockHash)?.height;
   }
@@ -252,20 +286,50 @@ export class ChainState {
     return tip.hash;
   }
 
+  /** The best block, as a reading's tip. */
+  get tip(): ChainTip {
+    return { hash: this.tipHash, height: this.height };
+  }
+
   get mempool(): readonly string[] {
     return [...this.mempoolTxids];
   }
 
+  /** The active-chain block `hash`, or undefined (unknown or disconnected). */
   block(hash: string): ChainBlock | undefined {
     return this.blocksByHash.get(hash);
+  }
+
+  /** Any block the chain ever made, active or disconnected, or undefined. */
+  knownBlock(hash: string): ChainBlock | undefined {
+    return this.knownBlocks.get(hash);
+  }
+
+  /**
+   * Follow `block`'s branch down to the active chain, as bitcoind's listsinceblock does for a
+   * cursor that a reorganisation left behind. Ends at genesis at the latest, which is never
+   * disconnected. Costs one step per disconnected block.
+   */
+  forkPoint(block: ChainBlock): ForkPoint {
+    const disconnected: ChainBlock[] = [];
+    let current = block;
+    while (this.blocksByHash.get(current.hash) !== current) {
+      disconnected.push(current);
+      const parent = current.parent === null ? undefined : this.knownBlocks.get(current.parent);
+      if (!parent) throw new Error(`memory chain lost the parent of block ${current.hash}`);
+      current = parent;
+    }
+    return { fork: current, disconnected: disconnected.reverse() };
   }
 
   /** Mine one block holding `txids` (which must be mempool transactions), return its hash. */
   appendBlock(txids: readonly string[]): string {
     const hash = bytesToHex(this.nextId('block'));
-    const block: ChainBlock = { hash, height: this.blocks.length, txids: [...txids] };
+    const parent = this.blocks[this.blocks.length - 1]?.hash ?? null;
+    const block: ChainBlock = { hash, height: this.blocks.length, parent, txids: [...txids] };
     this.blocks.push(block);
     this.blocksByHash.set(hash, block);
+    this.knownBlocks.set(hash, block);
     const mined = new Set(txids);
     this.mempoolTxids = this.mempoolTxids.filter((txid) => !mined.has(txid));
     for (const txid of txids) {
