@@ -2,13 +2,12 @@
  * Scenario 4 — the cost of one confirmation-polling round with 100, 1,000 (and 10,000 in full
  * mode) open transactions: deposits of a node wallet recorded in a fresh ledger by a scan, one
  * block mined so that every one of them has a new confirmation count, one warm-up round, another
- * block, then the measured round (`pollConfirmations`, as the service runs it).
+ * block, then the measured round (`syncWithChain`, as the service runs it every poll period).
  *
  * Two baselines, both measured here: the round's own RPC calls issued raw (what the node costs;
  * against our wall time), and looking every open transaction up one by one (`gettransaction`
  * per transaction, as polling without `listsinceblock` would; against our RPC requests).
  */
-import { pollConfirmations } from '../../src/service/confirmation-poller.js';
 import type { BenchContext } from '../lib/context.js';
 import { progress } from '../lib/log.js';
 import type { NodeFixture } from '../lib/node-fixture.js';
@@ -16,8 +15,6 @@ import { ledgerPath, nodeLedger } from '../lib/node-ledger.js';
 import { now } from '../lib/timing.js';
 import { type Figure, figure, type ScenarioResult } from '../lib/types.js';
 import { LTC } from '../../src/domain/coins.js';
-
-const quiet = { info() {}, warn() {}, error() {} };
 
 export async function pollingScenario(context: BenchContext): Promise<ScenarioResult> {
   const started = now();
@@ -38,16 +35,17 @@ export async function pollingScenario(context: BenchContext): Promise<ScenarioRe
       const ledger = app.coin('ltc');
       await ledger.scanReceived();
       await fixture.node.mine(1);
-      await pollConfirmations(ledger, quiet); // warm-up
+      await ledger.syncWithChain(); // warm-up
       await fixture.node.mine(1);
       rpc.reset();
       const start = now();
-      const result = await pollConfirmations(ledger, quiet);
+      const result = await ledger.syncWithChain();
       const oursMs = now() - start;
       const requests = rpc.requests;
       const calls = rpc.calls;
-      if (result.tracked !== size || result.failures > 0) {
-        throw new Error(`expected ${size} tracked transactions, got ${result.tracked} (${result.failures} failures)`);
+      const tracked = (await ledger.read((book) => book.trackedTransactions())).length;
+      if (tracked !== size || result.lookedUp > 0) {
+        throw new Error(`expected ${size} tracked transactions all in one reading, got ${tracked} (${result.lookedUp} looked up alone)`);
       }
 
       // Baseline 1: the round's calls, raw.
@@ -76,7 +74,7 @@ export async function pollingScenario(context: BenchContext): Promise<ScenarioRe
           baselineLabel: "the round's RPC calls alone (getblockcount, getblockhash, listsinceblock), raw",
           better: 'lower',
           n: size,
-          extra: { updated: result.updated, fallbacks: result.fallbacks, oneByOneMs },
+          extra: { updated: result.updates.length, lookedUp: result.lookedUp, oneByOneMs },
         }),
         figure({
           scenario: 'polling',

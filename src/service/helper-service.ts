@@ -2,12 +2,17 @@
  * The helper service: runs beside the node and the application, and is the only process that
  * talks to the network on the ledger's behalf.
  *
- * - holds a lease in the database, so a second service on the same database stands by;
- * - at start (and until it succeeds) rescans received transactions, so deposits notified while
- *   it was down are found, and reconciles broadcasts a crash left open;
- * - listens for wallet notifications and applies each notified transaction;
- * - broadcasts queued withdrawals every `broadcast_period`, one batch (one sendmany) per wallet;
- * - polls confirmations of tracked transactions every `poll_period`;
+ * - holds a fenced lease in the database (service/lease.ts): a second service stands by, and
+ *   every write checks in its own transaction that this service's generation still holds it;
+ * - every `poll_period` reads everything that changed on the chain since the chain cursor and
+ *   records it (ledger/chain-sync.ts): deposits are found with no notification at all, and
+ *   confirmations of tracked transactions are refreshed by the same reading;
+ * - listens for wallet notifications, which only make that faster: notified txids are gathered
+ *   and applied in batches;
+ * - reconciles broadcasts a crash left open, once no send of them can still be on its way;
+ * - broadcasts queued withdrawals every `broadcast_period`, one batch (one sendmany) per wallet,
+ *   a refused batch split to isolate what the node refuses, sends stopped before the lease could
+ *   expire, and a wallet whose node keeps failing backed off;
  * - reports all of it on the status server (JSON, HTML, Prometheus metrics).
  */
 import { randomBytes } from 'node:crypto';
@@ -18,22 +23,26 @@ import type { CoinLedger, LedgerLog } from '../ledger/coin-ledger.js';
 import { createListener } from '../notify/index.js';
 import type { ListenerStatus, NotificationListener } from '../notify/types.js';
 import { reconcileBroadcasts } from './broadcast-reconciler.js';
-import { errorText, pollConfirmations } from './confirmation-poller.js';
-import { acquireLease, holderProcessIsGone, instanceId, releaseLease } from './lease.js';
+import { acquireLease, checkLease, holderProcessIsGone, instanceId, releaseLease } from './lease.js';
+import { broadcastSettledCheck, leaseProblem, leaseTtlMs, requestTimeoutMs, SERVICE_LEASE, sendDeadline } from './timings.js';
+import { applyTransactions } from '../ledger/chain-sync.js';
+import { ConfigError } from '../domain/errors.js';
+import { fencedDatabase } from '../store/fenced-database.js';
+import type { WriteFence } from '../ledger/context.js';
 import { ServiceMetrics } from './metrics.js';
 import { PeriodicTask, type TaskStatus } from './periodic-task.js';
-import { updateTransaction } from './transaction-updater.js';
 import type { NetworkUpdate } from '../ledger/tracking.js';
 import { EventDispatcher, type HandlerStatus } from '../events/dispatcher.js';
 import { createHandler } from '../events/handlers/index.js';
 import type { EventHandler } from '../events/types.js';
 
-/** Name of the lease the broadcasting, polling service holds. */
-export const SERVICE_LEASE = 'helper-service';
-/** How long a lease lasts without renewal; renewed every third of it. */
-export const LEASE_TTL_MS = 30_000;
+export { SERVICE_LEASE } from './timings.js';
 /** Withdrawal batches one broadcaster run sends per wallet at most (500 withdrawals each). */
 const BATCHES_PER_RUN_MAX = 20;
+/** Notified txids read and applied together at most. */
+const NOTIFIED_BATCH_MAX = 200;
+/** Longest pause of a wallet's broadcasts after repeated node errors. */
+const BACKOFF_MAX_MS = 600_000;
 
 export type ServiceState = 'created' | 'starting' | 'standby' | 'running' | 'stopping' | 'stopped';
 
@@ -43,6 +52,10 @@ export interface WalletStatus {
   readonly queuedWithdrawals: number;
   readonly openBroadcasts: readonly number[];
   readonly broadcastsToVet: readonly number[];
+  /** Withdrawals the node refused, waiting for an operator to retry or cancel them. */
+  readonly refusedWithdrawals: readonly number[];
+  /** Broadcasts are paused after repeated node errors until then (ISO time), or null. */
+  readonly backoffUntil: string | null;
   /** Sent broadcasts that conflict with the best chain: their withdrawals may be unpaid. */
   readonly conflictedBroadcasts: readonly number[];
 }
@@ -59,13 +72,20 @@ export interface CoinStatus {
   readonly trackedTransactions: number;
   readonly listener: ListenerStatus | null;
   readonly wallets: readonly WalletStatus[];
+  /** Where the next reading of the chain starts (null before the first full scan). */
+  readonly cursor: { readonly hash: string; readonly height: number } | null;
 }
 
 export interface ServiceStatus {
   readonly state: ServiceState;
   readonly instance: string;
   readonly startedAt: string | null;
-  readonly lease: { readonly held: boolean; readonly holder: string | null; readonly expiresAt: string | null };
+  readonly lease: {
+    readonly held: boolean;
+    readonly holder: string | null;
+    readonly expiresAt: string | null;
+    readonly generation: number | null;
+  };
   readonly coins: readonly CoinStatus[];
   readonly events: { readonly latestId: string; readonly handlers: readonly HandlerStatus[] };
   readonly tasks: readonly TaskStatus[];
@@ -74,7 +94,7 @@ export interface ServiceStatus {
 export interface HelperServiceOptions {
   /** Called when a part the service cannot work without has died; the CLI exits with code 2. */
   readonly onCritical?: (error: Error) => void;
-  /** Lease length; tests shorten it. */
+  /** Lease length; tests shorten it (default: `service.lease_ttl`, see timings.ts). */
   readonly leaseTtlMs?: number;
   /** Event handlers given in code (in-process functions), in addition to the configured ones. */
   readonly handlers?: readonly EventHandler[];
@@ -82,9 +102,20 @@ export interface HelperServiceOptions {
   readonly eventPollMs?: number;
 }
 
+/** Per-wallet broadcast back-off after node errors. */
+interface Backoff {
+  failures: number;
+  until: number;
+}
+
 /** Per-coin runtime state. */
 interface CoinRuntime {
-  readonly ledger: CoinLedger;
+  /** The coin's ledger; while the lease is held, fenced by its generation. */
+  ledger: CoinLedger;
+  readonly unfenced: CoinLedger;
+  /** Request time limit of the coin's backend (0 for the in-memory chain). */
+  readonly timeoutMs: number;
+  readonly backoff: Map<string, Backoff>;
   listener: NotificationListener | null;
   nodeReachable: boolean | null;
   blockHeight: number | null;
@@ -94,9 +125,8 @@ interface CoinRuntime {
   /** Notified txids waiting to be applied, in arrival order, each once. */
   readonly queue: Set<string>;
   /**
-   * Serialises every path that reads the node and applies what it read (notifications, polling,
-   * rescan): each reading is applied before the next is taken, so an older reading can never
-   * overwrite a newer one (a deposit credited by a notification reversed by a poll's stale view).
+   * Serialises this process's readings of the node (notifications, polling), so they rarely
+   * race each other; what makes an older reading harmless is the ledger's reading register.
    */
   readonly updates: Mutex;
   draining: Promise<void> | null;
@@ -109,7 +139,9 @@ export class HelperService {
   private state: ServiceState = 'created';
   private startedAt: Date | null = null;
   private leaseHeld = false;
+  /** `performance.now()` before the last successful renewal was asked for. */
   private leaseRenewedAt = 0;
+  private generation: number | null = null;
   private leaseHolder: { holder: string; expiresAt: Date } | null = null;
   private readonly coins = new Map<string, CoinRuntime>();
   private readonly tasks: PeriodicTask[] = [];
@@ -125,10 +157,16 @@ export class HelperService {
     private readonly options: HelperServiceOptions = {},
   ) {
     this.metrics = new ServiceMetrics(app.stats);
-    this.leaseTtlMs = options.leaseTtlMs ?? LEASE_TTL_MS;
+    this.leaseTtlMs = options.leaseTtlMs ?? leaseTtlMs(config);
+    const problem = leaseProblem(this.leaseTtlMs, config);
+    if (problem) throw new ConfigError(...problem);
     for (const code of app.coinCodes) {
+      const ledger = app.coin(code);
       this.coins.set(code, {
-        ledger: app.coin(code),
+        ledger,
+        unfenced: ledger,
+        timeoutMs: requestTimeoutMs(config, code),
+        backoff: new Map(),
         listener: null,
         nodeReachable: null,
         blockHeight: null,
@@ -151,10 +189,6 @@ export class HelperService {
     // Load every handler first: a missing module or export fails the start, not the first event.
     for (const [name, handlerConfig] of Object.entries(this.config.events)) this.handlers.push(await createHandler(name, handlerConfig));
     this.handlers.push(...(this.options.handlers ?? []));
-    this.dispatcher = new EventDispatcher(this.app.database, this.handlers, this.log, {
-      pollMs: this.options.eventPollMs,
-      retryBaseMs: this.config.service.eventRetryBaseMs,
-    });
     await this.startListeners();
     this.state = 'standby';
     this.leaseTask.start();
@@ -182,26 +216,29 @@ export class HelperService {
   async status(): Promise<ServiceStatus> {
     const coins: CoinStatus[] = [];
     for (const [code, coin] of this.coins) {
-      const wallets = await coin.ledger.read(async (book) => {
+      const { wallets, cursor } = await coin.unfenced.read(async (book) => {
         const result: WalletStatus[] = [];
         for (const wallet of await book.listWallets()) {
           const walletBook = await book.wallet(wallet.name);
           const broadcasts = await walletBook.listBroadcasts(['opened', 'vetting']);
           const conflicted = (await walletBook.listBroadcasts(['closed'])).filter((b) => b.conflicted);
+          const backoff = coin.backoff.get(wallet.name);
           result.push({
             wallet: wallet.name,
             queuedWithdrawals: (await walletBook.pendingWithdrawals()).length,
             openBroadcasts: broadcasts.filter((b) => b.state === 'opened').map((b) => b.id),
             broadcastsToVet: broadcasts.filter((b) => b.state === 'vetting').map((b) => b.id),
+            refusedWithdrawals: (await walletBook.refusedWithdrawals()).map((w) => w.id),
+            backoffUntil: backoff && backoff.until > performance.now() ? new Date(Date.now() + backoff.until - performance.now()).toISOString() : null,
             conflictedBroadcasts: conflicted.map((b) => b.id),
           });
         }
-        return result;
+        return { wallets: result, cursor: (await book.readingRegister()).cursor };
       });
       coins.push({
         coin: code,
-        network: coin.ledger.context.network.name,
-        backend: coin.ledger.backend.kind,
+        network: coin.unfenced.context.network.name,
+        backend: coin.unfenced.backend.kind,
         nodeReachable: coin.nodeReachable,
         blockHeight: coin.blockHeight,
         lastNodeError: coin.lastNodeError,
@@ -209,6 +246,7 @@ export class HelperService {
         trackedTransactions: coin.trackedTransactions,
         listener: coin.listener?.status() ?? null,
         wallets,
+        cursor,
       });
     }
     return {
@@ -219,6 +257,7 @@ export class HelperService {
         held: this.leaseHeld,
         holder: this.leaseHeld ? this.instance : (this.leaseHolder?.holder ?? null),
         expiresAt: this.leaseHolder?.expiresAt.toISOString() ?? null,
+        generation: this.leaseHeld ? this.generation : null,
       },
       coins,
       events: {
@@ -239,6 +278,11 @@ export class HelperService {
     return this.state;
   }
 
+  /** The lease generation this service works under while it holds the lease. */
+  get leaseGeneration(): number | null {
+    return this.leaseHeld ? this.generation : null;
+  }
+
   private async startListeners(): Promise<void> {
     for (const [code, coin] of this.coins) {
       const notify = this.config.coins[code]?.walletnotify;
@@ -255,54 +299,87 @@ export class HelperService {
     }
   }
 
-  /** Take or renew the lease; start working on taking it, stand by on losing it. */
-  private async keepLease(): Promise<void> {
+  /**
+   * Take or renew the lease; start working on taking it, stand by on losing it. Work stops
+   * before the lease can have run out: sends check their deadline, every write its generation.
+   */
+  async keepLease(): Promise<void> {
     if (this.state === 'stopping' || this.state === 'stopped') return;
-    let other;
+    const askedAt = performance.now();
+    let outcome;
     try {
-      other = await acquireLease(this.app.database, SERVICE_LEASE, this.instance, this.leaseTtlMs, (holder) =>
+      outcome = await acquireLease(this.app.database, SERVICE_LEASE, this.instance, this.leaseTtlMs, (holder) =>
         holderProcessIsGone(holder, hostname()),
       );
     } catch (error) {
       // Could not renew (database trouble). Stop working before the lease can have run out, so a
-      // standby that takes it over never works beside us.
-      if (this.leaseHeld && Date.now() - this.leaseRenewedAt > (this.leaseTtlMs * 2) / 3) {
+      // standby that takes it over never works beside us (the fence refuses our writes anyway).
+      if (this.leaseHeld && performance.now() - this.leaseRenewedAt > (this.leaseTtlMs * 2) / 3) {
         this.log.error({ err: errorText(error) }, 'could not renew the service lease in time; standing by');
-        this.leaseHeld = false;
-        this.state = 'standby';
-        await this.deactivate();
+        await this.standBy();
       }
       throw error;
     }
-    if (other) {
-      if (this.leaseHeld) this.log.error({ holder: other.holder }, 'lost the service lease; standing by');
+    if ('other' in outcome) {
+      const other = outcome.other;
+      if (this.leaseHeld) this.log.error({ holder: other.holder, generation: other.generation }, 'lost the service lease; standing by');
       else if (this.leaseHolder?.holder !== other.holder) {
         this.log.warn({ holder: other.holder, until: other.expiresAt.toISOString() }, 'another service holds the lease; standing by');
       }
       this.leaseHolder = other;
-      if (this.leaseHeld) await this.deactivate();
-      this.leaseHeld = false;
+      if (this.leaseHeld) await this.standBy();
       this.state = 'standby';
       return;
     }
-    this.leaseRenewedAt = Date.now();
-    this.leaseHolder = { holder: this.instance, expiresAt: new Date(this.leaseRenewedAt + this.leaseTtlMs) };
+    const grant = outcome.held;
+    if (this.leaseHeld && grant.generation !== this.generation) {
+      // Our own lease had expired (a long pause) and was taken again under a new generation:
+      // everything started under the old one is fenced off; start over.
+      this.log.error({ from: this.generation, to: grant.generation }, 'the service lease had expired; taken again under a new generation');
+      await this.standBy();
+    }
+    this.leaseRenewedAt = askedAt;
+    this.leaseHolder = { holder: this.instance, expiresAt: new Date(grant.expiresAtMs) };
     if (!this.leaseHeld) {
+      this.generation = grant.generation;
       this.leaseHeld = true;
+      this.log.info({ instance: this.instance, generation: grant.generation }, 'holding the service lease; running');
       this.activate();
     }
   }
 
+  private async standBy(): Promise<void> {
+    this.leaseHeld = false;
+    this.state = 'standby';
+    await this.deactivate();
+  }
+
+  /** The fence of the current generation for one coin (see `WriteFence`). */
+  private fence(coin: CoinRuntime, generation: number): WriteFence {
+    const engine = this.app.database.engine;
+    return {
+      generation,
+      check: (tx) => checkLease(tx, engine, SERVICE_LEASE, this.instance, generation),
+      sendDeadline: () => (this.leaseHeld && this.generation === generation ? sendDeadline(this.leaseRenewedAt, this.leaseTtlMs, coin.timeoutMs) : -Infinity),
+    };
+  }
+
   private activate(): void {
     this.state = 'running';
-    this.log.info({ instance: this.instance }, 'holding the service lease; running');
+    const generation = this.generation!;
     const service = this.config.service;
+    const check = (tx: Parameters<WriteFence['check']>[0]) => checkLease(tx, this.app.database.engine, SERVICE_LEASE, this.instance, generation);
+    this.dispatcher = new EventDispatcher(fencedDatabase(this.app.database, check), this.handlers, this.log, {
+      pollMs: this.options.eventPollMs,
+      retryBaseMs: service.eventRetryBaseMs,
+    });
     for (const [code, coin] of this.coins) {
-      coin.startupRescanDone = false; // a takeover rescans: notifications were ignored in standby
+      coin.ledger = coin.unfenced.fenced(this.fence(coin, generation));
+      coin.startupRescanDone = false;
+      coin.backoff.clear();
       this.tasks.push(
-        new PeriodicTask(`${code}:startup-rescan`, service.pollPeriodMs, () => this.startupRescan(code, coin), this.log),
-        new PeriodicTask(`${code}:broadcast`, service.broadcastPeriodMs, () => this.broadcast(code, coin), this.log),
-        new PeriodicTask(`${code}:poll`, service.pollPeriodMs, () => this.poll(code, coin), this.log),
+        new PeriodicTask(`${code}:sync`, service.pollPeriodMs, () => this.syncOnce(code), this.log),
+        new PeriodicTask(`${code}:broadcast`, service.broadcastPeriodMs, () => this.broadcastOnce(code), this.log),
       );
       const resendAfter = service.resendUnprocessedAfterMs;
       if (resendAfter !== null) {
@@ -318,71 +395,102 @@ export class HelperService {
       }
     }
     for (const task of this.tasks) task.start();
-    this.dispatcher?.start();
+    this.dispatcher.start();
   }
 
   private async deactivate(): Promise<void> {
     const tasks = this.tasks.splice(0);
     await Promise.all(tasks.map((task) => task.stop()));
     await this.dispatcher?.stop();
+    for (const coin of this.coins.values()) {
+      coin.queue.clear(); // the next holder's first sync reads everything since the cursor
+      coin.ledger = coin.unfenced;
+    }
   }
 
-  /** Rescan once per start; retried every poll period until it succeeds (the node may be down). */
-  private async startupRescan(code: string, coin: CoinRuntime): Promise<void> {
-    if (coin.startupRescanDone) return;
-    const wallets = await coin.ledger.read((book) => book.listWallets());
+  /**
+   * One reading of everything that changed since the chain cursor, recorded (the whole history
+   * at the very first start). The first successful run after taking the lease also reconciles
+   * broadcasts a previous holder left open; broadcasting waits for it.
+   */
+  async syncOnce(code: string): Promise<void> {
+    const coin = this.coins.get(code)!;
+    if (!coin.startupRescanDone) await this.reconcile(code, coin);
+    const end = this.metrics.pollSeconds.startTimer({ coin: code });
+    const result = await coin.updates.run(() => this.nodeCall(coin, () => coin.ledger.syncWithChain()));
+    end();
+    for (const update of result.updates) this.applied(code, update);
+    if (result.unknown.length > 0) {
+      this.log.warn({ coin: code, txids: result.unknown.slice(0, 10), count: result.unknown.length }, 'tracked transactions unknown to the backend wallet');
+    }
+    if (result.cursor) {
+      coin.blockHeight = result.cursor.height;
+      this.metrics.blockHeight.set({ coin: code }, result.cursor.height);
+    }
+    const tracked = await coin.unfenced.read((book) => book.trackedTransactions());
+    coin.trackedTransactions = tracked.length;
+    this.metrics.tracked.set({ coin: code }, tracked.length);
+    if (!coin.startupRescanDone) {
+      coin.startupRescanDone = true;
+      this.log.info({ coin: code, transactions: result.transactions, updates: result.updates.length, inParts: result.inParts }, 'first sync with the chain done');
+    }
+  }
+
+  /** Reconcile every wallet's open broadcasts, each once no send of it can still be on its way. */
+  private async reconcile(code: string, coin: CoinRuntime): Promise<void> {
+    const settled = broadcastSettledCheck(this.app.database, this.leaseTtlMs, coin.timeoutMs);
+    const wallets = await coin.unfenced.read((book) => book.listWallets());
     for (const wallet of wallets) {
-      const reconciled = await reconcileBroadcasts(coin.ledger, wallet.name, this.log);
-      if (reconciled.closed.length + reconciled.vetting.length > 0) {
+      const reconciled = await this.nodeCall(coin, () => reconcileBroadcasts(coin.ledger, wallet.name, this.log, settled));
+      if (reconciled.closed.length + reconciled.vetting.length + reconciled.waiting.length > 0) {
         this.log.warn({ coin: code, wallet: wallet.name, ...reconciled }, 'reconciled interrupted broadcasts');
       }
     }
-    const result = await coin.updates.run(() => this.nodeCall(coin, () => coin.ledger.scanReceived()));
-    for (const update of result.updates) this.countDeposit(code, update.change);
-    coin.startupRescanDone = true;
-    this.log.info({ coin: code, transactions: result.transactions, updates: result.updates.length }, 'start-up rescan done');
   }
 
-  private async broadcast(code: string, coin: CoinRuntime): Promise<void> {
+  /** One broadcaster round over every wallet of the coin. */
+  async broadcastOnce(code: string): Promise<void> {
+    const coin = this.coins.get(code)!;
     if (!coin.startupRescanDone) return; // reconcile interrupted broadcasts before sending new ones
-    const wallets = await coin.ledger.read((book) => book.listWallets());
+    const wallets = await coin.unfenced.read((book) => book.listWallets());
     for (const wallet of wallets) {
+      const backoff = coin.backoff.get(wallet.name);
+      if (backoff && performance.now() < backoff.until) continue;
       // A broadcast left open by a failed reconciliation (node down at the time) is settled
       // before anything new goes out; nothing of ours is in flight at the start of a round.
-      await this.nodeCall(coin, () => reconcileBroadcasts(coin.ledger, wallet.name, this.log));
+      await this.reconcile(code, coin);
       for (let batch = 0; batch < BATCHES_PER_RUN_MAX; batch++) {
         const outcome = await coin.ledger.broadcastPending(wallet.name);
         if (outcome.status === 'nothing_to_send') break; // the node was not asked: says nothing of it
-        if (outcome.status === 'sent') this.markNode(coin, null);
-        else this.markNode(coin, outcome.error);
         this.metrics.broadcasts.inc({ coin: code, outcome: outcome.status });
-        if (outcome.status !== 'sent') {
-          break; // an interrupted broadcast is reconciled at the start of the next round
+        const sent = outcome.status === 'sent' ? [outcome] : outcome.status === 'isolated' ? outcome.sent : [];
+        for (const one of sent) this.metrics.withdrawalsBroadcast.inc({ coin: code }, one.withdrawals.length);
+        if (sent.length > 0 || outcome.status === 'isolated') this.dispatcher?.poke();
+        const stopped = outcome.status === 'isolated' ? outcome.stopped : outcome.status === 'sent' ? undefined : outcome;
+        if (stopped?.status === 'returned') {
+          this.markNode(coin, stopped.error);
+          this.backOff(code, coin, wallet.name, stopped.error);
+          break;
         }
-        this.metrics.withdrawalsBroadcast.inc({ coin: code }, outcome.withdrawals.length);
-        this.dispatcher?.poke();
+        if (stopped?.status === 'interrupted') break; // reconciled at the start of the next round
+        this.markNode(coin, null);
+        coin.backoff.delete(wallet.name);
       }
     }
   }
 
-  private async poll(code: string, coin: CoinRuntime): Promise<void> {
-    const backend = coin.ledger.backend;
-    if (backend.blockHeight) {
-      coin.blockHeight = await this.nodeCall(coin, () => backend.blockHeight!());
-      this.metrics.blockHeight.set({ coin: code }, coin.blockHeight);
-    }
-    const end = this.metrics.pollSeconds.startTimer({ coin: code });
-    const result = await coin.updates.run(() =>
-      this.nodeCall(coin, () => pollConfirmations(coin.ledger, this.log, (update) => this.applied(code, update))),
-    );
-    end();
-    coin.trackedTransactions = result.tracked;
-    this.metrics.tracked.set({ coin: code }, result.tracked);
+  /** The node could not take a wallet's broadcast: wait longer before each next try. */
+  private backOff(code: string, coin: CoinRuntime, wallet: string, error: unknown): void {
+    const previous = coin.backoff.get(wallet);
+    const failures = (previous?.failures ?? 0) + 1;
+    const pause = Math.min(BACKOFF_MAX_MS, this.config.service.broadcastPeriodMs * 2 ** (failures - 1));
+    coin.backoff.set(wallet, { failures, until: performance.now() + pause });
+    this.log.error({ coin: code, wallet, failures, pauseMs: pause, err: errorText(error) }, 'broadcasts paused after a node error');
   }
 
   /** A wallet notification arrived: queue the txid (once) and make sure the queue drains. */
   private notified(code: string, txid: string): void {
-    // Only the lease holder writes; a standby's rescan at takeover picks up what it ignored.
+    // Only the lease holder writes; the next holder's first sync reads what it ignored.
     if (this.state !== 'running') return;
     const coin = this.coins.get(code)!;
     coin.queue.add(txid);
@@ -391,29 +499,50 @@ export class HelperService {
     });
   }
 
+  /** Apply queued notifications in batches (one backend request and one database transaction each). */
   private async drain(code: string, coin: CoinRuntime): Promise<void> {
-    for (const txid of coin.queue) {
-      coin.queue.delete(txid);
+    // Let notifications that arrive together form one batch.
+    await new Promise((resolve) => setImmediate(resolve));
+    while (coin.queue.size > 0 && this.state === 'running') {
+      const batch = [...coin.queue].slice(0, NOTIFIED_BATCH_MAX);
+      for (const txid of batch) coin.queue.delete(txid);
       try {
-        const result = await coin.updates.run(() => this.nodeCall(coin, () => updateTransaction(coin.ledger, txid)));
-        this.metrics.notifications.inc({ coin: code, result: result.status });
-        if (result.status === 'applied') this.applied(code, result.update);
-        else this.log.warn({ coin: code, txid, status: result.status }, 'notification for a transaction the wallet does not know; ignored');
+        const result = await coin.updates.run(() => this.nodeCall(coin, () => applyTransactions(coin.ledger, batch)));
+        for (const update of result.updates) this.applied(code, update);
+        this.metrics.notifications.inc({ coin: code, result: 'applied' }, batch.length - result.unknown.length);
+        if (result.unknown.length > 0) {
+          this.metrics.notifications.inc({ coin: code, result: 'unknown_txid' }, result.unknown.length);
+          this.log.warn({ coin: code, txids: result.unknown }, 'notification for a transaction the wallet does not know; ignored');
+        }
       } catch (error) {
-        // Polling and the next rescan pick the transaction up; one failure never stops the queue.
-        this.metrics.notifications.inc({ coin: code, result: 'failed' });
-        this.log.error({ coin: code, txid, err: errorText(error) }, 'could not apply a notified transaction');
+        // The next sync reads every change since the cursor: nothing notified is lost.
+        this.metrics.notifications.inc({ coin: code, result: 'failed' }, batch.length);
+        this.log.error({ coin: code, txids: batch.slice(0, 10), err: errorText(error) }, 'could not apply notified transactions; the next sync picks them up');
       }
-      if (this.state === 'stopping' && coin.queue.size > 0) {
-        this.log.info({ coin: code, left: coin.queue.size }, 'stopping: left notifications to the next start-up rescan');
-        coin.queue.clear();
-      }
+    }
+    if (coin.queue.size > 0) {
+      this.log.info({ coin: code, left: coin.queue.size }, 'not running: left notifications to the next sync');
+      coin.queue.clear();
     }
   }
 
   private applied(code: string, update: NetworkUpdate): void {
     if (update.deposits.length > 0 || update.broadcasts.length > 0) this.dispatcher?.poke();
-    for (const deposit of update.deposits) this.countDeposit(code, deposit.change);
+    for (const deposit of update.deposits) {
+      this.countDeposit(code, deposit.change);
+      if (deposit.change === 'credited' || deposit.change === 'reversed') {
+        const fields = {
+          coin: code,
+          txid: update.txid,
+          transaction: deposit.transaction.id,
+          account: deposit.transaction.receivingAccountId,
+          amount: deposit.transaction.amount.toString(),
+          confirmations: deposit.confirmations,
+        };
+        if (deposit.change === 'credited') this.log.info(fields, 'deposit credited');
+        else this.log.warn(fields, 'deposit credit reversed');
+      }
+    }
     for (const id of update.conflictedBroadcasts) {
       this.log.error({ coin: code, broadcast: id, txid: update.txid }, 'our broadcast is conflicted on the network; its withdrawals may be unpaid');
     }
@@ -439,15 +568,22 @@ export class HelperService {
   /** Record the node's answer: null when it answered, else the error (only backend errors count). */
   private markNode(coin: CoinRuntime, error: unknown): void {
     if (error === null) {
+      if (coin.nodeReachable === false) this.log.info({ coin: coin.unfenced.code }, 'the node answers again');
       coin.nodeReachable = true;
       coin.lastNodeError = null;
-      this.metrics.nodeUp.set({ coin: coin.ledger.code }, 1);
+      this.metrics.nodeUp.set({ coin: coin.unfenced.code }, 1);
     } else if ((error as { retryable?: boolean }).retryable !== undefined) {
+      if (coin.nodeReachable !== false) this.log.error({ coin: coin.unfenced.code, err: errorText(error) }, 'the node does not answer');
       coin.nodeReachable = false;
       coin.lastNodeError = errorText(error);
-      this.metrics.nodeUp.set({ coin: coin.ledger.code }, 0);
+      this.metrics.nodeUp.set({ coin: coin.unfenced.code }, 0);
     }
   }
+}
+
+/** The message of an error, for logs and the status page. */
+export function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 /** A promise-chain mutex: `run` calls execute one at a time, in call order. */

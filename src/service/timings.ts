@@ -43,13 +43,13 @@ export function sendDeadline(renewedAt: number, ttlMs: number, timeoutMs: number
   return renewedAt + ttlMs - timeoutMs - ttlMs * SEND_MARGIN_FRACTION;
 }
 
-/** Why a configuration's lease could never allow a send, or null when it can. */
-export function leaseProblem(ttlMs: number, config: Config): string | null {
+/** Why a configuration's lease could never allow a send (`[key, reason]`), or null when it can. */
+export function leaseProblem(ttlMs: number, config: Config): [string, string] | null {
   for (const coin of Object.keys(config.coins)) {
     const timeout = requestTimeoutMs(config, coin);
     // Twice the time limit leaves a window for sends after every renewal (every third of the TTL).
     if (ttlMs < 2 * timeout) {
-      return `service.lease_ttl (${ttlMs} ms) must be at least twice the ${coin} backend timeout_ms (${timeout} ms)`;
+      return ['service.lease_ttl', `${ttlMs} ms must be at least twice the ${coin} backend timeout_ms (${timeout} ms)`];
     }
   }
   return null;

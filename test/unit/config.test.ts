@@ -172,7 +172,15 @@ describe('loadConfigFile', () => {
         tool: { type: 'script', command: 'notify-tool', timeoutMs: 30_000, maxAttempts: 12 },
       },
       statusServer: { enabled: false, host: '0.0.0.0', port: 8080 },
-      service: { broadcastPeriodMs: 500, pollPeriodMs: 2000, eventRetryBaseMs: 1_000, resendUnprocessedAfterMs: 120_000, logLevel: 'debug' },
+      service: {
+        broadcastPeriodMs: 500,
+        pollPeriodMs: 2000,
+        eventRetryBaseMs: 1_000,
+        resendUnprocessedAfterMs: 120_000,
+        leaseTtlMs: null,
+        auditPeriodMs: 300_000,
+        logLevel: 'debug',
+      },
     };
     expect(config).toEqual(expected);
   });
@@ -241,7 +249,15 @@ describe('parseConfig', () => {
       },
       events: {},
       statusServer: { enabled: true, host: '127.0.0.1', port: 18881 },
-      service: { broadcastPeriodMs: 30_000, pollPeriodMs: 10_000, eventRetryBaseMs: 1_000, resendUnprocessedAfterMs: 3_600_000, logLevel: 'info' },
+      service: {
+        broadcastPeriodMs: 30_000,
+        pollPeriodMs: 10_000,
+        eventRetryBaseMs: 1_000,
+        resendUnprocessedAfterMs: 3_600_000,
+        leaseTtlMs: null,
+        auditPeriodMs: 300_000,
+        logLevel: 'info',
+      },
     } satisfies Config);
     expect(config.statusServer).toEqual(DEFAULTS.statusServer);
   });
