@@ -3,7 +3,7 @@
  * transactions over them. Create one per process and share it.
  */
 import type { CoinBackend } from './backends/backend.js';
-import type { CoinDefinition, NetworkParams } from './domain/coins.js';
+import { checkCoinDefinition, type CoinDefinition, type NetworkParams } from './domain/coins.js';
 import { InvalidState, UnknownCoin } from './domain/errors.js';
 import { EventsApi } from './events/events-api.js';
 import { CoinBook } from './ledger/coin-book.js';
@@ -83,8 +83,11 @@ export class CryptoAssets {
   /**
    * Open the database and check that its tables are at the schema version this code expects.
    * @throws InvalidState when the database needs `initialize-database` (unless `migrate: true`).
+   * @throws ConfigError for a coin the ledger cannot store (e.g. a maxMoney beyond a 64-bit
+   *   balance), before anything is opened.
    */
   static async open(options: CryptoAssetsOptions): Promise<CryptoAssets> {
+    options.coins.forEach((setup, index) => checkCoinDefinition(setup.coin, `coins[${index}].coin`));
     const database = 'transaction' in options.database ? options.database : openDatabase(options.database);
     const app = new CryptoAssets(database, options);
     try {

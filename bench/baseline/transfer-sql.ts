@@ -8,11 +8,12 @@
  * 3. the conditional debit         (UPDATE … WHERE balance >= amount RETURNING balance)
  * 4. the transaction row           (INSERT … RETURNING id)
  * 5. the sender's journal entry
- * 6. the credit                    (UPDATE balance = balance + amount)
+ * 6. the credit                    (UPDATE balance = balance + amount WHERE it stays in 64 bits)
  * 7. the receiver's journal entry
  * 8. the transaction read back     (what `transfer` returns)
  */
 import type pg from 'pg';
+import { INT64_MAX, INT64_MIN } from '../../src/domain/coins.js';
 import { type Param, pgSerializable, type RawStats, type Row, type SqliteStatements } from './raw-db.js';
 
 export function transferStatements(coin: string) {
@@ -35,7 +36,8 @@ export function transferStatements(coin: string) {
         network_transaction_id, label, idempotency_key, credited_at, created_at, updated_at)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
     entry: `INSERT INTO ${t.entry} (account_id, transaction_id, kind, amount, created_at) VALUES (?, ?, ?, ?, ?)`,
-    credit: `UPDATE ${t.account} SET balance = balance + ?, updated_at = ? WHERE id = ? AND wallet_id = ?`,
+    credit: `UPDATE ${t.account} SET balance = balance + ?, updated_at = ?
+     WHERE id = ? AND wallet_id = ? AND balance BETWEEN ? AND ?`,
     readBack: `SELECT t.*, a.address AS address_text, n.txid AS txid FROM ${t.transaction} t
     LEFT JOIN ${t.address} a ON a.id = t.address_id
     LEFT JOIN ${t.networkTransaction} n ON n.id = t.network_transaction_id WHERE t.wallet_id = ? AND t.id = ?`,
@@ -43,6 +45,15 @@ export function transferStatements(coin: string) {
 }
 
 export type TransferStatements = ReturnType<typeof transferStatements>;
+
+/**
+ * Parameters of the library's guarded balance change (src/ledger/accounts.ts `adjustAccount`):
+ * the balances from which adding `change` stays within the signed 64-bit range.
+ */
+export function adjustParams(change: bigint, now: string, accountId: Param, walletId: Param): Param[] {
+  const [low, high] = change >= 0n ? [INT64_MIN, INT64_MAX - change] : [INT64_MIN - change, INT64_MAX];
+  return [change, now, accountId, walletId, low, high];
+}
 
 function insertParams(walletId: Param, from: number, to: number, amount: bigint, now: string): Param[] {
   return [walletId, 'internal', 'done', amount, from, to, null, null, null, null, now, now, now];
@@ -59,7 +70,7 @@ export function sqliteTransfer(db: SqliteStatements, s: TransferStatements, wall
     if (!db.get(s.debit, [amount, now, from, walletId, amount])) throw new Error('insufficient balance');
     const id = db.get(s.insertTransaction, insertParams(walletId, from, to, amount, now))!.id as bigint;
     db.run(s.entry, [from, id, 'transfer_out', -amount, now]);
-    db.run(s.credit, [amount, now, to, walletId]);
+    db.run(s.credit, adjustParams(amount, now, to, walletId));
     db.run(s.entry, [to, id, 'transfer_in', amount, now]);
     return db.get(s.readBack, [walletId, id])!;
   });
@@ -84,7 +95,7 @@ export function pgTransfer(
     if (!(await tx.get(s.debit, [amount, now, from, walletId, amount]))) throw new Error('insufficient balance');
     const id = (await tx.get(s.insertTransaction, insertParams(walletId, from, to, amount, now)))!.id as string;
     await tx.run(s.entry, [from, id, 'transfer_out', -amount, now]);
-    await tx.run(s.credit, [amount, now, to, walletId]);
+    await tx.run(s.credit, adjustParams(amount, now, to, walletId));
     await tx.run(s.entry, [to, id, 'transfer_in', amount, now]);
     return (await tx.get(s.readBack, [walletId, id]))!;
   });

@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import type { CoinBackend } from '../../src/backends/backend.js';
 import type { Param, Row, SqliteStatements } from './raw-db.js';
-import { transferStatements } from './transfer-sql.js';
+import { adjustParams, transferStatements } from './transfer-sql.js';
 
 const OUTPUTS_MAX = 500;
 
@@ -48,7 +48,7 @@ export function withdrawalStatements(coin: string) {
     markBroadcasted: `UPDATE ${t.transaction} SET state = 'broadcasted', processed_at = ?, updated_at = ?
      WHERE network_transaction_id = ? AND wallet_id = ? AND type = 'withdrawal' AND state = 'broadcasting'`,
     feeAccount: `SELECT * FROM ${t.account} WHERE wallet_id = ? AND kind = 'network_fee'`,
-    adjust: `UPDATE ${t.account} SET balance = balance + ?, updated_at = ? WHERE id = ? AND wallet_id = ?`,
+    adjust: base.credit,
   };
 }
 
@@ -126,7 +126,7 @@ export async function broadcastBatch(
     const feeId = db.get(s.insertTransaction, [
       walletId, 'network_fee', 'done', sent.fee, feeAccountId, null, null, opened.id, `network fee of broadcast ${opened.id}`, null, now, now, now,
     ])!.id as bigint;
-    db.run(s.adjust, [-sent.fee, now, feeAccountId, walletId]);
+    db.run(s.adjust, adjustParams(-sent.fee, now, feeAccountId, walletId));
     db.run(s.entry, [feeAccountId, feeId, 'network_fee', -sent.fee, now]);
     emitForBroadcast(db, s, coin, opened.id, 'broadcasted', now);
     db.get(s.getBroadcast, [opened.id, walletId]);

@@ -7,6 +7,7 @@ import {
   BUILTIN_COINS,
   CONFIRMATION_THRESHOLD_DEFAULT,
   INT64_MAX,
+  maxMoneyBeyondInt64,
   TRACKING_LIMIT_DEFAULT,
   type CoinDefinition,
   type NetworkParams,
@@ -237,7 +238,8 @@ function parseMaxMoney(text: string, decimals: number, path: PathSegment[], prob
     // Our own wording: InvalidAmount's message quotes the value.
     const reasons: Record<string, string> = {
       too_many_decimals: `has more than the coin's ${decimals} decimals`,
-      above_max_money: `is too large: in base units it must not exceed ${INT64_MAX}`,
+      // Told in coins, as written; the value itself is not quoted (it may come from ${VAR}).
+      above_max_money: maxMoneyBeyondInt64(decimals),
       zero: 'must be greater than 0',
       negative: 'must not be negative',
     };

@@ -9,7 +9,7 @@
  * still means "not written" when cross-key rules are checked.
  */
 import * as z from 'zod';
-import { COIN_CODE_PATTERN, INT64_MAX } from '../domain/coins.js';
+import { COIN_CODE_PATTERN, DECIMALS_MAX, INT64_MAX } from '../domain/coins.js';
 import { describeValue } from './issues.js';
 
 type Ctx = z.core.$RefinementCtx<unknown>;
@@ -201,7 +201,7 @@ export const coinSchema = z.strictObject({
   backend: backendSchema,
   walletnotify: walletNotifySchema.optional(),
   name: text().max(64).optional(),
-  decimals: integer(0, 18).optional(),
+  decimals: integer(0, DECIMALS_MAX).optional(),
   max_money: coinAmount().optional(),
   networks: nonEmpty(z.record(networkName, networkSchema), 'at least one network is required').optional(),
 });

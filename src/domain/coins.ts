@@ -3,6 +3,8 @@
  * from code or from the `coins` section of the configuration. Nothing here has a mainnet default;
  * every address function takes the network explicitly.
  */
+import { formatAmount } from './amounts.js';
+import { ConfigError } from './errors.js';
 
 /** Parameters of one network (mainnet, testnet, regtest, …) of a coin. */
 export interface NetworkParams {
@@ -115,3 +117,35 @@ export const COIN_CODE_PATTERN = /^[a-z][a-z0-9]{1,15}$/;
 
 /** Largest amount a signed 64-bit database column holds; no coin's maxMoney may exceed it. */
 export const INT64_MAX = 9_223_372_036_854_775_807n;
+/** Smallest value of a signed 64-bit database column (the network-fee account's balance is negative). */
+export const INT64_MIN = -9_223_372_036_854_775_808n;
+
+/** Most decimals a coin may have. */
+export const DECIMALS_MAX = 18;
+
+/**
+ * Why a maximum money of more than INT64_MAX base units is refused, told in coins because that is
+ * how operators write it: at 18 decimals a 64-bit balance holds only 9.223372036854775807 coins.
+ */
+export function maxMoneyBeyondInt64(decimals: number): string {
+  return `exceeds what a 64-bit balance can hold at ${decimals} decimals (at most ${formatAmount(INT64_MAX, { decimals })} coins)`;
+}
+
+/**
+ * Check a coin defined in code as the configuration checks one: balances are stored in signed
+ * 64-bit columns, so a single amount of maxMoney must fit one. (Sums of amounts can still exceed
+ * it; the ledger refuses each balance change that would, with BalanceOutOfRange.)
+ *
+ * @param path where the definition sits in the caller's options, for the error, e.g. `coins[0].coin`.
+ * @throws ConfigError naming `<path>.decimals` or `<path>.maxMoney`.
+ */
+export function checkCoinDefinition(coin: CoinDefinition, path: string): void {
+  const { code, decimals, maxMoney } = coin;
+  if (!Number.isInteger(decimals) || decimals < 0 || decimals > DECIMALS_MAX) {
+    throw new ConfigError(`${path}.decimals`, `coin ${code}: must be an integer between 0 and ${DECIMALS_MAX}`);
+  }
+  if (typeof maxMoney !== 'bigint' || maxMoney <= 0n) {
+    throw new ConfigError(`${path}.maxMoney`, `coin ${code}: must be a bigint of base units greater than 0`);
+  }
+  if (maxMoney > INT64_MAX) throw new ConfigError(`${path}.maxMoney`, `coin ${code}: ${maxMoneyBeyondInt64(decimals)}`);
+}

@@ -89,6 +89,43 @@ export class InsufficientBalance extends CryptoAssetsError {
   }
 }
 
+/** Which balance change was refused, or the engine error that reported an overflow. */
+type OutOfRangeDetail = { accountId: number; balance: bigint; change: bigint } | { cause: unknown };
+
+/**
+ * A balance, amount or sum would leave the signed 64-bit range the database stores it in
+ * (−9223372036854775808 to 9223372036854775807 base units). Nothing of the refused operation is
+ * written. The usual cause is a coin whose decimals leave little room: at 18 decimals a 64-bit
+ * balance holds at most 9.223372036854775807 coins.
+ */
+export class BalanceOutOfRange extends CryptoAssetsError {
+  /** The account whose balance would leave the range; undefined when the database reported the overflow. */
+  readonly accountId?: number;
+  /** That account's balance before the refused change. */
+  readonly balance?: bigint;
+  /** The refused change, signed: positive credits, negative debits. */
+  readonly change?: bigint;
+
+  /** A change of one account's balance, or (`{ cause }`) an overflow the database engine reported. */
+  constructor(detail: OutOfRangeDetail) {
+    super('balance_out_of_range', outOfRangeMessage(detail), 'cause' in detail ? { cause: detail.cause } : undefined);
+    if (!('cause' in detail)) {
+      this.accountId = detail.accountId;
+      this.balance = detail.balance;
+      this.change = detail.change;
+    }
+  }
+}
+
+function outOfRangeMessage(detail: OutOfRangeDetail): string {
+  if ('cause' in detail) {
+    return `a value is beyond the signed 64-bit range the ledger stores amounts and balances in (${describe(detail.cause)})`;
+  }
+  const { accountId, balance, change } = detail;
+  const what = change < 0n ? `taking ${-change} base units from` : `adding ${change} base units to`;
+  return `${what} account ${accountId} (balance ${balance}) would take its balance beyond the signed 64-bit range it is stored in`;
+}
+
 /** A transfer names the same account as sender and receiver. */
 export class SameAccount extends CryptoAssetsError {
   constructor(accountId: number) {

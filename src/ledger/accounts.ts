@@ -2,7 +2,8 @@
  * Wallets and accounts. Account names are unique per wallet; the network-fee account is a
  * reserved account per wallet that broadcasts charge their fees to.
  */
-import { AlreadyExists, InsufficientBalance, InvalidName, NotFound } from '../domain/errors.js';
+import { INT64_MAX, INT64_MIN } from '../domain/coins.js';
+import { AlreadyExists, BalanceOutOfRange, InsufficientBalance, InvalidName, NotFound } from '../domain/errors.js';
 import { checkName } from '../domain/names.js';
 import type { AccountRef, CoinScope, WalletScope } from './context.js';
 import { accountIdOf } from './context.js';
@@ -99,9 +100,11 @@ async function insertAccount(scope: WalletScope, name: string, kind: 'user' | 'n
 }
 
 /**
- * Take `amount` from an account in one conditional statement, so that two concurrent debits can
- * never both pass a balance check they made separately.
- * @returns the new balance. @throws InsufficientBalance, NotFound
+ * Take `amount` (> 0) from an account in one conditional statement, so that two concurrent debits
+ * can never both pass a balance check they made separately. The same condition keeps a balance
+ * that may go negative above the smallest 64-bit value: the stored column is signed 64-bit, and
+ * SQLite would otherwise turn an overflowing result into a floating-point number.
+ * @returns the new balance. @throws InsufficientBalance, BalanceOutOfRange, NotFound
  */
 export async function debitAccount(
   scope: WalletScope,
@@ -109,28 +112,57 @@ export async function debitAccount(
   amount: bigint,
   allowNegativeBalance: boolean,
 ): Promise<bigint> {
-  const table = scope.context.tables.account;
-  const row = allowNegativeBalance
-    ? await scope.tx.get<{ balance: bigint }>(
-        `UPDATE ${table} SET balance = balance - ?, updated_at = ? WHERE id = ? AND wallet_id = ? RETURNING balance`,
-        [amount, nowText(), accountId, scope.walletId],
-      )
-    : await scope.tx.get<{ balance: bigint }>(
-        `UPDATE ${table} SET balance = balance - ?, updated_at = ?
-         WHERE id = ? AND wallet_id = ? AND balance >= ? RETURNING balance`,
-        [amount, nowText(), accountId, scope.walletId, amount],
-      );
+  // The lowest balance the debit may start from: the amount itself, or with a negative balance
+  // allowed, whatever still leaves balance − amount ≥ INT64_MIN.
+  const floor = allowNegativeBalance ? INT64_MIN + amount : amount;
+  const row = await scope.tx.get<{ balance: bigint }>(
+    `UPDATE ${scope.context.tables.account} SET balance = balance - ?, updated_at = ?
+     WHERE id = ? AND wallet_id = ? AND balance >= ? RETURNING balance`,
+    [amount, nowText(), accountId, scope.walletId, floor],
+  );
   if (row) return BigInt(row.balance);
   const account = await findAccountById(scope, accountId);
   if (!account) throw new NotFound('account', accountId);
+  if (allowNegativeBalance) throw new BalanceOutOfRange({ accountId, balance: account.balance, change: -amount });
   throw new InsufficientBalance(accountId, account.balance, amount);
 }
 
-/** Add a signed amount to an account's balance. @throws NotFound */
+/**
+ * Add a signed amount to an account's balance, unless the result would leave the signed 64-bit
+ * range. The range condition is part of the UPDATE, so it costs no extra round trip; only a
+ * refusal reads the account again, to tell a missing account from a full one.
+ * @throws BalanceOutOfRange, NotFound
+ */
 export async function adjustAccount(scope: WalletScope, accountId: number, amount: bigint): Promise<void> {
+  const { low, high } = startingRange(amount);
   const changed = await scope.tx.run(
-    `UPDATE ${scope.context.tables.account} SET balance = balance + ?, updated_at = ? WHERE id = ? AND wallet_id = ?`,
-    [amount, nowText(), accountId, scope.walletId],
+    `UPDATE ${scope.context.tables.account} SET balance = balance + ?, updated_at = ?
+     WHERE id = ? AND wallet_id = ? AND balance BETWEEN ? AND ?`,
+    [amount, nowText(), accountId, scope.walletId, low, high],
   );
-  if (changed !== 1) throw new NotFound('account', accountId);
+  if (changed === 1) return;
+  const account = await findAccountById(scope, accountId);
+  if (!account) throw new NotFound('account', accountId);
+  throw new BalanceOutOfRange({ accountId, balance: account.balance, change: amount });
+}
+
+/**
+ * Refuse a change of an account's balance, already read in this transaction, that would leave the
+ * signed 64-bit range. Callers check before their first write, so that a refusal leaves nothing
+ * half-written even for a caller that catches it and commits; `adjustAccount` checks again in SQL.
+ * @throws BalanceOutOfRange
+ */
+export function checkBalanceChange(account: Account, change: bigint): void {
+  const { low, high } = startingRange(change);
+  if (account.balance < low || account.balance > high) {
+    throw new BalanceOutOfRange({ accountId: account.id, balance: account.balance, change });
+  }
+}
+
+/**
+ * The balances from which adding `change` stays within INT64_MIN..INT64_MAX. Computed here rather
+ * than in SQL because `balance + change` itself is what must not be evaluated when it overflows.
+ */
+function startingRange(change: bigint): { low: bigint; high: bigint } {
+  return change >= 0n ? { low: INT64_MIN, high: INT64_MAX - change } : { low: INT64_MIN - change, high: INT64_MAX };
 }

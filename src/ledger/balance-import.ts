@@ -7,8 +7,9 @@
 import { InvalidState } from '../domain/errors.js';
 import type { AccountRef, CoinScope, WalletScope } from './context.js';
 import { accountIdOf } from './context.js';
-import { getAccount } from './accounts.js';
+import { checkBalanceChange, getAccount } from './accounts.js';
 import { findTransaction, insertTransaction, postEntry } from './entries.js';
+import { exactSum, exactSumColumns } from './exact-sum.js';
 import type { Transaction } from './records.js';
 import { toBigint } from './rows.js';
 
@@ -25,11 +26,12 @@ export async function expectedBackendBalance(scope: CoinScope): Promise<bigint> 
   if (toBigint(doubtful?.n) > 0n) {
     throw new InvalidState('a broadcast is open or awaiting vetting; reconcile it before importing a balance');
   }
-  const accounts = await scope.tx.get<{ total: unknown }>(`SELECT COALESCE(SUM(balance), 0) AS total FROM ${t.account}`);
-  const queued = await scope.tx.get<{ total: unknown }>(
-    `SELECT COALESCE(SUM(amount), 0) AS total FROM ${t.transaction} WHERE type = 'withdrawal' AND state = 'pending'`,
+  // Over every wallet the total may exceed 64 bits even though each balance fits: summed exactly.
+  const accounts = await scope.tx.get(`SELECT ${exactSumColumns('balance', 'total')} FROM ${t.account}`);
+  const queued = await scope.tx.get(
+    `SELECT ${exactSumColumns('amount', 'total')} FROM ${t.transaction} WHERE type = 'withdrawal' AND state = 'pending'`,
   );
-  return toBigint(accounts?.total) + toBigint(queued?.total);
+  return exactSum(accounts, 'total') + exactSum(queued, 'total');
 }
 
 /** Result of an import. */
@@ -44,6 +46,7 @@ export interface BalanceImport {
 /**
  * Book `backendBalance − expected` onto `account` when positive.
  * The backend balance is read by the caller before the transaction (no network calls inside).
+ * @throws BalanceOutOfRange when the account's balance would leave the 64-bit range, before anything is written.
  */
 export async function importUnaccountedBalance(
   scope: WalletScope,
@@ -55,6 +58,7 @@ export async function importUnaccountedBalance(
   const expectedBalance = await expectedBackendBalance(scope);
   const unaccounted = backendBalance - expectedBalance;
   if (unaccounted <= 0n) return { imported: 0n, backendBalance, expectedBalance };
+  checkBalanceChange(target, unaccounted);
   const id = await insertTransaction(scope, {
     type: 'balance_import',
     state: 'done',

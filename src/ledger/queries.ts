@@ -7,7 +7,8 @@ import { accountIdOf } from './context.js';
 import { getAccount } from './accounts.js';
 import { transactionSelect, transactionsFromRows } from './entries.js';
 import type { Entry, Transaction } from './records.js';
-import { entryFromRow, toBigint } from './rows.js';
+import { exactSum, exactSumColumns } from './exact-sum.js';
+import { entryFromRow } from './rows.js';
 
 /** Withdrawals queued and not yet part of a broadcast, oldest first. */
 export async function pendingWithdrawals(scope: WalletScope, limit?: number): Promise<Transaction[]> {
@@ -46,14 +47,14 @@ export async function unconfirmedDeposits(scope: WalletScope): Promise<Transacti
 /** Sum of an account's deposits that are on their way (seen, not yet credited, not conflicted). */
 export async function unconfirmedBalance(scope: WalletScope, account: AccountRef): Promise<bigint> {
   const t = scope.context.tables;
-  const row = await scope.tx.get<{ total: unknown }>(
-    `SELECT COALESCE(SUM(t.amount), 0) AS total FROM ${t.transaction} t
+  const row = await scope.tx.get(
+    `SELECT ${exactSumColumns('t.amount', 'total')} FROM ${t.transaction} t
      JOIN ${t.networkTransaction} n ON n.id = t.network_transaction_id
      WHERE t.wallet_id = ? AND t.type = 'deposit' AND t.state = 'incoming' AND t.receiving_account_id = ?
        AND n.state = 'seen'`,
     [scope.walletId, accountIdOf(account)],
   );
-  return toBigint(row?.total);
+  return exactSum(row, 'total');
 }
 
 /**
@@ -70,14 +71,14 @@ export async function receivedByConfirmations(
     'account' in target
       ? ['t.receiving_account_id', accountIdOf(target.account)]
       : ['a.address', assertValidAddress(target.address, scope.context.network)];
-  const row = await scope.tx.get<{ total: unknown }>(
-    `SELECT COALESCE(SUM(t.amount), 0) AS total FROM ${t.transaction} t
+  const row = await scope.tx.get(
+    `SELECT ${exactSumColumns('t.amount', 'total')} FROM ${t.transaction} t
      JOIN ${t.networkTransaction} n ON n.id = t.network_transaction_id
      JOIN ${t.address} a ON a.id = t.address_id
      WHERE t.wallet_id = ? AND t.type = 'deposit' AND n.state = 'seen' AND n.confirmations >= ? AND ${column} = ?`,
     [scope.walletId, minConfirmations, value],
   );
-  return toBigint(row?.total);
+  return exactSum(row, 'total');
 }
 
 /** A page of an account's journal, newest first. Pass the last entry's id as `beforeId` for the next page. */

@@ -11,7 +11,7 @@ import { checkName, checkOptionalName } from '../domain/names.js';
 import { emitTxUpdate } from '../events/outbox.js';
 import type { AccountRef, WalletScope } from './context.js';
 import { accountIdOf } from './context.js';
-import { debitAccount, getAccount } from './accounts.js';
+import { checkBalanceChange, debitAccount, getAccount } from './accounts.js';
 import { externalAddressId, findAccountByAddress, findAddressRow } from './addresses.js';
 import { findTransaction, insertTransaction, postEntry, transactionSelect, writeEntry } from './entries.js';
 import type { Transaction } from './records.js';
@@ -77,7 +77,10 @@ export async function withdraw(
   return send(scope, from, address, amount, label, { ...options, forceExternal: true });
 }
 
-/** Move an amount between two accounts of this wallet. @throws SameAccount, InsufficientBalance, NotFound */
+/**
+ * Move an amount between two accounts of this wallet.
+ * @throws SameAccount, InsufficientBalance, BalanceOutOfRange (the receiver's balance would overflow), NotFound
+ */
 export async function transfer(
   scope: WalletScope,
   from: AccountRef,
@@ -116,7 +119,8 @@ async function transferUnchecked(
   addressId: number | null,
 ): Promise<Transaction> {
   if (from === to) throw new SameAccount(from);
-  await getAccount(scope, to);
+  // Refused before the debit, so that nothing of the transfer is written even if the caller catches it.
+  checkBalanceChange(await getAccount(scope, to), amount);
   await debitAccount(scope, from, amount, options.allowNegativeBalance ?? false);
   const id = await insertTransaction(scope, {
     type: 'internal',

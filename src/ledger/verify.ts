@@ -14,6 +14,7 @@
  */
 import type { CoinScope, WalletScope } from './context.js';
 import { listWallets } from './accounts.js';
+import { exactSum, exactSumColumns } from './exact-sum.js';
 import { toBigint, toId } from './rows.js';
 
 /** Figures and problems of one wallet. */
@@ -101,26 +102,28 @@ async function verifyWallet(scope: WalletScope, name: string): Promise<WalletChe
   );
   for (const row of strays) problems.push(`entry ${toId(row.id)} posts to an account of another wallet`);
 
-  const totals = await tx.get<Record<string, unknown>>(
+  // Wallet-wide totals legitimately exceed 64 bits (a wallet's lifetime of deposits), so they are
+  // summed exactly. The per-account and per-transaction sums above are left plain: an account's
+  // entries, added in the order they were written (the entry index's order), pass only through
+  // balances the ledger kept in range. Should an engine overflow there anyway, the store reports
+  // BalanceOutOfRange rather than a wrong figure.
+  const totals = await tx.get(
     `SELECT
-       COALESCE(SUM(CASE WHEN type = 'deposit' AND state = 'credited' THEN amount END), 0) AS credited,
-       COALESCE(SUM(CASE WHEN type = 'balance_import' THEN amount END), 0) AS imports,
-       COALESCE(SUM(CASE WHEN type = 'withdrawal' AND state <> 'cancelled' THEN amount END), 0) AS withdrawals,
-       COALESCE(SUM(CASE WHEN type = 'withdrawal' AND state IN ('pending', 'refused') THEN amount END), 0) AS queued,
-       COALESCE(SUM(CASE WHEN type = 'network_fee' THEN amount END), 0) AS fees
+       ${exactSumColumns(`CASE WHEN type = 'deposit' AND state = 'credited' THEN amount END`, 'credited')},
+       ${exactSumColumns(`CASE WHEN type = 'balance_import' THEN amount END`, 'imports')},
+       ${exactSumColumns(`CASE WHEN type = 'withdrawal' AND state <> 'cancelled' THEN amount END`, 'withdrawals')},
+       ${exactSumColumns(`CASE WHEN type = 'withdrawal' AND state IN ('pending', 'refused') THEN amount END`, 'queued')},
+       ${exactSumColumns(`CASE WHEN type = 'network_fee' THEN amount END`, 'fees')}
      FROM ${t.transaction} WHERE wallet_id = ?`,
     [walletId],
   );
-  const accounts = await tx.get<{ total: unknown }>(
-    `SELECT COALESCE(SUM(balance), 0) AS total FROM ${t.account} WHERE wallet_id = ?`,
-    [walletId],
-  );
-  const creditedDeposits = toBigint(totals?.credited);
-  const imports = toBigint(totals?.imports);
-  const withdrawals = toBigint(totals?.withdrawals);
-  const queuedWithdrawals = toBigint(totals?.queued);
-  const fees = toBigint(totals?.fees);
-  const accountsTotal = toBigint(accounts?.total);
+  const accounts = await tx.get(`SELECT ${exactSumColumns('balance', 'total')} FROM ${t.account} WHERE wallet_id = ?`, [walletId]);
+  const creditedDeposits = exactSum(totals, 'credited');
+  const imports = exactSum(totals, 'imports');
+  const withdrawals = exactSum(totals, 'withdrawals');
+  const queuedWithdrawals = exactSum(totals, 'queued');
+  const fees = exactSum(totals, 'fees');
+  const accountsTotal = exactSum(accounts, 'total');
   const expected = creditedDeposits + imports - withdrawals - fees;
   if (accountsTotal !== expected) {
     problems.push(

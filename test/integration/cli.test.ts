@@ -3,7 +3,7 @@
  * engines, and the demo end to end.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -64,6 +64,23 @@ describe('cryptoassets command line', () => {
     expect(malformed.err).toMatch(/^cryptoassets: config: coins\.btc\.network: /);
     const noFile = await cli(['initialize-database', '-c', join(dir, 'nope.yaml')]);
     expect(noFile.code).toBe(78);
+  });
+
+  it('refuses a custom coin whose max_money could overflow a balance, in one line with exit 78, opening nothing', async () => {
+    const database = join(dir, 'overflowing-coin.sqlite');
+    const path = configFile(
+      'overflowing-coin.yaml',
+      `database:\n  url: sqlite:${database}\ncoins:\n  big:\n    network: main\n    name: Big\n    decimals: 18\n` +
+        '    max_money: ${BIG_MAX_MONEY}\n    networks: {main: {p2pkh: 50, p2sh: [55]}}\n    backend: {type: memory}\n',
+    );
+    const result = await cli(['initialize-database', '-c', path], { BIG_MAX_MONEY: '77777' });
+    expect(result).toMatchObject({ code: 78, out: '' });
+    expect(result.err).toBe(
+      'cryptoassets: config: coins.big.max_money: exceeds what a 64-bit balance can hold at 18 decimals (at most 9.223372036854775807 coins)\n',
+    );
+    // The value may come from the environment (a secret elsewhere): it is never quoted.
+    expect(result.err).not.toContain('77777');
+    expect(existsSync(database)).toBe(false);
   });
 
   it('reports an unreachable database with exit 69', async () => {

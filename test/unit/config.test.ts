@@ -317,6 +317,9 @@ describe('parseConfig', () => {
     expect(parseConfig(raw, {}).coins.myc?.coin.maxMoney).toBe(1_000_000_000_000n);
     raw.coins.myc = custom({ max_money: '0.5' });
     expect(parseConfig(raw, {}).coins.myc?.coin.maxMoney).toBe(50_000_000n);
+    // The largest maximum a signed 64-bit balance can hold at 18 decimals.
+    raw.coins.myc = custom({ max_money: '9.223372036854775807', decimals: 18 });
+    expect(parseConfig(raw, {}).coins.myc?.coin.maxMoney).toBe(9_223_372_036_854_775_807n);
   });
 
   it('does not modify its input', () => {
@@ -451,7 +454,12 @@ describe('malformed configurations', () => {
     [
       'max_money beyond int64',
       (raw) => (raw.coins.myc = custom({ max_money: '100000000000' })),
-      'config: coins.myc.max_money: is too large: in base units it must not exceed 9223372036854775807',
+      'config: coins.myc.max_money: exceeds what a 64-bit balance can hold at 8 decimals (at most 92233720368.54775807 coins)',
+    ],
+    [
+      'max_money of 10 coins at 18 decimals',
+      (raw) => (raw.coins.myc = custom({ decimals: 18, max_money: '10' })),
+      'config: coins.myc.max_money: exceeds what a 64-bit balance can hold at 18 decimals (at most 9.223372036854775807 coins)',
     ],
     [
       'max_money with too many decimals',

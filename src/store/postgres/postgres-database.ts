@@ -5,6 +5,7 @@
  */
 import { userInfo } from 'node:os';
 import pg from 'pg';
+import { BalanceOutOfRange } from '../../domain/errors.js';
 import type { Database, SqlExecutor, SqlRow, SqlValue, TransactionMode } from '../database.js';
 
 /** Options of the PostgreSQL engine. */
@@ -24,6 +25,14 @@ export interface PostgresOptions {
  * insert of ours checks for the key first, so the re-run finds the row and answers accordingly.
  */
 const CONFLICT_CODES = new Set(['40001', '40P01', '23505']);
+
+/**
+ * SQLSTATE 22003 numeric_value_out_of_range: a result or parameter beyond its column type, e.g.
+ * "bigint out of range" or "value … is out of range for type bigint". Amounts, balances and their
+ * sums are the only values of the ledger that get that large, so it becomes the typed
+ * BalanceOutOfRange rather than escaping as a raw driver error; the cause keeps the engine's words.
+ */
+const OUT_OF_RANGE_CODE = '22003';
 
 const OID_INT8 = 20;
 const OID_INT8_ARRAY = 1016;
@@ -164,7 +173,11 @@ class PostgresExecutor implements SqlExecutor {
 
   private query(sql: string, params: readonly SqlValue[]): Promise<pg.QueryResult> {
     if (!this.open) throw new Error('a transaction executor was used after its transaction ended');
-    const result = this.tail.then(() => this.client.query(this.translate(sql), params as unknown[]));
+    const result = this.tail
+      .then(() => this.client.query(this.translate(sql), params as unknown[]))
+      .catch((error: unknown) => {
+        throw (error as { code?: unknown } | null)?.code === OUT_OF_RANGE_CODE ? new BalanceOutOfRange({ cause: error }) : error;
+      });
     this.tail = result.catch(() => undefined);
     return result;
   }

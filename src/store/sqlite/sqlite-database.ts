@@ -9,6 +9,8 @@
  *   process are queued: only one is open on the connection at a time.
  */
 import BetterSqlite3 from 'better-sqlite3';
+import { INT64_MAX, INT64_MIN } from '../../domain/coins.js';
+import { BalanceOutOfRange } from '../../domain/errors.js';
 import type { Database, SqlExecutor, SqlRow, SqlValue, TransactionMode } from '../database.js';
 
 /** Options of the SQLite engine. */
@@ -125,12 +127,13 @@ class SqliteExecutor implements SqlExecutor {
   }
 
   async all<T extends SqlRow = SqlRow>(sql: string, params: readonly SqlValue[] = []): Promise<T[]> {
-    const statement = this.prepare(sql);
-    if (!statement.reader) {
-      statement.run(...params);
-      return [];
-    }
-    return statement.all(...params) as T[];
+    return this.execute(sql, params, (statement) => {
+      if (!statement.reader) {
+        statement.run(...params);
+        return [];
+      }
+      return statement.all(...params) as T[];
+    });
   }
 
   async get<T extends SqlRow = SqlRow>(sql: string, params: readonly SqlValue[] = []): Promise<T | undefined> {
@@ -138,9 +141,18 @@ class SqliteExecutor implements SqlExecutor {
   }
 
   async run(sql: string, params: readonly SqlValue[] = []): Promise<number> {
+    return this.execute(sql, params, (statement) =>
+      statement.reader ? statement.all(...params).length : statement.run(...params).changes,
+    );
+  }
+
+  private execute<R>(sql: string, params: readonly SqlValue[], fn: (statement: Statement) => R): R {
     const statement = this.prepare(sql);
-    if (statement.reader) return statement.all(...params).length;
-    return statement.run(...params).changes;
+    try {
+      return fn(statement);
+    } catch (error) {
+      throw isInt64Overflow(error, params) ? new BalanceOutOfRange({ cause: error }) : error;
+    }
   }
 
   private prepare(sql: string): Statement {
@@ -151,4 +163,17 @@ class SqliteExecutor implements SqlExecutor {
     }
     return statement;
   }
+}
+
+/**
+ * The two ways SQLite reports a value beyond 64 bits: SUM() fails with "integer overflow", and
+ * better-sqlite3 refuses to bind a bigint beyond 64 bits with a RangeError. (Plain arithmetic that
+ * overflows silently becomes a REAL instead; the ledger's range conditions keep that from happening.)
+ */
+function isInt64Overflow(error: unknown, params: readonly SqlValue[]): boolean {
+  if (error instanceof BetterSqlite3.SqliteError) return error.message === 'integer overflow';
+  return (
+    error instanceof RangeError &&
+    params.some((param) => typeof param === 'bigint' && (param > INT64_MAX || param < INT64_MIN))
+  );
 }
