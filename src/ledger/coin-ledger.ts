@@ -240,7 +240,7 @@ export class CoinLedger {
     let sent;
     try {
       const notAfter = this.fence?.sendDeadline();
-      if (notAfter !== undefined && performance.now() > notAfter) {
+      if (notAfter !== undefined && this.fence!.now() > notAfter) {
         throw new BackendError('the service lease may expire before the send reaches the node; not sent', {
           retryable: true,
           code: DEADLINE_PASSED,

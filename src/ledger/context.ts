@@ -24,7 +24,10 @@ export interface CoinContext {
 export interface WriteFence {
   readonly generation: number;
   check(tx: SqlExecutor): Promise<void>;
+  /** The deadline, on the clock of `now`. */
   sendDeadline(): number;
+  /** The monotonic clock the deadline is on (`performance.now`, or a simulation's). */
+  now(): number;
 }
 
 /** One coin inside one open transaction. */

@@ -100,6 +100,13 @@ export interface HelperServiceOptions {
   readonly handlers?: readonly EventHandler[];
   /** How often the dispatcher looks for new events; default 250 ms. */
   readonly eventPollMs?: number;
+  /**
+   * Run no timers: the caller drives the service step by step (`keepLease`, `syncOnce`,
+   * `broadcastOnce`, `drainNotifications`, `dispatchEvents`). For the deterministic simulator.
+   */
+  readonly manual?: boolean;
+  /** A monotonic clock in ms (default `performance.now`): lease renewal ages and send deadlines. */
+  readonly clock?: () => number;
 }
 
 /** Per-wallet broadcast back-off after node errors. */
@@ -139,7 +146,7 @@ export class HelperService {
   private state: ServiceState = 'created';
   private startedAt: Date | null = null;
   private leaseHeld = false;
-  /** `performance.now()` before the last successful renewal was asked for. */
+  /** `now()` (monotonic) before the last successful renewal was asked for. */
   private leaseRenewedAt = 0;
   private generation: number | null = null;
   private leaseHolder: { holder: string; expiresAt: Date } | null = null;
@@ -229,7 +236,7 @@ export class HelperService {
             openBroadcasts: broadcasts.filter((b) => b.state === 'opened').map((b) => b.id),
             broadcastsToVet: broadcasts.filter((b) => b.state === 'vetting').map((b) => b.id),
             refusedWithdrawals: (await walletBook.refusedWithdrawals()).map((w) => w.id),
-            backoffUntil: backoff && backoff.until > performance.now() ? new Date(Date.now() + backoff.until - performance.now()).toISOString() : null,
+            backoffUntil: backoff && backoff.until > this.now() ? new Date(Date.now() + backoff.until - this.now()).toISOString() : null,
             conflictedBroadcasts: conflicted.map((b) => b.id),
           });
         }
@@ -273,6 +280,10 @@ export class HelperService {
     return this.app.events.after(after, limit);
   }
 
+  private now(): number {
+    return this.options.clock ? this.options.clock() : performance.now();
+  }
+
   /** The service's state. */
   get currentState(): ServiceState {
     return this.state;
@@ -305,7 +316,7 @@ export class HelperService {
    */
   async keepLease(): Promise<void> {
     if (this.state === 'stopping' || this.state === 'stopped') return;
-    const askedAt = performance.now();
+    const askedAt = this.now();
     let outcome;
     try {
       outcome = await acquireLease(this.app.database, SERVICE_LEASE, this.instance, this.leaseTtlMs, (holder) =>
@@ -314,7 +325,7 @@ export class HelperService {
     } catch (error) {
       // Could not renew (database trouble). Stop working before the lease can have run out, so a
       // standby that takes it over never works beside us (the fence refuses our writes anyway).
-      if (this.leaseHeld && performance.now() - this.leaseRenewedAt > (this.leaseTtlMs * 2) / 3) {
+      if (this.leaseHeld && this.now() - this.leaseRenewedAt > (this.leaseTtlMs * 2) / 3) {
         this.log.error({ err: errorText(error) }, 'could not renew the service lease in time; standing by');
         await this.standBy();
       }
@@ -361,6 +372,7 @@ export class HelperService {
       generation,
       check: (tx) => checkLease(tx, engine, SERVICE_LEASE, this.instance, generation),
       sendDeadline: () => (this.leaseHeld && this.generation === generation ? sendDeadline(this.leaseRenewedAt, this.leaseTtlMs, coin.timeoutMs) : -Infinity),
+      now: () => this.now(),
     };
   }
 
@@ -394,6 +406,7 @@ export class HelperService {
         );
       }
     }
+    if (this.options.manual) return;
     for (const task of this.tasks) task.start();
     this.dispatcher.start();
   }
@@ -455,7 +468,7 @@ export class HelperService {
     const wallets = await coin.unfenced.read((book) => book.listWallets());
     for (const wallet of wallets) {
       const backoff = coin.backoff.get(wallet.name);
-      if (backoff && performance.now() < backoff.until) continue;
+      if (backoff && this.now() < backoff.until) continue;
       // A broadcast left open by a failed reconciliation (node down at the time) is settled
       // before anything new goes out; nothing of ours is in flight at the start of a round.
       await this.reconcile(code, coin);
@@ -484,7 +497,7 @@ export class HelperService {
     const previous = coin.backoff.get(wallet);
     const failures = (previous?.failures ?? 0) + 1;
     const pause = Math.min(BACKOFF_MAX_MS, this.config.service.broadcastPeriodMs * 2 ** (failures - 1));
-    coin.backoff.set(wallet, { failures, until: performance.now() + pause });
+    coin.backoff.set(wallet, { failures, until: this.now() + pause });
     this.log.error({ coin: code, wallet, failures, pauseMs: pause, err: errorText(error) }, 'broadcasts paused after a node error');
   }
 
@@ -494,15 +507,31 @@ export class HelperService {
     if (this.state !== 'running') return;
     const coin = this.coins.get(code)!;
     coin.queue.add(txid);
+    if (this.options.manual) return;
     coin.draining ??= this.drain(code, coin).finally(() => {
       coin.draining = null;
     });
   }
 
+  /** Queue a wallet notification as a listener would (the simulator's entry point). */
+  notify(code: string, txid: string): void {
+    this.notified(code, txid);
+  }
+
+  /** Apply the queued notifications of a coin now (manual mode). */
+  async drainNotifications(code: string): Promise<void> {
+    await this.drain(code, this.coins.get(code)!);
+  }
+
+  /** One round of event sequencing and delivery now (manual mode). */
+  async dispatchEvents(): Promise<void> {
+    await this.dispatcher?.runOnce();
+  }
+
   /** Apply queued notifications in batches (one backend request and one database transaction each). */
   private async drain(code: string, coin: CoinRuntime): Promise<void> {
     // Let notifications that arrive together form one batch.
-    await new Promise((resolve) => setImmediate(resolve));
+    if (!this.options.manual) await new Promise((resolve) => setImmediate(resolve));
     while (coin.queue.size > 0 && this.state === 'running') {
       const batch = [...coin.queue].slice(0, NOTIFIED_BATCH_MAX);
       for (const txid of batch) coin.queue.delete(txid);

@@ -9,5 +9,7 @@ import type { EngineName } from './database.js';
 export function nowMsSql(engine: EngineName): string {
   return engine === 'postgres'
     ? `CAST(FLOOR(EXTRACT(EPOCH FROM clock_timestamp()) * 1000) AS BIGINT)`
-    : `CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)`;
+    : // Registered on every SQLite connection (sqlite-database.ts): the machine's clock, or a
+      // simulated one in tests.
+      'cryptoassets_now_ms()';
 }

@@ -198,13 +198,14 @@ describe.each(engines)('events on %s', (engine) => {
     const btc = ledger.app.coin('btc');
     await depositLife();
     await sequenceEvents(ledger.app.database);
-    await new Promise((resolve) => setTimeout(resolve, 30));
-    expect(await btc.transaction((book) => book.resendUnprocessed(10))).toBe(1);
-    expect(await btc.transaction((book) => book.resendUnprocessed(10))).toBe(0); // just resent: quiet again
+    // Quiet periods far longer than the gap between two calls, however slow the machine.
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    expect(await btc.transaction((book) => book.resendUnprocessed(1_000))).toBe(1);
+    expect(await btc.transaction((book) => book.resendUnprocessed(1_000))).toBe(0); // just resent: quiet again
     const deposit = await btc.read(async (book) => (await (await book.wallet('main')).deposits())[0]!);
     await btc.transaction(async (book) => (await book.wallet('main')).markProcessed(deposit.id));
-    await new Promise((resolve) => setTimeout(resolve, 30));
-    expect(await btc.transaction((book) => book.resendUnprocessed(10))).toBe(0);
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    expect(await btc.transaction((book) => book.resendUnprocessed(1_000))).toBe(0);
     await sequenceEvents(ledger.app.database);
     const events = await ledger.app.events.after(0n);
     expect(events.map((e) => e.data.change)).toEqual(['created', 'confirmations', 'credited', 'confirmations', 'resent']);

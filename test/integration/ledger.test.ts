@@ -212,21 +212,95 @@ describe.each(engines)('ledger on %s', (engine) => {
     expect(await btc.broadcastPending('main')).toEqual({ status: 'nothing_to_send' });
   });
 
-  it('returns withdrawals to the queue when the node refuses and nothing was sent', async () => {
-    await fundAccount(ledger, 'main', 'alice', 100_000n);
-    await btc.transaction(async (book) => {
-      const main = await book.wallet('main');
-      await main.withdraw(await main.getAccount('alice'), EXTERNAL, 1_000n);
+  /** The txupdate changes written for one transaction, in order. */
+  async function changesOf(transactionId: number): Promise<string[]> {
+    return ledger.app.database.transaction('read', async (tx) => {
+      const rows = await tx.all<{ payload: string }>(
+        `SELECT payload FROM cryptoassets_event WHERE transaction_id = ? AND transaction_type = 'withdrawal' ORDER BY id`,
+        [transactionId],
+      );
+      return rows.map((row) => (JSON.parse(row.payload) as { change: string }).change);
     });
-    // The backend's wallet holds nothing on chain: the node answers "insufficient funds".
-    const refused = await btc.broadcastPending('main');
-    expect(refused.status).toBe('returned');
-    const pending = await btc.read(async (book) => (await book.wallet('main')).pendingWithdrawals());
-    expect(pending).toHaveLength(1);
+  }
+
+  it('returns withdrawals to the queue quietly while the node is down, and sends them once it answers', async () => {
     ledger.chain.fund(ledger.backend, 1_000_000n);
     ledger.chain.mine(1);
-    const sent = await btc.broadcastPending('main');
-    expect(sent.status).toBe('sent');
+    await fundAccount(ledger, 'main', 'alice', 100_000n);
+    const withdrawal = await btc.transaction(async (book) => {
+      const main = await book.wallet('main');
+      return main.withdraw(await main.getAccount('alice'), EXTERNAL, 1_000n);
+    });
+    ledger.chain.setDown(true);
+    for (let round = 0; round < 3; round++) expect((await btc.broadcastPending('main')).status).toBe('returned');
+    const pending = await btc.read(async (book) => (await book.wallet('main')).pendingWithdrawals());
+    expect(pending.map((w) => w.id)).toEqual([withdrawal.id]);
+    ledger.chain.setDown(false);
+    expect((await btc.broadcastPending('main')).status).toBe('sent');
+    // One event per state change, never one per attempt.
+    expect(await changesOf(withdrawal.id)).toEqual(['queued', 'broadcasting', 'broadcasted']);
+  });
+
+  it('isolates a withdrawal the node refuses alone and sends the rest of its batch in the same round', async () => {
+    ledger.chain.fund(ledger.backend, 1_000_000n);
+    ledger.chain.mine(1);
+    await fundAccount(ledger, 'main', 'alice', 100_000_000n);
+    const ids = await btc.transaction(async (book) => {
+      const main = await book.wallet('main');
+      const alice = await main.getAccount('alice');
+      const made = [];
+      for (let i = 0; i < 7; i++) made.push(await main.withdraw(alice, i % 2 ? EXTERNAL : EXTERNAL_2, 1_000n + BigInt(i)));
+      // More than the node wallet holds: refused alone, whatever it is batched with.
+      made.push(await main.withdraw(alice, EXTERNAL, 50_000_000n));
+      return made.map((w) => w.id);
+    });
+    const outcome = await btc.broadcastPending('main');
+    if (outcome.status !== 'isolated') throw new Error(`expected isolated, got ${outcome.status}`);
+    expect(outcome.refused.map((w) => w.id)).toEqual([ids[7]]);
+    expect(outcome.refused[0]!.refusal).toMatch(/insufficient_funds/);
+    expect(outcome.sent.flatMap((s) => s.withdrawals.map((w) => w.id)).sort((x, y) => x - y)).toEqual(ids.slice(0, 7));
+    expect(outcome.stopped).toBeUndefined();
+    expect(await btc.broadcastPending('main')).toEqual({ status: 'nothing_to_send' });
+    expect(await changesOf(ids[7]!)).toEqual(['queued', 'broadcasting', 'refused']);
+    expect(await changesOf(ids[0]!)).toEqual(['queued', 'broadcasting', 'broadcasted']);
+    // Each withdrawal was paid exactly once on chain.
+    const paid = outcome.sent
+      .flatMap((one) => ledger.chain.inspect(one.broadcast.txid!)!.outputs)
+      .filter((o) => o.address === EXTERNAL || o.address === EXTERNAL_2);
+    expect(paid.reduce((sum, o) => sum + o.amount, 0n)).toBe(7_021n);
+    // An operator funds the node wallet and retries it: it goes out in the next round.
+    ledger.chain.fund(ledger.backend, 100_000_000n);
+    ledger.chain.mine(1);
+    await btc.transaction(async (book) => (await book.wallet('main')).retryWithdrawal(ids[7]!));
+    expect((await btc.broadcastPending('main')).status).toBe('sent');
+    expect(await changesOf(ids[7]!)).toEqual(['queued', 'broadcasting', 'refused', 'requeued', 'broadcasted']);
+  });
+
+  it('cancels a refused or pending withdrawal with a refund entry, and refuses to cancel one that left', async () => {
+    await fundAccount(ledger, 'main', 'alice', 100_000n);
+    const [queued, refused] = await btc.transaction(async (book) => {
+      const main = await book.wallet('main');
+      const alice = await main.getAccount('alice');
+      return [await main.withdraw(alice, EXTERNAL, 1_000n), await main.withdraw(alice, EXTERNAL_2, 2_000n)];
+    });
+    // The node wallet is empty: the batch of two is split, each refused alone.
+    const outcome = await btc.broadcastPending('main');
+    expect(outcome.status === 'isolated' && outcome.refused.map((w) => w.id).sort()).toEqual([queued!.id, refused!.id].sort());
+    await btc.transaction(async (book) => (await book.wallet('main')).retryWithdrawal(queued!.id));
+    for (const id of [queued!.id, refused!.id]) {
+      const cancelled = await btc.transaction(async (book) => (await book.wallet('main')).cancelWithdrawal(id));
+      expect(cancelled.state).toBe('cancelled');
+    }
+    expect(await balanceOf('main', 'alice')).toBe(100_000n);
+    const history = await btc.read(async (book) => {
+      const main = await book.wallet('main');
+      return main.accountHistory(await main.getAccount('alice'));
+    });
+    expect(history.filter((e) => e.kind === 'withdrawal_refund').map((e) => e.amount).sort()).toEqual([1_000n, 2_000n]);
+    const again = await btc.transaction(async (book) => (await book.wallet('main')).cancelWithdrawal(queued!.id)).catch((e: unknown) => e);
+    expect((again as { code?: string }).code).toBe('invalid_state');
+    expect(await changesOf(refused!.id)).toEqual(['queued', 'broadcasting', 'refused', 'cancelled']);
+    expect((await ledger.app.verifyLedger()).ok).toBe(true);
   });
 
   it('leaves a broadcast open when its outcome is unknown, and never resends it', async () => {

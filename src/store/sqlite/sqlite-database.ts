@@ -22,6 +22,12 @@ export interface SqliteOptions {
    * lose the last commits on power loss (never corrupts).
    */
   readonly synchronous?: 'full' | 'normal';
+  /**
+   * The clock behind the SQL function `cryptoassets_now_ms()` (the database's clock of the
+   * service lease, see store/clock.ts): milliseconds since 1970. Default `Date.now`; a
+   * simulation gives its own.
+   */
+  readonly clock?: () => number;
 }
 
 /** Result codes that mean "another connection holds the lock or moved the snapshot: try again". */
@@ -44,6 +50,8 @@ export class SqliteDatabase implements Database {
     this.connection.pragma('foreign_keys = ON');
     this.connection.pragma('busy_timeout = 0');
     this.connection.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
+    const clock = options.clock ?? Date.now;
+    this.connection.function('cryptoassets_now_ms', { deterministic: false, safeIntegers: true }, () => BigInt(Math.floor(clock())));
   }
 
   transaction<T>(mode: TransactionMode, fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
