@@ -286,6 +286,7 @@ function buildBackend(
         auth,
         ...(raw.wallet === undefined ? {} : { wallet: raw.wallet }),
         timeoutMs: raw.timeout_ms ?? DEFAULTS.backend.bitcoind.timeoutMs,
+        maxAnswerBytes: raw.max_answer_bytes ?? DEFAULTS.backend.bitcoind.maxAnswerBytes,
         addressType: raw.address_type ?? DEFAULTS.backend.bitcoind.addressType,
         ...(raw.passphrase === undefined ? {} : { passphrase: raw.passphrase }),
       };

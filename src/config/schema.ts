@@ -159,6 +159,12 @@ const memoryBackend = z.strictObject({
 
 const timeoutMs = () => integer(1, 3_600_000);
 
+/**
+ * Largest RPC answer the bitcoind client reads, in bytes. At least 1 KiB; at most 512 MiB, about
+ * the longest string V8 can hold (an answer must become one string before it is parsed).
+ */
+const maxAnswerBytes = () => integer(1024, 512 * 1024 * 1024);
+
 const bitcoindBackend = z.strictObject({
   type: z.literal('bitcoind'),
   url: httpUrl(),
@@ -167,6 +173,7 @@ const bitcoindBackend = z.strictObject({
   cookie_file: text().optional(),
   wallet: text().optional(),
   timeout_ms: timeoutMs().optional(),
+  max_answer_bytes: maxAnswerBytes().optional(),
   address_type: z.enum(['legacy', 'p2sh-segwit', 'bech32']).optional(),
   passphrase: text().optional(),
 });

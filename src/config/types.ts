@@ -85,6 +85,11 @@ export interface BitcoindBackendConfig {
   /** Wallet name for multi-wallet nodes (`/wallet/<name>` endpoint); absent means the default wallet. */
   readonly wallet?: string;
   readonly timeoutMs: number;
+  /**
+   * Largest answer read from the node, in bytes: a larger one is abandoned as it arrives and
+   * the call fails with `answer_too_large`, instead of exhausting memory or string limits.
+   */
+  readonly maxAnswerBytes: number;
   readonly addressType: BitcoindAddressType;
   /** Passphrase of an encrypted wallet, used to unlock it for sending. */
   readonly passphrase?: string;

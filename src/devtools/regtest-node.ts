@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { JsonNumber } from '../backends/bitcoind/lossless-json.js';
 import { RpcClient } from '../backends/bitcoind/rpc-client.js';
+import { DEFAULTS } from '../config/defaults.js';
 import type { BitcoindAuth, BitcoindBackendConfig } from '../config/types.js';
 import { BackendError } from '../domain/errors.js';
 
@@ -189,6 +190,7 @@ export class RegtestNode {
       auth: this.auth,
       wallet,
       timeoutMs: 30_000,
+      maxAnswerBytes: DEFAULTS.backend.bitcoind.maxAnswerBytes,
       addressType: 'bech32',
       ...overrides,
     };

@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BitcoindBackend, JsonNumber, RpcError } from '../../src/backends/bitcoind/index.js';
-import { TXID_PATTERN } from '../../src/backends/backend.js';
+import { TXID_PATTERN, type ChainTip, type NetworkTransactionInfo } from '../../src/backends/backend.js';
 import { validateAddress } from '../../src/domain/address.js';
 import { formatAmount, parseAmount } from '../../src/domain/amounts.js';
 import { LTC } from '../../src/domain/coins.js';
@@ -19,6 +19,13 @@ import { describeWithNode, RegtestNode } from '../helpers/regtest.js';
 const network = LTC.networks.regtest!;
 const COIN = 100_000_000n;
 const coins = (amount: bigint): string => formatAmount(amount, LTC);
+
+/** Every confirmed transaction of a reading is as deep as its block is below the reading's tip. */
+function expectReadAt(tip: ChainTip, transactions: readonly NetworkTransactionInfo[]): void {
+  for (const tx of transactions) {
+    if (tx.confirmations > 0) expect(tx.blockHeight! + tx.confirmations - 1, tx.txid).toBe(tip.height);
+  }
+}
 
 async function thrown(promise: Promise<unknown>): Promise<unknown> {
   return promise.then(
@@ -165,6 +172,8 @@ describeWithNode()('BitcoindBackend on Litecoin Core regtest', () => {
     const [block] = await a.mine(1);
     const mined = await backend.getTransaction(txid);
     expect(mined).toMatchObject({ confirmations: 1, blockHash: block });
+    const cursor = await backend.chainTip();
+    expect(cursor.hash).toBe(block);
 
     await a.rpc('invalidateblock', block);
     await a.settle();
@@ -173,6 +182,12 @@ describeWithNode()('BitcoindBackend on Litecoin Core regtest', () => {
     expect(back.blockHash).toBeUndefined();
     expect(back.blockHeight).toBeUndefined();
     expect(back.received).toEqual(mined.received);
+
+    // The cursor's block left the best chain: the reading names what it held, and reads it again.
+    const changes = await backend.changesSince(cursor, 1);
+    expect(changes.tip).toEqual({ hash: await a.rpc('getbestblockhash'), height: cursor.height - 1 });
+    expect(changes.removed).toContain(txid);
+    expect(changes.transactions.find((tx) => tx.txid === txid)).toMatchObject({ confirmations: 0, received: mined.received });
 
     await a.rpc('reconsiderblock', block);
     await a.settle();
@@ -200,8 +215,11 @@ describeWithNode()('BitcoindBackend on Litecoin Core regtest', () => {
     let next: string | null = null;
     let pages = 0;
     let emptyPagesBeforeEnd = 0;
+    const tip = await backend.chainTip();
     do {
       const page = await backend.listReceived(next, 2);
+      expect(page.tip).toEqual(tip);
+      expectReadAt(page.tip, page.transactions);
       expect(page.transactions.length).toBeLessThanOrEqual(2);
       listed.push(...page.transactions.map((tx) => tx.txid));
       for (const tx of page.transactions) expect(tx.received.length).toBeGreaterThan(0);
@@ -254,28 +272,108 @@ describeWithNode()('BitcoindBackend on Litecoin Core regtest', () => {
     expect(await thrown(backend.listSinceBlock('ab'.repeat(32)))).toMatchObject({ code: 'invalid_address_or_key' });
   });
 
-  it('lists the transactions within a depth of the tip in one window (recentTransactions)', async () => {
+  it('lists what changed since a tip, and what lies within a depth of the tip, in one reading (changesSince)', async () => {
     const { backend } = await walletBackend(a);
+    const before = await backend.chainTip();
     const deep = await a.fund(await backend.createAddress('deep'), '0.1');
     await a.mine(3);
     const shallow = await a.fund(await backend.createAddress('shallow'), '0.2');
-    await a.mine(2);
+    const [shallowBlock] = await a.mine(2);
     const pending = await a.fund(await backend.createAddress('pending'), '0.3');
     // Confirmations now: deep 5, shallow 2, pending 0.
-    const within = async (depth: number): Promise<string[]> => (await backend.recentTransactions(depth)).map((tx) => tx.txid).sort();
-    expect(await within(0)).toEqual([pending]);
-    expect(await within(2)).toEqual([shallow, pending].sort());
-    expect(await within(4)).toEqual([shallow, pending].sort());
-    expect(await within(5)).toEqual([deep, shallow, pending].sort());
-    expect(await within(100_000)).toEqual([deep, shallow, pending].sort());
-    const [info] = (await backend.recentTransactions(2)).filter((tx) => tx.txid === shallow);
+    const tip = await backend.chainTip();
+    expect(tip).toEqual({ hash: await a.rpc('getbestblockhash'), height: await a.height() });
+    const within = async (cursor: ChainTip | null, depth: number): Promise<string[]> => {
+      const changes = await backend.changesSince(cursor, depth);
+      expect(changes.tip).toEqual(tip);
+      expect(changes.removed).toEqual([]);
+      expectReadAt(changes.tip, changes.transactions);
+      return changes.transactions.map((tx) => tx.txid).sort();
+    };
+    expect(await within(tip, 0)).toEqual([pending]);
+    expect(await within(tip, 2)).toEqual([shallow, pending].sort());
+    expect(await within(tip, 4)).toEqual([shallow, pending].sort());
+    expect(await within(tip, 5)).toEqual([deep, shallow, pending].sort());
+    expect(await within(tip, 100_000)).toEqual([deep, shallow, pending].sort());
+    // After the cursor: what came since, whatever the depth.
+    expect(await within(before, 0)).toEqual([deep, shallow, pending].sort());
+    expect(await within({ hash: shallowBlock!, height: tip.height - 1 }, 0)).toEqual([pending]);
+    expect(await within(null, 0)).toEqual([deep, shallow, pending].sort());
+    const [info] = (await backend.changesSince(tip, 2)).transactions.filter((tx) => tx.txid === shallow);
     expect(info).toMatchObject({ confirmations: 2, received: [expect.objectContaining({ amount: 20_000_000n })] });
   });
 
-  it('reports the block height, answers ping, and NotFound for a foreign transaction', async () => {
+  it('reads several transactions at one tip, the unknown ones apart (readTransactions)', async () => {
+    const { backend } = await walletBackend(a, { fund: COIN });
+    const received = await a.fund(await backend.createAddress('read'), '0.4');
+    await a.mine(2);
+    const sent = await backend.sendMany([{ address: await a.minerNewAddress(), amount: 1_000_000n }], { comment: 'read send' });
+    const foreign = await a.fund(await a.minerNewAddress(), '0.1');
+    const reading = await backend.readTransactions([received, sent.txid, foreign.toUpperCase(), received]);
+    expect(reading.tip).toEqual(await backend.chainTip());
+    expect(reading.unknown).toEqual([foreign]);
+    expect(reading.transactions).toEqual([await backend.getTransaction(received), await backend.getTransaction(sent.txid)]);
+    expect(reading.transactions.map((tx) => tx.confirmations)).toEqual([2, 0]);
+    expectReadAt(reading.tip, reading.transactions);
+  });
+
+  it('refuses a whole-history reading over max_answer_bytes; listReceived still pages through every receive', async () => {
+    const cap = 20 * 1024;
+    const { backend, wallet } = await walletBackend(a, { config: { maxAnswerBytes: cap } });
+    // 80 receives: the scan's largest request (the newest 32 entries, ~14 KB) fits under the cap
+    // while the whole listing (~36 KB) does not; with fewer than 32 entries the two are the same.
+    const receives: string[] = [];
+    for (let i = 0; i < 80; i++) {
+      receives.push(await a.fund(await backend.createAddress(`many-${i}`), `0.0${100 + i}`));
+      if (i % 20 === 19) await a.mine(1); // the miner's chain of unconfirmed change stays short
+    }
+    await a.mine(1);
+    const whole = (await a.walletRpc(wallet, 'listsinceblock', '', 1, true)) as { transactions: unknown[] };
+    expect(JSON.stringify(whole).length, 'the whole listing is over the cap').toBeGreaterThan(cap);
+
+    const error = await thrown(backend.changesSince(null, 6));
+    expect(error).toBeInstanceOf(BackendError);
+    expect(error).toMatchObject({ code: 'answer_too_large', retryable: false });
+    expect((error as Error).message).toContain(`max_answer_bytes (${cap})`);
+
+    const listed: string[] = [];
+    let next: string | null = null;
+    let pages = 0;
+    do {
+      const page = await backend.listReceived(next, 5);
+      listed.push(...page.transactions.map((tx) => tx.txid));
+      next = page.next;
+    } while (next !== null && ++pages < 100);
+    expect(listed).toEqual(receives);
+    // A recent window is small, and still read whole.
+    const recent = await backend.changesSince(await backend.chainTip(), 0);
+    expect(recent.transactions).toEqual([]);
+  });
+
+  it('refuses a send past its deadline and sends nothing (deadline_passed)', async () => {
+    const { backend, wallet } = await walletBackend(a, { fund: COIN });
+    const history = (await a.walletRpc(wallet, 'listtransactions', '*', 100)) as unknown[];
+    const balance = await backend.getBalance(0);
+    const error = await thrown(
+      backend.sendMany([{ address: await a.minerNewAddress(), amount: 1_000_000n }], { comment: 'too late', notAfter: performance.now() - 1 }),
+    );
+    expect(error).toBeInstanceOf(BackendError);
+    expect(error).toMatchObject({ code: 'deadline_passed', retryable: true });
+    await a.settle();
+    expect(await a.walletRpc(wallet, 'listtransactions', '*', 100)).toEqual(history);
+    expect(await backend.getBalance(0)).toBe(balance);
+    expect(await backend.findByComment('too late')).toBeUndefined();
+    // The same send within its deadline goes out.
+    const sent = await backend.sendMany([{ address: await a.minerNewAddress(), amount: 1_000_000n }], {
+      comment: 'in time',
+      notAfter: performance.now() + 30_000,
+    });
+    expect((await backend.findByComment('in time'))?.txid).toBe(sent.txid);
+  });
+
+  it('reports the tip, answers ping, and NotFound for a foreign transaction', async () => {
     const { backend } = await walletBackend(a);
-    expect(await backend.blockHeight()).toBe(await a.height());
-    expect(await backend.blockCount()).toBe(await a.height());
+    expect(await backend.chainTip()).toEqual({ hash: await a.rpc('getbestblockhash'), height: await a.height() });
     await expect(backend.ping()).resolves.toBeUndefined();
     const foreign = await a.fund(await a.minerNewAddress(), '0.1');
     await expect(backend.getTransaction(foreign)).rejects.toBeInstanceOf(NotFound);
@@ -325,6 +423,8 @@ describeWithNode()('BitcoindBackend on Litecoin Core regtest', () => {
       const before = await backend.getTransaction(txid);
       expect(before).toMatchObject({ confirmations: 1, received: [{ address, amount: deposit }] });
       const tipBefore = (await backend.listSinceBlock(null)).lastBlock;
+      const cursor = await backend.chainTip();
+      expect(cursor.hash).toBe(tipBefore);
 
       // Node B spends the same coin elsewhere and builds a longer chain.
       const conflict = (await b.rpc('createrawtransaction', input, {
@@ -346,6 +446,12 @@ describeWithNode()('BitcoindBackend on Litecoin Core regtest', () => {
 
       const since = await backend.listSinceBlock(tipBefore);
       expect(since.removed).toContain(txid);
+      // The same through changesSince: the lost deposit is named in removed (its receive hidden).
+      const changes = await backend.changesSince(cursor, 6);
+      expect(changes.tip).toEqual(await backend.chainTip());
+      expect(changes.removed).toContain(txid);
+      expect(changes.transactions.map((tx) => tx.txid)).not.toContain(txid);
+      expect((await backend.readTransactions([txid])).transactions[0]).toMatchObject({ confirmations: after.confirmations, received: before.received });
       // It left listtransactions, so a scan no longer lists it.
       const page = await backend.listReceived(null, 10);
       expect(page.transactions.map((tx) => tx.txid)).not.toContain(txid);

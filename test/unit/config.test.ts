@@ -69,6 +69,7 @@ coins:
       password: \${LTC_RPC_PASSWORD}
       wallet: hot
       address_type: p2sh-segwit
+      max_answer_bytes: 1048576
     walletnotify:
       type: pipe
       path: run/ltc.fifo
@@ -140,6 +141,7 @@ describe('loadConfigFile', () => {
             auth: { kind: 'password', username: 'rpc', password: 'rpc-pass' },
             wallet: 'hot',
             timeoutMs: 30_000,
+            maxAnswerBytes: 1_048_576,
             addressType: 'p2sh-segwit',
           },
           walletnotify: { type: 'pipe', path: join(dir, 'run/ltc.fifo') },
@@ -293,6 +295,7 @@ describe('parseConfig', () => {
       url: 'http://127.0.0.1:19443',
       auth: { kind: 'cookie', cookieFile: '/data/.cookie' },
       timeoutMs: 30_000,
+      maxAnswerBytes: 268_435_456,
       addressType: 'bech32',
     });
     expect(config.coins.ltc?.walletnotify).toEqual({ type: 'redis', url: 'redis://127.0.0.1:6379', channel: 'ltc-tx' });
@@ -508,6 +511,11 @@ describe('malformed configurations', () => {
       'memory backend with a bitcoind key',
       (raw) => (raw.coins.btc.backend = { type: 'memory', url: 'http://x' }),
       'config: coins.btc.backend.url: unknown key (allowed here: type, fee_per_output, initial_blocks)',
+    ],
+    [
+      'bitcoind answer cap below 1 KiB',
+      (raw) => (raw.coins.btc.backend = { type: 'bitcoind', url: 'http://127.0.0.1:18443', cookie_file: '.cookie', max_answer_bytes: 1023 }),
+      'config: coins.btc.backend.max_answer_bytes: must be between 1024 and 536870912',
     ],
     [
       'bitcoind with password in url',

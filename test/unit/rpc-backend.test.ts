@@ -29,17 +29,25 @@ type Script = (method: string, params: readonly unknown[]) => Answer;
 /** A transport that answers from `script`; answers written as JSON text get lossless numbers. */
 class ScriptedRpc implements RpcTransport {
   readonly endpoint = 'http://node.test/wallet/w';
-  readonly calls: { method: string; params: readonly unknown[]; idempotent: boolean }[] = [];
+  readonly calls: { method: string; params: readonly unknown[]; idempotent: boolean; notAfter?: number }[] = [];
+  /** The methods of each batch, in order (their calls are in `calls` too). */
+  readonly batches: string[][] = [];
   constructor(private readonly script: Script) {}
 
   async call(method: string, params: readonly unknown[] = [], options: CallOptions = {}): Promise<unknown> {
-    this.calls.push({ method, params, idempotent: options.idempotent === true });
+    this.calls.push({
+      method,
+      params,
+      idempotent: options.idempotent === true,
+      ...(options.notAfter !== undefined ? { notAfter: options.notAfter } : {}),
+    });
     const answer = this.script(method, params);
     if (answer instanceof Error) throw answer;
     return answer;
   }
 
   async batch(requests: readonly RpcRequest[], options: CallOptions = {}): Promise<RpcResult[]> {
+    this.batches.push(requests.map((request) => request.method));
     return Promise.all(
       requests.map((request) =>
         this.call(request.method, request.params ?? [], options).then(
@@ -78,6 +86,7 @@ function backend(
     auth: { kind: 'password', username: 'u', password: 'p' },
     wallet: 'w',
     timeoutMs: 30_000,
+    maxAnswerBytes: 1024 * 1024,
     addressType: 'p2sh-segwit',
     ...options.config,
   };
@@ -168,6 +177,9 @@ describe('BitcoindBackend.sendMany', () => {
     const failures: Answer[] = [
       new BackendError('timed out', { retryable: false, code: 'outcome_unknown' }),
       new BackendError('html', { retryable: false, code: 'garbage' }),
+      new BackendError('too big', { retryable: false, code: 'answer_too_large' }),
+      // A code the backend has never heard of cannot prove that nothing was sent.
+      new BackendError('new', { retryable: true, code: 'some_future_code' }),
       new Error('socket hang up'),
       'not a txid',
       json('12'),
@@ -182,7 +194,7 @@ describe('BitcoindBackend.sendMany', () => {
   });
 
   it('passes on failures that prove nothing was sent', async () => {
-    for (const code of ['node_unreachable', 'node_busy']) {
+    for (const code of ['node_unreachable', 'node_busy', 'deadline_passed', 'unauthorized']) {
       const { backend: b } = backend(node({ sendmany: () => new BackendError('x', { retryable: true, code }) }));
       expect(await thrown(b.sendMany(ONE_OUTPUT, { comment: 'c' }))).toMatchObject({ code, retryable: true });
     }
@@ -236,6 +248,45 @@ describe('BitcoindBackend.sendMany', () => {
     expect(rpc.methods()).not.toContain('sendmany');
   });
 
+  it('refuses a send past its deadline before any call, retryably (deadline_passed)', async () => {
+    const { backend: b, rpc } = backend(node(), { config: { passphrase: PASSPHRASE } });
+    const error = await thrown(b.sendMany(ONE_OUTPUT, { comment: 'late', notAfter: performance.now() - 1 }));
+    expect(error).toBeInstanceOf(BackendError);
+    expect(error).toMatchObject({ code: 'deadline_passed', retryable: true });
+    expect(rpc.calls).toEqual([]);
+  });
+
+  it('does not unlock the wallet when the deadline passes during the first read', async () => {
+    const notAfter = performance.now() + 20;
+    const slowInfo = (): Answer => {
+      const until = performance.now() + 40;
+      while (performance.now() < until) {
+        // The node takes its time answering getwalletinfo.
+      }
+      return json('{"walletname":"w"}');
+    };
+    const { backend: b, rpc } = backend(node({ getwalletinfo: slowInfo }), { config: { passphrase: PASSPHRASE } });
+    expect(await thrown(b.sendMany(ONE_OUTPUT, { comment: 'c', notAfter }))).toMatchObject({ code: 'deadline_passed' });
+    expect(rpc.methods()).toEqual(['getwalletinfo']);
+  });
+
+  it('hands the deadline to the sendmany request, and locks the wallet again when that refuses it', async () => {
+    const notAfter = performance.now() + 60_000;
+    const { backend: b, rpc } = backend(node(), { config: { passphrase: PASSPHRASE } });
+    await b.sendMany(ONE_OUTPUT, { comment: 'c', notAfter });
+    expect(rpc.calls.find((call) => call.method === 'sendmany')?.notAfter).toBe(notAfter);
+
+    // The client refuses to write the request once the deadline is past (rpc-client.test.ts).
+    const refused = backend(node({ sendmany: () => new BackendError('late', { retryable: true, code: 'deadline_passed' }) }), {
+      config: { passphrase: PASSPHRASE },
+    });
+    expect(await thrown(refused.backend.sendMany(ONE_OUTPUT, { comment: 'c', notAfter }))).toMatchObject({
+      code: 'deadline_passed',
+      retryable: true,
+    });
+    expect(refused.rpc.methods()).toEqual(['getwalletinfo', 'walletpassphrase', 'sendmany', 'walletlock']);
+  });
+
   it('runs sends one at a time, so one send cannot lock the wallet under another', async () => {
     let release: (() => void) | undefined;
     const gate = new Promise<void>((resolve) => {
@@ -249,7 +300,7 @@ describe('BitcoindBackend.sendMany', () => {
       return original(method, params, options);
     };
     const b = new BitcoindBackend({
-      config: { type: 'bitcoind', url: 'http://node.test', auth: { kind: 'cookie', cookieFile: '/x' }, timeoutMs: 1000, addressType: 'bech32', passphrase: PASSPHRASE },
+      config: { type: 'bitcoind', url: 'http://node.test', auth: { kind: 'cookie', cookieFile: '/x' }, timeoutMs: 1000, maxAnswerBytes: 1024, addressType: 'bech32', passphrase: PASSPHRASE },
       coin: LTC,
       network: LTC_REGTEST,
       rpc,
@@ -387,5 +438,220 @@ describe('BitcoindBackend reading answers', () => {
     const { backend: b } = backend(node());
     await b.close();
     expect(await thrown(b.getBalance(0))).toMatchObject({ code: 'backend_closed' });
+  });
+});
+
+/** Best-chain block hashes of the scripted chain, by height. */
+const blockAt = (height: number): string => (height + 1).toString(16).padStart(64, '0');
+/** A block that left the best chain. */
+const STALE = 'ee'.repeat(32);
+const TX = (n: number): string => n.toString(16).padStart(2, '0').repeat(32);
+
+/** A `listsinceblock` entry receiving `coins` to EXTERNAL in `tx`, `confirmations` deep. */
+function entry(tx: string, coins: string, confirmations: number, tipHeight = 10): string {
+  const block = confirmations > 0 ? `, "blockhash": "${blockAt(tipHeight + 1 - confirmations)}", "blockheight": ${tipHeight + 1 - confirmations}` : '';
+  return `{"txid": "${tx}", "category": "receive", "address": "${EXTERNAL}", "amount": ${coins}, "vout": 0, "confirmations": ${confirmations}${block}}`;
+}
+
+/** A `gettransaction` answer of a receive of `coins` to EXTERNAL. */
+function receiveAnswer(tx: string, coins: string, confirmations: number): unknown {
+  const block = confirmations > 0 ? `, "blockhash": "${blockAt(11 - confirmations)}", "blockheight": ${11 - confirmations}` : '';
+  return json(`{"amount": ${coins}, "confirmations": ${confirmations}, "txid": "${tx}"${block},
+    "details": [{"address": "${EXTERNAL}", "category": "receive", "amount": ${coins}, "vout": 0}], "hex": "00"}`);
+}
+
+/**
+ * A node whose best chain is 10 blocks high (tip `blockAt(10)`), with `overrides` per method;
+ * `listsinceblock` answers from `since[from]`.
+ */
+function chainNode(since: Record<string, { entries?: string[]; removed?: string[] } | Error> = {}, overrides: Record<string, (params: readonly unknown[]) => Answer> = {}): Script {
+  return node({
+    getbestblockhash: () => blockAt(10),
+    getblockcount: () => json('10'),
+    getblockhash: (params) =>
+      (params[0] as number) <= 10 ? blockAt(params[0] as number) : new RpcError('getblockhash', -8, 'Block height out of range', 'x'),
+    listsinceblock: (params) => {
+      const answer = since[params[0] as string];
+      if (answer === undefined) return new Error(`unexpected listsinceblock from ${String(params[0])}`);
+      if (answer instanceof Error) return answer;
+      const removed = (answer.removed ?? []).map((tx) => entry(tx, '0.1', 0));
+      return json(`{"transactions": [${(answer.entries ?? []).join(',')}], "removed": [${removed.join(',')}], "lastblock": "${blockAt(10)}"}`);
+    },
+    ...overrides,
+  });
+}
+
+const TIP = { hash: blockAt(10), height: 10 };
+const SANDWICH = ['getbestblockhash', 'getblockcount'];
+
+describe('BitcoindBackend readings carry their tip', () => {
+  it('reads the tip in one batch (chainTip)', async () => {
+    const { backend: b, rpc } = backend(chainNode());
+    expect(await b.chainTip()).toEqual(TIP);
+    expect(rpc.batches).toEqual([[...SANDWICH, ...SANDWICH]]);
+  });
+
+  it('reads transactions in one batch between tip readings, unknown txids apart, like getTransaction', async () => {
+    const known = TX(1);
+    const foreign = TX(2);
+    const { backend: b, rpc } = backend(
+      chainNode({}, {
+        gettransaction: (params) =>
+          params[0] === known ? receiveAnswer(known, '0.5', 2) : new RpcError('gettransaction', -5, 'Invalid or non-wallet transaction id', 'x'),
+      }),
+    );
+    const reading = await b.readTransactions([known.toUpperCase(), foreign, known]);
+    expect(rpc.batches).toEqual([[...SANDWICH, 'gettransaction', 'gettransaction', ...SANDWICH]]);
+    expect(reading.tip).toEqual(TIP);
+    expect(reading.unknown).toEqual([foreign]);
+    expect(reading.transactions).toEqual([await b.getTransaction(known)]);
+    expect(reading.transactions[0]).toMatchObject({ confirmations: 2, blockHeight: 9, received: [{ address: EXTERNAL, amount: 50_000_000n, vout: 0 }] });
+  });
+
+  it('refuses a malformed txid among good ones before any call', async () => {
+    const { backend: b, rpc } = backend(chainNode());
+    for (const bad of ['xyz', TX(1).slice(1), 7 as unknown as string]) {
+      await expect(b.readTransactions([TX(1), bad])).rejects.toBeInstanceOf(InvalidTxid);
+    }
+    expect(rpc.calls).toEqual([]);
+    expect((await b.readTransactions([])).tip).toEqual(TIP);
+  });
+
+  it('reads again while the tip moves during the batch, and gives up retryably after 3 batches', async () => {
+    let hashReads = 0;
+    // The tip moves between the first two readings of the hash only.
+    const once = backend(chainNode({}, { getbestblockhash: () => (++hashReads === 1 ? STALE : blockAt(10)), gettransaction: () => receiveAnswer(TX(1), '1', 1) }));
+    const reading = await once.backend.readTransactions([TX(1)]);
+    expect(reading.tip).toEqual(TIP);
+    expect(once.rpc.batches).toHaveLength(2);
+
+    let height = 10;
+    // A new block every time the count is read: before and after never agree.
+    const moving = backend(chainNode({}, { getblockcount: () => json(String(height++)), gettransaction: () => receiveAnswer(TX(1), '1', 1) }));
+    const error = await thrown(moving.backend.readTransactions([TX(1)]));
+    expect(error).toBeInstanceOf(BackendError);
+    expect(error).toMatchObject({ code: 'tip_moving', retryable: true });
+    expect(moving.rpc.batches).toHaveLength(3);
+  });
+
+  it('gives listReceived pages the tip their transactions were read at', async () => {
+    const listed = `[{"txid": "${TX(1)}", "category": "receive", "amount": 0.5, "vout": 0, "confirmations": 2}]`;
+    const { backend: b, rpc } = backend(
+      chainNode({}, {
+        listtransactions: (params) => json((params[2] as number) === 0 ? listed : '[]'),
+        gettransaction: () => receiveAnswer(TX(1), '0.5', 2),
+      }),
+    );
+    const page = await b.listReceived(null, 10);
+    expect(page).toMatchObject({ next: null, tip: TIP, transactions: [{ txid: TX(1), confirmations: 2 }] });
+    expect(rpc.batches[rpc.batches.length - 1]).toEqual([...SANDWICH, 'gettransaction', ...SANDWICH]);
+  });
+});
+
+describe('BitcoindBackend.changesSince', () => {
+  const deep = entry(TX(1), '0.1', 8);
+  const recent = entry(TX(2), '0.2', 2);
+  const pending = entry(TX(3), '0.3', 0);
+
+  /** The `listsinceblock` calls made, by starting block. */
+  const listedFrom = (rpc: ScriptedRpc): unknown[] => rpc.calls.filter((call) => call.method === 'listsinceblock').map((call) => call.params[0]);
+
+  it('lists the whole history without a cursor', async () => {
+    const { backend: b, rpc } = backend(chainNode({ '': { entries: [deep, recent, pending] } }));
+    const changes = await b.changesSince(null, 3);
+    expect(changes.tip).toEqual(TIP);
+    expect(changes.transactions.map((tx) => tx.txid)).toEqual([TX(1), TX(2), TX(3)]);
+    expect(changes.transactions[1]).toMatchObject({ confirmations: 2, blockHeight: 9, received: [{ amount: 20_000_000n }] });
+    expect(changes.removed).toEqual([]);
+    expect(rpc.batches).toEqual([[...SANDWICH, 'listsinceblock', ...SANDWICH]]);
+  });
+
+  it('lists from the block depth below the tip when the cursor is more recent', async () => {
+    const { backend: b, rpc } = backend(chainNode({ [blockAt(7)]: { entries: [recent, pending] } }));
+    const changes = await b.changesSince({ hash: blockAt(9), height: 9 }, 3);
+    expect(listedFrom(rpc)).toEqual([blockAt(7)]);
+    expect(changes.transactions.map((tx) => tx.txid)).toEqual([TX(2), TX(3)]);
+    // Depth 0 from the tip itself: the mempool only.
+    const mempool = backend(chainNode({ [blockAt(10)]: { entries: [pending] } }));
+    expect((await mempool.backend.changesSince(TIP, 0)).transactions.map((tx) => tx.txid)).toEqual([TX(3)]);
+    // A depth beyond the chain: the whole history.
+    const all = backend(chainNode({ '': { entries: [deep] } }));
+    await all.backend.changesSince({ hash: blockAt(9), height: 9 }, 1000);
+    expect(listedFrom(all.rpc)).toEqual(['']);
+  });
+
+  it('lists from the cursor when it is deeper than the depth window, without looking another block up', async () => {
+    const { backend: b, rpc } = backend(chainNode({ [blockAt(2)]: { entries: [deep, recent] } }));
+    await b.changesSince({ hash: blockAt(2), height: 2 }, 3);
+    expect(listedFrom(rpc)).toEqual([blockAt(2)]);
+    expect(rpc.methods().filter((method) => method === 'getblockhash')).toHaveLength(1); // the cursor's check only
+  });
+
+  it('lists from a cursor off the best chain, with removed, and the depth window in the same batch', async () => {
+    const { backend: b, rpc } = backend(
+      chainNode({
+        // The node answers from the fork point (here block 8) and names what was disconnected.
+        [STALE]: { entries: [recent, pending], removed: [TX(4)] },
+        [blockAt(7)]: { entries: [recent, pending] },
+      }),
+    );
+    const changes = await b.changesSince({ hash: STALE, height: 9 }, 3);
+    expect(rpc.batches[rpc.batches.length - 1]).toEqual([...SANDWICH, 'listsinceblock', 'listsinceblock', ...SANDWICH]);
+    expect(listedFrom(rpc)).toEqual([STALE, blockAt(7)]);
+    expect(changes.removed).toEqual([TX(4)]);
+    // Each transaction once, its outputs once, although both listings hold it.
+    expect(changes.transactions.map((tx) => tx.txid).sort()).toEqual([TX(2), TX(3)]);
+    expect(changes.transactions.find((tx) => tx.txid === TX(2))?.received).toEqual([{ address: EXTERNAL, amount: 20_000_000n, vout: 0 }]);
+  });
+
+  it('lists from an off-chain cursor alone when its fork point cannot be inside the depth window', async () => {
+    const { backend: b, rpc } = backend(chainNode({ [STALE]: { entries: [deep, recent], removed: [TX(4)] } }));
+    expect((await b.changesSince({ hash: STALE, height: 5 }, 3)).removed).toEqual([TX(4)]);
+    expect(listedFrom(rpc)).toEqual([STALE]);
+  });
+
+  it('treats a cursor above a best chain that became shorter as off the best chain', async () => {
+    const { backend: b, rpc } = backend(chainNode({ [STALE]: { entries: [pending], removed: [TX(4), TX(5)] }, [blockAt(7)]: { entries: [] } }));
+    const changes = await b.changesSince({ hash: STALE, height: 12 }, 3);
+    expect(listedFrom(rpc)).toEqual([STALE, blockAt(7)]);
+    expect(changes.removed).toEqual([TX(4), TX(5)]);
+  });
+
+  it('reads the whole history when the node does not know the cursor block', async () => {
+    const unknownBlock = new RpcError('listsinceblock', -5, 'Block not found', 'x');
+    const { backend: b, rpc } = backend(chainNode({ [STALE]: unknownBlock, '': { entries: [deep, recent, pending] } }));
+    const changes = await b.changesSince({ hash: STALE, height: 3 }, 3);
+    expect(listedFrom(rpc)).toEqual([STALE, '']);
+    expect(changes.transactions).toHaveLength(3);
+  });
+
+  it('reads again when the listing was made at another block than the tip around it', async () => {
+    let listings = 0;
+    const script = chainNode(
+      {},
+      {
+        listsinceblock: () =>
+          json(`{"transactions": [], "removed": [], "lastblock": "${++listings === 1 ? blockAt(9) : blockAt(10)}"}`),
+      },
+    );
+    const { backend: b, rpc } = backend(script);
+    expect((await b.changesSince(null, 3)).tip).toEqual(TIP);
+    expect(rpc.batches).toHaveLength(2);
+  });
+
+  it('passes on answer_too_large, and refuses malformed cursors and depths', async () => {
+    const { backend: b } = backend(
+      chainNode({}, { listsinceblock: () => new BackendError('too big', { retryable: false, code: 'answer_too_large' }) }),
+    );
+    expect(await thrown(b.changesSince(null, 3))).toMatchObject({ code: 'answer_too_large', retryable: false });
+    for (const [cursor, depth] of [
+      [null, -1],
+      [null, 1.5],
+      [{ hash: 'xyz', height: 1 }, 3],
+      [{ hash: STALE.toUpperCase(), height: 1 }, 3],
+      [{ hash: STALE, height: -1 }, 3],
+    ] as const) {
+      await expect(b.changesSince(cursor, depth)).rejects.toBeInstanceOf(RangeError);
+    }
   });
 });

@@ -1,9 +1,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
+import { Worker } from 'node:worker_threads';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { JsonNumber } from '../../src/backends/bitcoind/lossless-json.js';
 import { RpcClient, type RpcClientOptions } from '../../src/backends/bitcoind/rpc-client.js';
@@ -414,4 +415,223 @@ describe('RpcClient', () => {
     handler = (_request, response) => respondJson(response, 200, { hello: 'world' });
     expect(await failure(client().batch([{ method: 'a' }]))).toMatchObject({ code: 'garbage' });
   });
+
+  describe('answer size cap', () => {
+    const KIB = 1024;
+    const MIB = 1024 * KIB;
+
+    it('abandons a streamed answer as soon as it passes the cap, holding no more than the cap', async () => {
+      // An answer without Content-Length that would go on for 256 MiB; each chunk is the same
+      // buffer, so the server itself allocates nothing while it writes.
+      const chunk = Buffer.alloc(64 * KIB, 0x20);
+      let written = 0;
+      let serverDone: () => void;
+      const finished = new Promise<void>((resolve) => {
+        serverDone = resolve;
+      });
+      let peakExternal = 0;
+      const sample = (): void => {
+        const usage = process.memoryUsage();
+        peakExternal = Math.max(peakExternal, usage.arrayBuffers + usage.heapUsed);
+      };
+      handler = (_request, response) => {
+        response.writeHead(200, { 'content-type': 'application/json' });
+        response.write('{"result":"');
+        const pump = (): void => {
+          while (written < 256 * MIB && !response.destroyed) {
+            written += chunk.length;
+            sample();
+            if (!response.write(chunk)) {
+              response.once('drain', pump);
+              return;
+            }
+          }
+          response.end('"}');
+        };
+        response.on('close', () => serverDone());
+        pump();
+      };
+      const before = process.memoryUsage();
+      const baseline = before.arrayBuffers + before.heapUsed;
+      const error = await failure(client({ maxAnswerBytes: MIB, timeoutMs: 20_000 }).call('listsinceblock', ['', 1, true], { idempotent: true }));
+      await finished;
+      sample();
+      expect(error).toMatchObject({ code: 'answer_too_large', retryable: false });
+      expect(error.message).toContain('max_answer_bytes (1048576)');
+      expect(seen).toHaveLength(1); // not retried: the same call gets the same answer
+      // What the server got into the connection before it was dropped: the cap plus socket buffers.
+      expect(written).toBeLessThan(32 * MIB);
+      expect(peakExternal - baseline).toBeLessThan(64 * MIB);
+      console.info(`answer cap 1 MiB: server wrote ${(written / MIB).toFixed(1)} MiB before the client dropped it; peak memory +${((peakExternal - baseline) / MIB).toFixed(1)} MiB`);
+    });
+
+    it('refuses an answer whose Content-Length passes the cap without reading it', async () => {
+      handler = (_request, response) => {
+        response.writeHead(200, { 'content-type': 'application/json', 'content-length': String(10 * 1024 * MIB) });
+        response.write('{"result":'); // and then nothing: only the header can end this quickly
+      };
+      const started = performance.now();
+      const error = await failure(client({ maxAnswerBytes: MIB, timeoutMs: 10_000 }).call('listsinceblock', [], { idempotent: true }));
+      expect(error).toMatchObject({ code: 'answer_too_large', retryable: false });
+      expect(error.message).toContain(`announced ${10 * 1024 * MIB} bytes`);
+      expect(performance.now() - started).toBeLessThan(2000);
+    });
+
+    it('reads an answer of exactly the cap, and refuses one byte more', async () => {
+      const padded = (id: unknown, size: number): string => {
+        const body = JSON.stringify({ result: 'fits', error: null, id });
+        return body + ' '.repeat(size - Buffer.byteLength(body));
+      };
+      handler = rpcServer((_method, _params, id) => ({ body: padded(id, KIB) }));
+      expect(await client({ maxAnswerBytes: KIB }).call('getblockcount')).toBe('fits');
+      handler = rpcServer((_method, _params, id) => ({ body: padded(id, KIB + 1) }));
+      expect(await failure(client({ maxAnswerBytes: KIB }).call('getblockcount'))).toMatchObject({ code: 'answer_too_large' });
+      expect(() => client({ maxAnswerBytes: 0 })).toThrow(RangeError);
+    });
+  });
+
+  describe('send deadline (notAfter)', () => {
+    it('refuses a call whose deadline has passed without opening a connection', async () => {
+      let connections = 0;
+      const count = (): void => {
+        connections++;
+      };
+      server.on('connection', count);
+      try {
+        const error = await failure(client().call('sendmany', ['', {}, 1, 'late'], { notAfter: performance.now() - 1 }));
+        expect(error).toMatchObject({ code: 'deadline_passed', retryable: true });
+        // An idempotent call is not retried after it either: the deadline does not come back.
+        const read = await failure(client().call('getblockcount', [], { idempotent: true, notAfter: performance.now() - 1 }));
+        expect(read).toMatchObject({ code: 'deadline_passed' });
+      } finally {
+        server.off('connection', count);
+      }
+      expect(connections).toBe(0);
+      expect(seen).toHaveLength(0);
+      // A deadline still ahead lets the call through.
+      handler = rpcServer((_method, _params, id) => ({ body: JSON.stringify({ result: 'b'.repeat(64), error: null, id }) }));
+      expect(await client().call('sendmany', ['', {}, 1, 'in time'], { notAfter: performance.now() + 60_000 })).toBe('b'.repeat(64));
+    });
+
+    it('checks the deadline when the connection is up: a send whose connection came late is never written', async () => {
+      const listener = await StalledListener.start();
+      try {
+        const started = performance.now();
+        const call = client({ url: `http://127.0.0.1:${listener.port}`, timeoutMs: 10_000 }).call('sendmany', ['', {}, 1, 'slow connect'], {
+          notAfter: started + 100,
+        });
+        // The listener accepts again once the deadline is past; the client's connection attempt
+        // (its SYN was dropped while the queue was full) succeeds at its retransmission, ~1 s in.
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        listener.release();
+        const error = await failure(call);
+        const elapsed = performance.now() - started;
+        expect(error).toMatchObject({ code: 'deadline_passed', retryable: true });
+        const report = await listener.report();
+        expect(report.connections, 'the client did connect (2 fillers and the client)').toBe(3);
+        expect(report.bytes, 'the listener never received a byte, let alone a sendmany body').toBe(0);
+        expect(elapsed).toBeGreaterThan(500);
+      } finally {
+        await listener.close();
+      }
+    });
+
+    it('reports a send that could not connect in time as not sent (node_unreachable), not as uncertain', async () => {
+      const listener = await StalledListener.start();
+      try {
+        const error = await failure(
+          client({ url: `http://127.0.0.1:${listener.port}`, timeoutMs: 300 }).call('sendmany', ['', {}, 1, 'no connection']),
+        );
+        expect(error).toMatchObject({ code: 'node_unreachable', retryable: true });
+        expect(error.message).toContain('no connection within 300 ms');
+        listener.release();
+        expect((await listener.report()).bytes).toBe(0);
+      } finally {
+        await listener.close();
+      }
+    });
+  });
 });
+
+/**
+ * A TCP listener that stops accepting connections until `release()`: it runs in a worker thread
+ * that blocks itself, with a listen backlog of 1 that two connections made at the start fill.
+ * The kernel then drops further connection attempts (SYNs), so clients stay in "connecting"
+ * until the worker accepts again and their SYN is retransmitted (after about a second).
+ */
+class StalledListener {
+  private constructor(
+    private readonly worker: Worker,
+    private readonly gate: Int32Array,
+    private readonly fillers: Socket[],
+    readonly port: number,
+  ) {}
+
+  static async start(): Promise<StalledListener> {
+    const gate = new Int32Array(new SharedArrayBuffer(8));
+    const worker = new Worker(
+      `
+      const { parentPort, workerData } = require('node:worker_threads');
+      const net = require('node:net');
+      const gate = new Int32Array(workerData);
+      const sockets = [];
+      let bytes = 0;
+      const server = net.createServer((socket) => {
+        sockets.push(socket);
+        socket.on('data', (chunk) => { bytes += chunk.length; });
+        socket.on('error', () => {});
+      });
+      server.listen({ host: '127.0.0.1', port: 0, backlog: 1 }, () => {
+        parentPort.postMessage({ port: server.address().port });
+        Atomics.store(gate, 1, 1);
+        Atomics.wait(gate, 0, 0); // accept nothing until released
+      });
+      parentPort.on('message', (message) => {
+        if (message === 'report') setTimeout(() => parentPort.postMessage({ connections: sockets.length, bytes }), 100);
+        if (message === 'close') {
+          for (const socket of sockets) socket.destroy();
+          server.close(() => parentPort.close());
+        }
+      });
+      `,
+      { eval: true, workerData: gate.buffer },
+    );
+    const port = await new Promise<number>((resolve, reject) => {
+      worker.once('message', (message: { port: number }) => resolve(message.port));
+      worker.once('error', reject);
+    });
+    while (Atomics.load(gate, 1) !== 1) await new Promise((resolve) => setTimeout(resolve, 5));
+    // Fill the accept queue (backlog 1 holds two connections) while nobody accepts.
+    const fillers = await Promise.all(
+      [0, 1].map(
+        () =>
+          new Promise<Socket>((resolve, reject) => {
+            const socket = connect(port, '127.0.0.1', () => resolve(socket));
+            socket.once('error', reject);
+          }),
+      ),
+    );
+    return new StalledListener(worker, gate, fillers, port);
+  }
+
+  /** Accept again. */
+  release(): void {
+    Atomics.store(this.gate, 0, 1);
+    Atomics.notify(this.gate, 0);
+  }
+
+  /** Connections accepted (fillers included) and bytes received on all of them, a moment after asking. */
+  report(): Promise<{ connections: number; bytes: number }> {
+    return new Promise((resolve) => {
+      this.worker.once('message', resolve);
+      this.worker.postMessage('report');
+    });
+  }
+
+  async close(): Promise<void> {
+    this.release();
+    for (const socket of this.fillers) socket.destroy();
+    this.worker.postMessage('close');
+    await new Promise((resolve) => this.worker.once('exit', resolve));
+  }
+}

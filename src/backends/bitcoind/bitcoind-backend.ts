@@ -5,30 +5,39 @@
  * Guarantees beyond the interface:
  * - The fee of a send is the transaction's fee counted once, not once per output line.
  * - `sendMany` never repeats a `sendmany` call. When its outcome cannot be known (time limit,
- *   connection lost after sending, unreadable answer) it throws `outcome_unknown`; the caller
- *   must reconcile with `findByComment` before sending again. Every other error means nothing
- *   was sent.
+ *   connection lost after sending, unreadable or oversized answer) it throws `outcome_unknown`;
+ *   the caller must reconcile with `findByComment` before sending again. Every other error means
+ *   nothing was sent.
  * - Amounts go to and come from the node as decimal text, never through a float.
+ * - Readings (`readTransactions`, `changesSince`, `listReceived` pages, `chainTip`) carry the tip
+ *   they were read at; see `tip-reading.ts` for how that is made true.
  */
+import { performance } from 'node:perf_hooks';
 import type {
+  ChainChanges,
+  ChainTip,
   CoinBackend,
   NetworkTransactionInfo,
   ReceivedPage,
+  SendOptions,
   SendOutputRequest,
   SendResult,
+  TransactionsReading,
 } from '../backend.js';
-import { TXID_PATTERN } from '../backend.js';
+import { DEADLINE_PASSED, TXID_PATTERN } from '../backend.js';
 import { validateAddress } from '../../domain/address.js';
 import { checkAmount, formatAmount } from '../../domain/amounts.js';
 import type { CoinDefinition, NetworkParams } from '../../domain/coins.js';
 import { BackendError, InvalidTxid } from '../../domain/errors.js';
 import type { BitcoindBackendConfig } from '../../config/types.js';
+import { ChangeReader, readSinceBlock, sinceBlockRequest } from './changes.js';
 import { JsonNumber } from './lossless-json.js';
-import { amount, garbage, integer, readListEntry } from './normalise.js';
+import { amount, garbage } from './normalise.js';
 import { decodeCursor, encodeCursor, scanStep, type ListedEntry, type Listing } from './received-scan.js';
 import { RpcClient, type RpcTransport } from './rpc-client.js';
 import { RpcError } from './rpc-errors.js';
-import { TransactionReader, unwrap } from './transactions.js';
+import { readAtTip } from './tip-reading.js';
+import { lookups, TransactionReader, unwrap } from './transactions.js';
 
 /** Options of `new BitcoindBackend`. */
 export interface BitcoindBackendOptions {
@@ -59,6 +68,20 @@ export interface SinceBlockResult {
 }
 
 const READ = { idempotent: true } as const;
+/**
+ * Codes of `BackendError`s from the `sendmany` call that prove the request never reached the
+ * wallet (refused connection, full queue, bad credentials, no such endpoint, deadline). Any other
+ * failure may come after the node sent the transaction: an allow-list, so that a new kind of
+ * failure can only err on the side of reconciliation.
+ */
+const NOT_SENT_CODES: ReadonlySet<string> = new Set([
+  'node_unreachable',
+  'node_busy',
+  'unauthorized',
+  'forbidden',
+  'endpoint_not_found',
+  DEADLINE_PASSED,
+]);
 /** Entries per `listtransactions` window when searching for a comment. */
 const COMMENT_WINDOW = 100;
 /** Seconds the wallet stays unlocked beyond the call's time limit, as a safety margin. */
@@ -72,6 +95,7 @@ export class BitcoindBackend implements CoinBackend {
   private readonly config: BitcoindBackendConfig;
   private readonly rpc: RpcTransport;
   private readonly reader: TransactionReader;
+  private readonly changes: ChangeReader;
   private readonly listing: Listing;
   /** Sends run one at a time, so one send's `walletlock` cannot lock the wallet under another's. */
   private sendQueue: Promise<unknown> = Promise.resolve();
@@ -87,9 +111,11 @@ export class BitcoindBackend implements CoinBackend {
         url: options.config.url,
         auth: options.config.auth,
         timeoutMs: options.config.timeoutMs,
+        maxAnswerBytes: options.config.maxAnswerBytes,
         ...(options.config.wallet !== undefined ? { wallet: options.config.wallet } : {}),
       });
     this.reader = new TransactionReader(this.rpc, this.coin, this.network);
+    this.changes = new ChangeReader(this.rpc, this.reader, this.coin);
     this.listing = { windows: (requests) => this.listWindows(requests) };
   }
 
@@ -125,14 +151,18 @@ export class BitcoindBackend implements CoinBackend {
    * @throws BackendError `invalid_request` (retryable) for an empty list, amounts that are not
    *   positive bigints, invalid or repeated addresses; `insufficient_funds` (retryable) when the
    *   wallet cannot pay (RPC -6, which the node also uses for other refusals to build the
-   *   transaction); another `RpcError` when the node refused (nothing sent);
+   *   transaction); another `RpcError` when the node refused (nothing sent); `deadline_passed`
+   *   (retryable, nothing sent) when `notAfter` passed before the send could leave, checked
+   *   before the wallet is unlocked and right before the `sendmany` request is written;
    *   `outcome_unknown` (not retryable) when the transaction may have been sent.
    */
-  async sendMany(outputs: readonly SendOutputRequest[], options: { comment: string }): Promise<SendResult> {
+  async sendMany(outputs: readonly SendOutputRequest[], options: SendOptions): Promise<SendResult> {
     this.ensureOpen();
     const amounts = this.checkOutputs(outputs);
     const comment = typeof options?.comment === 'string' ? options.comment : '';
-    const run = this.sendQueue.then(() => this.sendNow(amounts, comment));
+    const notAfter = options?.notAfter;
+    if (notAfter !== undefined && typeof notAfter !== 'number') throw new TypeError('sendMany: notAfter must be a performance.now() time');
+    const run = this.sendQueue.then(() => this.sendNow(amounts, comment, notAfter));
     this.sendQueue = run.catch(() => undefined);
     return run;
   }
@@ -151,21 +181,67 @@ export class BitcoindBackend implements CoinBackend {
   }
 
   /**
+   * Several transactions in one reading: one batch `[getbestblockhash, getblockcount,
+   * gettransaction…, getbestblockhash, getblockcount]`, read again (up to 3 times) while the tip
+   * moves under it. Each txid is read once; infos are those `getTransaction` gives.
+   * @throws InvalidTxid for a malformed txid (before any call); BackendError `tip_moving`
+   *   (retryable) when the tip moved during every attempt.
+   */
+  async readTransactions(txids: readonly string[]): Promise<TransactionsReading> {
+    this.ensureOpen();
+    if (!Array.isArray(txids)) throw new TypeError('readTransactions: txids must be an array');
+    const normalized = txids.map((txid) => {
+      const lower = typeof txid === 'string' ? txid.toLowerCase() : '';
+      if (!TXID_PATTERN.test(lower)) throw new InvalidTxid(String(txid));
+      return lower;
+    });
+    const unique = [...new Set(normalized)];
+    const { tip, answers } = await readAtTip(this.rpc, lookups(unique));
+    const { transactions, unknown } = await this.reader.fromAnswers(unique, answers);
+    return { tip, transactions, unknown };
+  }
+
+  /**
    * Transactions that paid the wallet's addresses, oldest first (the order in which the wallet
    * first saw them). `pageSize` counts wallet entries (one per output and direction), so a page
    * may hold fewer transactions, or none, while the scan goes on: only `next === null` ends it.
    * Coinbase outputs and receives that lost to a double spend are not listed. See
-   * `received-scan.ts` for how cursors stay valid while transactions arrive.
+   * `received-scan.ts` for how cursors stay valid while transactions arrive. The page's
+   * transactions are read in one batch between tip readings, like `readTransactions`; the
+   * listing that chose them needs no tip, since it only says which transactions come next.
    */
   async listReceived(next: string | null, pageSize: number): Promise<ReceivedPage> {
     this.ensureOpen();
     const position = next === null ? null : decodeCursor(next);
     const step = await scanStep(this.listing, position, pageSize);
-    const described = await this.reader.describe(step.txids);
+    const { tip, answers } = await readAtTip(this.rpc, lookups(step.txids));
+    // A txid listed a moment ago that gettransaction no longer knows was removed from the wallet
+    // (removeprunedfunds): no longer a receive of this wallet, so not part of the page.
+    const { transactions } = await this.reader.fromAnswers(step.txids, answers);
     return {
-      transactions: described.filter((info) => info.received.length > 0),
+      transactions: transactions.filter((info) => info.received.length > 0),
       next: step.next === null ? null : encodeCursor(step.next),
+      tip,
     };
+  }
+
+  /** The best block now: `getbestblockhash` and `getblockcount`, in one batch, read twice to agree. */
+  async chainTip(): Promise<ChainTip> {
+    this.ensureOpen();
+    return (await readAtTip(this.rpc, [])).tip;
+  }
+
+  /**
+   * Every wallet transaction that may have changed since `cursor`, in at most three round trips
+   * whatever the wallet's size (a block count, a block hash, the listing at its tip); see `changes.ts` for
+   * the blocks listed from.
+   * @throws RangeError for a malformed cursor or depth; BackendError `answer_too_large` when the
+   *   listing is over `max_answer_bytes` (read the history with `listReceived` instead);
+   *   `tip_moving` (retryable) when the tip moved during every attempt.
+   */
+  async changesSince(cursor: ChainTip | null, depth: number): Promise<ChainChanges> {
+    this.ensureOpen();
+    return this.changes.changesSince(cursor, depth);
   }
 
   /**
@@ -225,57 +301,13 @@ export class BitcoindBackend implements CoinBackend {
     if (blockHash !== null && (typeof blockHash !== 'string' || !TXID_PATTERN.test(blockHash))) {
       throw new RangeError('listSinceBlock: blockHash must be 64 lowercase hexadecimal characters or null');
     }
-    // include_removed is left at its default (true) so that nodes without that argument work too.
-    const raw = await this.rpc.call('listsinceblock', [blockHash ?? '', 1, true], READ);
-    const context = { method: 'listsinceblock', endpoint: this.rpc.endpoint };
-    const answer = raw as { transactions?: unknown; removed?: unknown; lastblock?: unknown } | null;
-    if (!answer || !Array.isArray(answer.transactions)) throw garbage(context, 'transactions is not an array');
-    const lastBlock = answer.lastblock;
-    if (typeof lastBlock !== 'string' || !TXID_PATTERN.test(lastBlock)) throw garbage(context, 'lastblock is missing');
-    const entries = answer.transactions.map((entry) => readListEntry(entry, this.coin, context));
-    const removed = Array.isArray(answer.removed) ? answer.removed.map((entry) => readListEntry(entry, this.coin, context).txid) : [];
+    const { method, params } = sinceBlockRequest(blockHash ?? '');
+    const answer = readSinceBlock(await this.rpc.call(method, params, READ), this.coin, this.rpc.endpoint);
     return {
-      transactions: await this.reader.fromEntries(entries),
-      removed: [...new Set(removed)],
-      lastBlock,
+      transactions: await this.reader.fromEntries(answer.entries),
+      removed: answer.removed,
+      lastBlock: answer.lastBlock,
     };
-  }
-
-  /**
-   * Every wallet transaction within `depth` confirmations of the tip, either sign: in the
-   * mempool, in the last `depth` blocks, or (sends only) conflicted by at most `depth`. Three
-   * calls whatever the number of transactions: `getblockcount`, `getblockhash` of the block
-   * `depth` below the tip, and `listsinceblock` from it (which lists exactly the transactions
-   * shallower than that block). Receives that lost to a double spend are not listed, because the
-   * node hides them; callers look those up with `getTransaction`.
-   */
-  async recentTransactions(depth: number): Promise<NetworkTransactionInfo[]> {
-    this.ensureOpen();
-    if (!Number.isSafeInteger(depth) || depth < 0) {
-      throw new RangeError(`recentTransactions: depth must be a non-negative integer, got ${String(depth)}`);
-    }
-    const height = await this.blockHeight();
-    // A tip that moves on meanwhile only widens the window; it never hides anything.
-    const from = height - depth;
-    const hash = from < 0 ? null : await this.rpc.call('getblockhash', [from], READ);
-    if (hash !== null && (typeof hash !== 'string' || !TXID_PATTERN.test(hash))) {
-      throw garbage({ method: 'getblockhash', endpoint: this.rpc.endpoint }, 'not a block hash');
-    }
-    return [...(await this.listSinceBlock(hash)).transactions];
-  }
-
-  /** Height of the node's best block (`getblockcount`), for the status page. */
-  async blockHeight(): Promise<number> {
-    this.ensureOpen();
-    return integer(await this.rpc.call('getblockcount', [], READ), 'block count', {
-      method: 'getblockcount',
-      endpoint: this.rpc.endpoint,
-    });
-  }
-
-  /** The same as `blockHeight` (bitcoind's name for it). */
-  async blockCount(): Promise<number> {
-    return this.blockHeight();
   }
 
   /**
@@ -292,17 +324,21 @@ export class BitcoindBackend implements CoinBackend {
     this.closed = true;
   }
 
-  private async sendNow(amounts: Record<string, JsonNumber>, comment: string): Promise<SendResult> {
+  private async sendNow(amounts: Record<string, JsonNumber>, comment: string, notAfter: number | undefined): Promise<SendResult> {
+    // Sends wait for each other: this one may have waited past its deadline already.
+    this.checkDeadline(notAfter, comment, 'before it started');
     // A cheap read first: it fails (retryably, nothing sent) if the node or wallet is not there,
     // before the wallet is unlocked. With a keep-alive client it also refreshes the pooled
     // connection, so that one the node closed while idle cannot break the send itself and turn
     // a clean failure into an unknown outcome.
     await this.rpc.call('getwalletinfo', [], READ);
+    // Not worth unlocking the wallet for a send that may not leave.
+    this.checkDeadline(notAfter, comment, 'before the wallet was unlocked');
     let unlocked = false;
     let txid: string;
     try {
       unlocked = await this.unlock();
-      txid = await this.broadcast(amounts, comment);
+      txid = await this.broadcast(amounts, comment, notAfter);
     } finally {
       if (unlocked) {
         // Failing to lock again must not hide the outcome of the send; the node relocks the
@@ -327,16 +363,17 @@ export class BitcoindBackend implements CoinBackend {
     }
   }
 
-  private async broadcast(amounts: Record<string, JsonNumber>, comment: string): Promise<string> {
+  private async broadcast(amounts: Record<string, JsonNumber>, comment: string, notAfter: number | undefined): Promise<string> {
     let answer: unknown;
     try {
-      answer = await this.rpc.call('sendmany', ['', amounts, 1, comment]);
+      // The client checks `notAfter` once more, synchronously, right before the request is written.
+      answer = await this.rpc.call('sendmany', ['', amounts, 1, comment], notAfter === undefined ? {} : { notAfter });
     } catch (error) {
       // The node's refusals (RpcError; -6 is already retryable `insufficient_funds`) and
-      // failures proven to precede the call (refused connection, busy, bad credentials) mean
-      // nothing was sent. Anything else may have sent the transaction.
+      // failures proven to precede the call (NOT_SENT_CODES) mean nothing was sent. Anything
+      // else (timeout, lost connection, garbage, an answer over the size cap) may have sent it.
       if (error instanceof RpcError) throw error;
-      if (error instanceof BackendError && !['outcome_unknown', 'garbage'].includes(error.code)) throw error;
+      if (error instanceof BackendError && NOT_SENT_CODES.has(error.code)) throw error;
       throw this.outcomeUnknown(comment, 'the sendmany call failed', error);
     }
     if (typeof answer !== 'string' || !TXID_PATTERN.test(answer)) {
@@ -354,6 +391,15 @@ export class BitcoindBackend implements CoinBackend {
       // The transaction went out; only its fee is unknown. Never let this look retryable.
       throw this.outcomeUnknown(comment, `the transaction was sent as ${txid} but its fee could not be read`, error);
     }
+  }
+
+  /** @throws BackendError `deadline_passed` when `notAfter` has passed. */
+  private checkDeadline(notAfter: number | undefined, comment: string, when: string): void {
+    if (notAfter === undefined || performance.now() <= notAfter) return;
+    throw new BackendError(`sendMany with comment ${JSON.stringify(comment)}: not sent, its deadline had passed ${when}`, {
+      retryable: true,
+      code: DEADLINE_PASSED,
+    });
   }
 
   private outcomeUnknown(comment: string, detail: string, cause: unknown): BackendError {

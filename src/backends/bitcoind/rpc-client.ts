@@ -11,12 +11,22 @@
  *   bare numbers: amounts never pass through a float.
  * - A time limit per call; bounded retries with back-off, only for calls the caller declares
  *   idempotent and only after failures that are retryable.
+ * - A size limit on answers (`maxAnswerBytes`): the body is counted as it arrives and the request
+ *   abandoned as soon as it passes the limit, so no answer is ever held beyond it. An unbounded
+ *   answer (`listsinceblock` of a large wallet) would otherwise exhaust memory or V8's string
+ *   length, a crash no caller could catch.
+ * - A send deadline (`CallOptions.notAfter`), checked synchronously right before the request is
+ *   written to a connected socket. The request is only written once its connection is up, so a
+ *   failure before that point (refused, timed out while connecting, deadline) proves it never left.
  * - Every failure is a typed `BackendError` (see `rpc-errors.ts`). Credentials never appear in
  *   messages: they live only in the Authorization header, which no error mentions.
  */
 import { readFile } from 'node:fs/promises';
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { performance } from 'node:perf_hooks';
+import { DEADLINE_PASSED } from '../backend.js';
+import { DEFAULTS } from '../../config/defaults.js';
 import type { BitcoindAuth } from '../../config/types.js';
 import type { BackendError } from '../../domain/errors.js';
 import { parseLosslessJson, stringifyLossless } from './lossless-json.js';
@@ -42,6 +52,11 @@ export interface RpcClientOptions {
   readonly wallet?: string;
   /** Time limit of one HTTP request, in milliseconds. */
   readonly timeoutMs: number;
+  /**
+   * Largest answer body read, in bytes; a larger one fails the call with `answer_too_large`.
+   * Default `DEFAULTS.backend.bitcoind.maxAnswerBytes` (256 MiB).
+   */
+  readonly maxAnswerBytes?: number;
   readonly retry?: RpcRetryPolicy;
   /**
    * Keep connections open between calls. Default false: every call opens its own connection and
@@ -63,6 +78,12 @@ export interface CallOptions {
   readonly idempotent?: boolean;
   /** Overrides the client's time limit for this call. */
   readonly timeoutMs?: number;
+  /**
+   * A `performance.now()` time after which the request must not be written: checked before the
+   * exchange starts and again synchronously right before the body goes to the connected socket.
+   * Past it the call fails with `deadline_passed` (retryable, nothing sent) and is not retried.
+   */
+  readonly notAfter?: number;
 }
 
 /** One call of a batch. */
@@ -100,6 +121,9 @@ export class RpcClient implements RpcTransport {
     }
     if (!Number.isSafeInteger(options.timeoutMs) || options.timeoutMs < 1) {
       throw new RangeError('RpcClient: timeoutMs must be a positive integer');
+    }
+    if (options.maxAnswerBytes !== undefined && (!Number.isSafeInteger(options.maxAnswerBytes) || options.maxAnswerBytes < 1)) {
+      throw new RangeError('RpcClient: maxAnswerBytes must be a positive integer');
     }
     const base = options.url.replace(/\/+$/, '');
     this.endpoint = options.wallet === undefined ? `${base}/` : `${base}/wallet/${encodeURIComponent(options.wallet)}`;
@@ -169,7 +193,8 @@ export class RpcClient implements RpcTransport {
         return await attempt();
       } catch (error) {
         const retryable = (error as BackendError).retryable === true;
-        if (!retryable || round >= attempts) throw error;
+        // A deadline does not come back: trying again could only be refused again.
+        if (!retryable || round >= attempts || (error as BackendError).code === DEADLINE_PASSED) throw error;
         await sleep(delay);
         delay *= 3;
       }
@@ -200,22 +225,32 @@ export class RpcClient implements RpcTransport {
     let value: unknown;
     try {
       value = parseLosslessJson(text);
-    } catch {
+    } catch (error) {
+      // Marking numbers lengthens the text; near the cap that can pass V8's string limit.
+      if (isStringTooLong(error)) throw this.tooLarge(label, `${Buffer.byteLength(text)} bytes could not be parsed`);
       throw this.nonJson(label, status, text);
     }
     return { status, value };
   }
 
-  /** One HTTP request with the time limit; network failures become typed errors. */
+  /** One HTTP request with the time limits; network failures become typed errors. */
   private async exchange(label: string, body: string, options: CallOptions): Promise<{ status: number; text: string }> {
     const authorization = await this.credentials.header(label, this.endpoint);
     const timeoutMs = options.timeoutMs ?? this.options.timeoutMs;
+    const maxAnswerBytes = this.options.maxAnswerBytes ?? DEFAULTS.backend.bitcoind.maxAnswerBytes;
+    const { notAfter } = options;
+    if (notAfter !== undefined && performance.now() > notAfter) throw this.deadlinePassed(label, 'before the call started');
     try {
-      return await this.transport.post(body, authorization, timeoutMs);
-    } catch (error) {
+      return await this.transport.post(body, authorization, { timeoutMs, maxAnswerBytes, ...(notAfter !== undefined ? { notAfter } : {}) });
+    } catch (thrown) {
+      if (thrown instanceof AnswerTooLarge) throw this.tooLarge(label, thrown.message);
+      if (thrown instanceof DeadlineReached) throw this.deadlinePassed(label, 'when its connection was ready');
+      const notWritten = thrown instanceof RequestNotWritten;
+      const error = notWritten ? thrown.cause : thrown;
       const failure = classifyNetworkFailure(error);
-      const what = failure.timedOut ? `no answer within ${timeoutMs} ms` : `connection failed (${failure.detail})`;
-      if (failure.notSent || options.idempotent) {
+      let what = `connection failed (${failure.detail})`;
+      if (failure.timedOut) what = notWritten ? `no connection within ${timeoutMs} ms` : `no answer within ${timeoutMs} ms`;
+      if (failure.notSent || notWritten || options.idempotent) {
         throw transportError('node_unreachable', `bitcoind ${label} at ${this.endpoint}: ${what}`, { retryable: true, cause: error });
       }
       // The request may have reached the node and been carried out; only reconciliation can tell.
@@ -267,6 +302,43 @@ export class RpcClient implements RpcTransport {
   private garbage(label: string, detail: string): BackendError {
     return transportError('garbage', `bitcoind ${label} at ${this.endpoint}: unusable answer: ${detail}`, { retryable: false });
   }
+
+  /**
+   * The answer passed the size cap and was abandoned unread. Not retryable: the same call would
+   * get the same answer. The node did carry the call out, so for a send this proves nothing.
+   */
+  private tooLarge(label: string, detail: string): BackendError {
+    const cap = this.options.maxAnswerBytes ?? DEFAULTS.backend.bitcoind.maxAnswerBytes;
+    return transportError('answer_too_large', `bitcoind ${label} at ${this.endpoint}: answer larger than max_answer_bytes (${cap}): ${detail}`, {
+      retryable: false,
+    });
+  }
+
+  /** The deadline passed before the request was written: nothing reached the node. */
+  private deadlinePassed(label: string, when: string): BackendError {
+    return transportError('deadline_passed', `bitcoind ${label} at ${this.endpoint}: not sent, its deadline had passed ${when}`, {
+      retryable: true,
+    });
+  }
+}
+
+/** Limits of one HTTP exchange. */
+interface ExchangeLimits {
+  readonly timeoutMs: number;
+  readonly maxAnswerBytes: number;
+  /** See `CallOptions.notAfter`. */
+  readonly notAfter?: number;
+}
+
+/** The answer passed `maxAnswerBytes`, declared or counted; the request was abandoned. */
+class AnswerTooLarge extends Error {}
+
+/** `notAfter` had passed when the connection was ready; nothing was written. */
+class DeadlineReached extends Error {}
+
+/** The exchange failed (`cause`) before the request was handed to the socket: it never left. */
+class RequestNotWritten extends Error {
+  declare readonly cause: unknown;
 }
 
 /** Agents shared by keep-alive clients; other clients use a fresh connection per request. */
@@ -288,16 +360,28 @@ class HttpTransport {
     this.keepAlive = keepAlive;
   }
 
-  post(body: string, authorization: string, timeoutMs: number): Promise<{ status: number; text: string }> {
+  /**
+   * POST `body` and read the answer within `limits`. Rejects with `AnswerTooLarge` or
+   * `DeadlineReached`, with `RequestNotWritten` around any failure that came before the request
+   * was written, and with the plain network error otherwise.
+   */
+  post(body: string, authorization: string, limits: ExchangeLimits): Promise<{ status: number; text: string }> {
     const https = this.url.protocol === 'https:';
+    const { timeoutMs, maxAnswerBytes, notAfter } = limits;
     return new Promise((resolve, reject) => {
       let settled = false;
+      let written = false;
       const settle = (error: Error | undefined, result?: { status: number; text: string }): void => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        if (error) reject(error);
+        if (error) reject(written || error instanceof DeadlineReached ? error : new RequestNotWritten(error.message, { cause: error }));
         else resolve(result!);
+      };
+      /** Settle with `error` and drop the connection (and whatever it still carries). */
+      const abandon = (error: Error): void => {
+        settle(error);
+        request.destroy();
       };
       const request = (https ? httpsRequest : httpRequest)(
         this.url,
@@ -312,16 +396,42 @@ class HttpTransport {
           agent: this.keepAlive ? (https ? keepAliveAgents.https : keepAliveAgents.http) : false,
         },
         (response) => {
+          // bitcoind declares the length of its answers: a declared excess is refused unread.
+          const declared = Number(response.headers['content-length']);
+          if (Number.isFinite(declared) && declared > maxAnswerBytes) {
+            abandon(new AnswerTooLarge(`the node announced ${declared} bytes`));
+            return;
+          }
           const chunks: Buffer[] = [];
-          response.on('data', (chunk: Buffer) => chunks.push(chunk));
+          let received = 0;
+          response.on('data', (chunk: Buffer) => {
+            if (settled) return;
+            received += chunk.length;
+            if (received > maxAnswerBytes) {
+              abandon(new AnswerTooLarge(`more than ${maxAnswerBytes} bytes arrived`));
+              return;
+            }
+            chunks.push(chunk);
+          });
           response.on('error', (error) => settle(error));
           response.on('close', () => {
             if (!response.complete) settle(Object.assign(new Error('connection closed during the answer'), { code: 'ECONNRESET' }));
           });
-          response.on('end', () => settle(undefined, { status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+          response.on('end', () => {
+            let text: string;
+            try {
+              text = Buffer.concat(chunks, received).toString('utf8');
+            } catch (error) {
+              // ERR_STRING_TOO_LONG: a cap configured beyond V8's string limit. Thrown from an
+              // event handler it would end the process; here it is the caller's typed error.
+              settle(new AnswerTooLarge(`${received} bytes do not fit in a string (${(error as Error).message})`));
+              return;
+            }
+            settle(undefined, { status: response.statusCode ?? 0, text });
+          });
         },
       );
-      // The limit covers the whole exchange: a node that stalls in the middle of its answer too.
+      // The limit covers the whole exchange: connecting, and a node that stalls in the middle of its answer.
       const timer = setTimeout(() => {
         const error = new Error(`no answer within ${timeoutMs} ms`);
         error.name = 'TimeoutError';
@@ -329,7 +439,21 @@ class HttpTransport {
         settle(error);
       }, timeoutMs);
       request.on('error', (error) => settle(error));
-      request.end(body);
+      // Nothing leaves before `end`: node:http sends the headers with the first write. Waiting for
+      // the connection makes "not written" exact, and puts the deadline check as late as it can be.
+      const write = (): void => {
+        if (settled) return;
+        if (notAfter !== undefined && performance.now() > notAfter) {
+          abandon(new DeadlineReached('deadline passed before the request was written'));
+          return;
+        }
+        written = true;
+        request.end(body);
+      };
+      request.on('socket', (socket) => {
+        if (socket.connecting) socket.once(https ? 'secureConnect' : 'connect', write);
+        else write(); // a kept-alive connection, already open
+      });
     });
   }
 }
@@ -407,6 +531,14 @@ function describeBody(text: string): string {
   if (text.trim() === '') return 'empty';
   const excerpt = text.replace(/\s+/g, ' ').trim().slice(0, 80);
   return JSON.stringify(excerpt);
+}
+
+/** V8's refusal to build a string beyond its maximum length. */
+function isStringTooLong(error: unknown): boolean {
+  return (
+    (error as { code?: unknown })?.code === 'ERR_STRING_TOO_LONG' ||
+    (error instanceof RangeError && /invalid string length/i.test(error.message))
+  );
 }
 
 function sleep(ms: number): Promise<void> {

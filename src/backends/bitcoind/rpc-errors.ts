@@ -7,6 +7,9 @@
  *   repeat (idempotent) and failed in a way that proves nothing about the node's state.
  * - `outcome_unknown` (not retryable): a call with effects (a send) may or may not have been
  *   carried out; it must be reconciled, never simply repeated.
+ * - `deadline_passed` (retryable): the call's deadline passed before its request was written.
+ * - `answer_too_large` (not retryable): the node answered (the call WAS carried out), but with
+ *   more than the client reads; for a send the backend makes this `outcome_unknown`.
  * An `RpcError` is the node's own answer: the call was refused and had no effect.
  */
 import { BackendError } from '../../domain/errors.js';
@@ -80,7 +83,11 @@ export type TransportErrorCode =
   | 'unauthorized'
   | 'forbidden'
   | 'endpoint_not_found'
-  | 'garbage';
+  | 'garbage'
+  /** The answer was over the client's size cap and was dropped unread (`ANSWER_TOO_LARGE`). */
+  | 'answer_too_large'
+  /** The call's `notAfter` had passed before its request was written (`DEADLINE_PASSED`). */
+  | 'deadline_passed';
 
 /** A transport-level failure: no JSON-RPC answer was received. */
 export function transportError(

@@ -22,8 +22,9 @@ import {
   type ReadContext,
   type TransactionHeader,
   type WalletEntry,
+  type WalletTransaction,
 } from './normalise.js';
-import type { RpcResult, RpcTransport } from './rpc-client.js';
+import type { RpcRequest, RpcResult, RpcTransport } from './rpc-client.js';
 import { RpcError } from './rpc-errors.js';
 
 const READ = { idempotent: true } as const;
@@ -46,22 +47,44 @@ export class TransactionReader {
    */
   async describe(txids: readonly string[]): Promise<NetworkTransactionInfo[]> {
     if (txids.length === 0) return [];
-    const answers = await this.rpc.batch(
-      txids.map((txid) => ({ method: 'gettransaction', params: [txid, true] })),
-      READ,
-    );
+    const answers = await this.rpc.batch(lookups(txids), READ);
+    const { transactions, unknown } = await this.fromAnswers(txids, answers);
+    if (unknown.length > 0) throw new NotFound('transaction', unknown[0]!);
+    return transactions;
+  }
+
+  /**
+   * The wallet's view of each txid from `gettransaction` answers to `lookups(txids)`, read
+   * elsewhere (in a batch that also reads the tip). The follow-up look-ups this may make (block
+   * heights, ownership of outputs) ask about things that do not change with the tip.
+   * @returns the known transactions in the order of `txids`, and the txids the wallet does not know.
+   */
+  async fromAnswers(
+    txids: readonly string[],
+    answers: readonly RpcResult[],
+  ): Promise<{ transactions: NetworkTransactionInfo[]; unknown: string[] }> {
     const context = this.context('gettransaction');
-    const transactions = answers.map((answer, index) => {
+    const unknown: string[] = [];
+    const transactions: WalletTransaction[] = [];
+    answers.forEach((answer, index) => {
       const txid = txids[index]!;
       if (!answer.ok) {
         // -5 "Invalid or non-wallet transaction id": valid syntax, but not this wallet's.
-        if (answer.error instanceof RpcError && answer.error.rpcCode === -5) throw new NotFound('transaction', txid);
+        if (answer.error instanceof RpcError && answer.error.rpcCode === -5) {
+          unknown.push(txid);
+          return;
+        }
         throw answer.error;
       }
       const tx = readWalletTransaction(answer.result, this.rules, context);
       if (tx.txid !== txid) throw garbage(context, `asked for ${txid}, got ${tx.txid}`);
-      return tx;
+      transactions.push(tx);
     });
+    return { transactions: await this.normalise(transactions), unknown };
+  }
+
+  /** `NetworkTransactionInfo`s of `gettransaction` answers, with the look-ups they need. */
+  private async normalise(transactions: readonly WalletTransaction[]): Promise<NetworkTransactionInfo[]> {
     const heights = await this.blockHeights(transactions);
     return Promise.all(
       transactions.map(async (tx) => {
@@ -151,6 +174,11 @@ function withHeight(header: TransactionHeader, heights: ReadonlyMap<string, numb
   if (header.blockHeight !== undefined || header.blockHash === undefined) return header;
   const blockHeight = heights.get(header.blockHash);
   return blockHeight === undefined ? header : { ...header, blockHeight };
+}
+
+/** The `gettransaction` requests whose answers `TransactionReader.fromAnswers` reads. */
+export function lookups(txids: readonly string[]): RpcRequest[] {
+  return txids.map((txid) => ({ method: 'gettransaction', params: [txid, true] }));
 }
 
 /** The result of a batch item, or its error thrown. */
