@@ -14,7 +14,7 @@ export const DEFAULTS = {
   },
   backend: {
     memory: { feePerOutput: 1000n, initialBlocks: 0 },
-    bitcoind: { timeoutMs: 30_000, addressType: 'bech32' as BitcoindAddressType, maxAnswerBytes: 256 * 1024 * 1024 },
+    bitcoind: { timeoutMs: 30_000, addressType: 'bech32' as BitcoindAddressType, maxAnswerBytes: 64 * 1024 * 1024 },
     blockio: { apiUrl: 'https://block.io/api/v2/', timeoutMs: 30_000 },
   },
   walletnotify: {

@@ -42,6 +42,15 @@ describeWithNode()('bitcoind backend conformance', () => {
       mine: async (blocks) => {
         await regtest.mine(blocks);
       },
+      reorg: async (depth) => {
+        // Disconnect the last `depth` blocks, then mine `depth + 1` blocks holding nothing: the
+        // disconnected transactions go back to the mempool.
+        const height = await regtest.height();
+        await regtest.rpc('invalidateblock', await regtest.rpc('getblockhash', height - depth + 1));
+        const address = await regtest.minerNewAddress();
+        for (let i = 0; i <= depth; i++) await regtest.rpc('generateblock', address, []);
+        await regtest.settle();
+      },
       externalAddress: () => regtest.minerNewAddress(),
       fund: async (amount) => {
         const address = (await regtest.walletRpc(wallet, 'getnewaddress', 'fund')) as string;

@@ -54,7 +54,7 @@ export interface RpcClientOptions {
   readonly timeoutMs: number;
   /**
    * Largest answer body read, in bytes; a larger one fails the call with `answer_too_large`.
-   * Default `DEFAULTS.backend.bitcoind.maxAnswerBytes` (256 MiB).
+   * Default `DEFAULTS.backend.bitcoind.maxAnswerBytes` (64 MiB).
    */
   readonly maxAnswerBytes?: number;
   readonly retry?: RpcRetryPolicy;
