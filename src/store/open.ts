@@ -7,7 +7,7 @@ import { PostgresDatabase } from './postgres/postgres-database.js';
 import { SqliteDatabase } from './sqlite/sqlite-database.js';
 
 export type DatabaseOptions =
-  | { readonly kind: 'sqlite'; readonly path: string; readonly synchronous?: 'full' | 'normal' }
+  | { readonly kind: 'sqlite'; readonly path: string; readonly synchronous?: 'full' | 'normal'; readonly clock?: () => number }
   | { readonly kind: 'postgres'; readonly url: string; readonly poolSize?: number; readonly onIdleError?: (error: Error) => void };
 
 /** Open a SQLite file (created if missing) or a PostgreSQL pool. */
