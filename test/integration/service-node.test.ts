@@ -55,7 +55,7 @@ describeWithNode()('helper service with Litecoin Core (regtest)', () => {
       coins: {
         ltc: {
           network: 'regtest',
-          backend: { type: 'bitcoind', url: node.url, username: node.username, password: node.password, wallet },
+          backend: { type: 'bitcoind', url: node.url, username: node.username, password: node.password, wallet, timeout_ms: 8_000 },
           walletnotify,
         },
       },
@@ -67,7 +67,8 @@ describeWithNode()('helper service with Litecoin Core (regtest)', () => {
   async function start(style: Style): Promise<Running> {
     const config = running.get(style)?.config ?? configFor(style);
     const app = await openFromConfig(config, { migrate: true });
-    const service = new HelperService(app, config, quiet, { leaseTtlMs: 3_000 });
+    // The lease must outlast two request time limits (see service/timings.ts).
+    const service = new HelperService(app, config, quiet, { leaseTtlMs: 20_000 });
     await service.start();
     await waitUntil(async () => (await service.status()).coins[0]!.startupRescanDone, 30_000, `${style} service start-up`);
     const entry = { style, config, app, service };

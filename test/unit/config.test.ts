@@ -295,7 +295,7 @@ describe('parseConfig', () => {
       url: 'http://127.0.0.1:19443',
       auth: { kind: 'cookie', cookieFile: '/data/.cookie' },
       timeoutMs: 30_000,
-      maxAnswerBytes: 268_435_456,
+      maxAnswerBytes: 67_108_864,
       addressType: 'bech32',
     });
     expect(config.coins.ltc?.walletnotify).toEqual({ type: 'redis', url: 'redis://127.0.0.1:6379', channel: 'ltc-tx' });
