@@ -8,6 +8,7 @@ import { Command, CommanderError } from 'commander';
 import { demoCommand } from './commands/demo.js';
 import { initializeDatabaseCommand } from './commands/initialize-database.js';
 import { importBalanceCommand, resolveBroadcastCommand, scanReceivedCommand } from './commands/node-commands.js';
+import { cancelWithdrawalCommand, retryWithdrawalCommand } from './commands/withdrawal-commands.js';
 import { serviceCommand } from './commands/service.js';
 import { deadLettersCommand, eventsCommand, redeliverCommand } from './commands/event-commands.js';
 import { describeError, EXIT, exitCodeFor } from './exit-codes.js';
@@ -99,6 +100,23 @@ Exit codes: 0 ok, 1 refused, 2 service critical failure, 64 usage, 69 database o
   ).action(function (this: Command) {
     return run(() => resolveBroadcastCommand(io, this.opts()))();
   });
+
+  for (const [name, description, command] of [
+    ['retry-withdrawal', 'put a withdrawal the node refused back in the queue', retryWithdrawalCommand],
+    ['cancel-withdrawal', 'cancel a pending or refused withdrawal; its amount is refunded to the account by a new entry', cancelWithdrawalCommand],
+  ] as const) {
+    configOption(
+      program
+        .command(name)
+        .description(description)
+        .requiredOption('--coin <code>', 'coin')
+        .requiredOption('--wallet <name>', 'wallet')
+        .requiredOption('--id <number>', 'withdrawal (transaction) id')
+        .option('--json', 'print the withdrawal as JSON'),
+    ).action(function (this: Command) {
+      return run(() => command(io, this.opts()))();
+    });
+  }
 
   configOption(
     program

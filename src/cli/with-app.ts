@@ -1,5 +1,6 @@
 /** Open the configured ledger for one command, run it, close it, and turn errors into exit codes. */
 import type { CryptoAssets } from '../app.js';
+import type { Config } from '../config/types.js';
 import { openFromConfig, type OpenFromConfigOptions } from '../open-from-config.js';
 import { loadCliConfig } from './config-file.js';
 import { EXIT } from './exit-codes.js';
@@ -10,12 +11,13 @@ export async function withApp(
   io: CliIo,
   configFile: string | undefined,
   options: OpenFromConfigOptions,
-  work: (app: CryptoAssets) => Promise<void>,
+  work: (app: CryptoAssets, config: Config) => Promise<void>,
 ): Promise<number> {
   try {
-    const app = await openFromConfig(await loadCliConfig(io, configFile), options);
+    const config = await loadCliConfig(io, configFile);
+    const app = await openFromConfig(config, options);
     try {
-      await work(app);
+      await work(app, config);
     } finally {
       await app.close();
     }

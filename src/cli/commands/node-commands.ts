@@ -6,6 +6,7 @@ import { SingleBar } from 'cli-progress';
 import { formatAmount, parseAmount } from '../../domain/amounts.js';
 import { checkTxid } from '../../ledger/deposits.js';
 import { resolveBroadcast } from '../../service/broadcast-reconciler.js';
+import { broadcastSettledCheck, leaseTtlMs, requestTimeoutMs } from '../../service/timings.js';
 import { EXIT } from '../exit-codes.js';
 import type { CliIo } from '../program.js';
 import { withApp } from '../with-app.js';
@@ -52,13 +53,15 @@ export function resolveBroadcastCommand(
     io.err('cryptoassets: resolve-broadcast: give exactly one of --sent TXID (with --fee) or --not-sent\n');
     return Promise.resolve(EXIT.usage);
   }
-  return withApp(io, options.config, {}, async (app) => {
+  return withApp(io, options.config, {}, async (app, config) => {
     const ledger = app.coin(options.coin);
     const id = Number(options.id);
     const verdict = options.sent
       ? { sent: { txid: checkTxid(options.sent), fee: parseAmount(options.fee ?? '', ledger.context.coin, { allowZero: true }) } }
       : ({ notSent: true } as const);
-    const broadcast = await resolveBroadcast(ledger, options.wallet, id, verdict);
+    // Refused while a service that held the lease could still be sending it (see service/timings.ts).
+    const settled = broadcastSettledCheck(app.database, leaseTtlMs(config), requestTimeoutMs(config, options.coin));
+    const broadcast = await resolveBroadcast(ledger, options.wallet, id, verdict, settled);
     io.out(`broadcast ${broadcast.id}: ${broadcast.state}${broadcast.txid ? ` as ${broadcast.txid}` : ', withdrawals back in the queue'}\n`);
   });
 }
