@@ -8,6 +8,7 @@ import { findWallet, getOrCreateWallet, listWallets } from './accounts.js';
 import { type DepositReport, type DepositUpdate, recordDeposit } from './deposits.js';
 import type { Wallet } from './records.js';
 import { type CoinCheck, verifyCoin } from './verify.js';
+import { type NodeBookFigures, readNodeFigures } from './node-figures.js';
 import { applyNetworkUpdate, type NetworkUpdate, type TrackedTransaction, trackedTransactions } from './tracking.js';
 import type { NetworkTransactionInfo } from '../backends/backend.js';
 import { resendUnprocessed } from '../events/resend.js';
@@ -89,5 +90,10 @@ export class CoinBook {
   /** The ledger check of this coin's wallets (see `verifyLedger`). */
   verify(): Promise<CoinCheck> {
     return verifyCoin(this.scope);
+  }
+
+  /** What the node wallet should hold by the books, over every wallet of the coin (see `auditCoin`). */
+  nodeFigures(): Promise<NodeBookFigures> {
+    return readNodeFigures(this.scope);
   }
 }
