@@ -204,6 +204,25 @@ describe.each(engines)('balance audit against the in-memory chain on %s', (engin
     expect(nodeAuditOf(await ledger.app.verifyLedger({ node: true })).difference).toBe(0n);
   });
 
+  it('lets a broadcast that lost to a conflicting transaction explain the money back in the node wallet', async () => {
+    await deposit('main', 'alice', 5n * COIN, threshold());
+    await queueWithdrawal('main', 'alice', 1n * COIN);
+    const outcome = await btc.broadcastPending('main');
+    if (outcome.status !== 'sent') throw new Error(`broadcast ${outcome.status}`);
+    const fee = outcome.broadcast.fee!;
+    ledger.chain.doubleSpend(outcome.broadcast.txid!); // the send is undone: its amount and fee are back
+    expect(nodeAuditOf(await ledger.app.verifyLedger({ node: true })).unaccounted).toBe(1n * COIN + fee);
+
+    // Flagged as the confirmation tracking flags it (schema version 2's column).
+    await ledger.app.database.transaction('write', (tx) =>
+      tx.run(`UPDATE btc_network_transaction SET conflicted = 1 WHERE id = ?`, [outcome.broadcast.id]),
+    );
+    const audit = nodeAuditOf(await ledger.app.verifyLedger({ node: true }));
+    expect(audit).toMatchObject({ ok: true, difference: 1n * COIN + fee, unaccounted: 0n });
+    expect(audit.ledger).toMatchObject({ sentWithdrawals: 0n, conflictedWithdrawals: 1n * COIN, conflictedFees: fee, conflictedBroadcastCount: 1 });
+    expect(audit.explanations).toEqual([expect.objectContaining({ kind: 'conflicted_broadcasts', amount: 1n * COIN + fee })]);
+  });
+
   it('reads the node again when the books change around the reading', async () => {
     await deposit('main', 'alice', 1n * COIN, threshold());
     const bob = await account('main', 'bob');
