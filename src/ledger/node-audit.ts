@@ -201,7 +201,7 @@ export function compareWithNode(
       kind: 'incoming_deposits',
       amount: ledger.incomingDeposits,
       excessUpTo: ledger.incomingDeposits,
-      text: 'deposits seen but not credited yet (below the confirmation threshold): the node counts them from 1 confirmation',
+      text: 'deposits seen but not credited yet (below the confirmation threshold): the node counts them before the ledger credits them (bitcoind from 1 confirmation)',
     });
   }
   if (ledger.inDoubtBroadcasts.length > 0) {
