@@ -9,7 +9,8 @@ import { EventsApi } from './events/events-api.js';
 import { CoinBook } from './ledger/coin-book.js';
 import { CoinLedger, type LedgerLog } from './ledger/coin-ledger.js';
 import type { CoinContext } from './ledger/context.js';
-import type { LedgerCheck } from './ledger/verify.js';
+import { auditCoin, noBackendAudit, type NodeAuditOptions } from './ledger/node-audit.js';
+import type { CoinCheck, LedgerCheck } from './ledger/verify.js';
 import type { Database, TransactionMode } from './store/database.js';
 import { RETRY_POLICY_DEFAULT, type RetryPolicy, runManagedTransaction, TransactionStats } from './store/managed-transaction.js';
 import { coinTables, GLOBAL_SCOPE, latestSchemaVersion, migrate, type MigrationResult, schemaVersions } from './store/migrations.js';
@@ -39,6 +40,15 @@ export interface CryptoAssetsOptions {
   readonly log?: LedgerLog;
 }
 
+/** Options of `verifyLedger`. */
+export interface VerifyLedgerOptions extends NodeAuditOptions {
+  /**
+   * Also audit each coin's node wallet against the books (see `auditCoin`): the node must hold at
+   * least what the books expect, every other difference explained. Default false: the books only.
+   */
+  readonly node?: boolean;
+}
+
 /** Everything inside one managed transaction. */
 export interface LedgerTransaction {
   /** The ledger of one configured coin inside this transaction. @throws UnknownCoin */
@@ -55,6 +65,8 @@ export class CryptoAssets {
   readonly events: EventsApi;
   private readonly contexts = new Map<string, CoinContext>();
   private readonly ledgers = new Map<string, CoinLedger>();
+  /** Codes of the coins opened with a backend: the ones the balance audit can compare. */
+  private readonly coinsWithBackend = new Set<string>();
   private readonly policy: RetryPolicy;
   private readonly log: LedgerLog;
 
@@ -77,6 +89,7 @@ export class CryptoAssets {
       };
       this.contexts.set(setup.coin.code, context);
       this.ledgers.set(setup.coin.code, new CoinLedger(host, context, setup.backend));
+      if (setup.backend) this.coinsWithBackend.add(setup.coin.code);
     }
   }
 
@@ -140,17 +153,38 @@ export class CryptoAssets {
    * The ledger check over every coin and wallet (see `verifyCoin`): balances equal their
    * journals, transactions posted what they should, accounts sum to deposits − withdrawals − fees
    * + imports, every broadcast fee is booked; each wallet's expected node balance is reported.
+   *
+   * With `{ node: true }`, each coin's node wallet is also audited against the books (see
+   * `auditCoin`; one node wallet backs all ledger wallets of a coin): the result's `coins[i].node`
+   * holds the ledger figures, the node balance, the difference and its explanation. `ok` is then
+   * true only when the books hold and every coin's node holds at least what the books expect; a
+   * node that cannot be read makes it false (reported `unreachable`, never skipped). A coin opened
+   * without a backend is reported `no_backend` and does not affect `ok`.
    */
-  async verifyLedger(): Promise<LedgerCheck> {
-    const coins = await this.readTransaction(async (tx) => {
+  async verifyLedger(options: VerifyLedgerOptions = {}): Promise<LedgerCheck> {
+    const books = await this.readTransaction(async (tx) => {
       const checks = [];
       for (const code of this.contexts.keys()) checks.push(await tx.coin(code).verify());
       return checks;
     });
-    const problems = coins.flatMap((coin) =>
+    const coins: CoinCheck[] = [];
+    for (const check of books) {
+      if (!options.node) coins.push(check);
+      else if (!this.coinsWithBackend.has(check.coin)) coins.push({ ...check, node: noBackendAudit(check.coin) });
+      else coins.push({ ...check, node: await auditCoin(this.coin(check.coin), options) });
+    }
+    const bookProblems = coins.flatMap((coin) =>
       coin.wallets.flatMap((wallet) => wallet.problems.map((problem) => `${coin.coin}/${wallet.wallet}: ${problem}`)),
     );
-    return { ok: problems.length === 0, coins, problems };
+    const nodeProblems = coins.flatMap((coin) => coin.node?.problems ?? []);
+    const booksOk = bookProblems.length === 0;
+    return {
+      ok: booksOk && coins.every((coin) => coin.node?.ok ?? true),
+      booksOk,
+      nodeAudited: options.node === true,
+      coins,
+      problems: [...bookProblems, ...nodeProblems],
+    };
   }
 
   /** Close backends and the database. */

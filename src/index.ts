@@ -4,7 +4,7 @@
  * Start with `openFromConfig(await loadConfigFile(path))` or `CryptoAssets.open({...})`, then
  * `app.coin('btc').transaction(async (book) => …)`. See docs/api.md.
  */
-export { CryptoAssets, type CoinSetup, type CryptoAssetsOptions, type LedgerTransaction } from './app.js';
+export { CryptoAssets, type CoinSetup, type CryptoAssetsOptions, type LedgerTransaction, type VerifyLedgerOptions } from './app.js';
 export { openFromConfig, databaseOptions, type OpenFromConfigOptions } from './open-from-config.js';
 export * from './config/index.js';
 
@@ -22,6 +22,18 @@ export { InvalidDeposit, type DepositChange, type DepositReport, type DepositUpd
 export type { AccountRef, CoinContext } from './ledger/context.js';
 export type { BalanceImport } from './ledger/balance-import.js';
 export type { CoinCheck, LedgerCheck, WalletCheck } from './ledger/verify.js';
+export {
+  auditCoin,
+  compareWithNode,
+  type AuditableCoin,
+  type CheckedNodeAudit,
+  type NodeAudit,
+  type NodeAuditItem,
+  type NodeAuditItemKind,
+  type NodeAuditOptions,
+  type UncheckedNodeAudit,
+} from './ledger/node-audit.js';
+export type { BroadcastInDoubt, NodeBookFigures } from './ledger/node-figures.js';
 export { NETWORK_FEE_ACCOUNT_NAME } from './ledger/accounts.js';
 export { BROADCAST_OUTPUTS_MAX, type OpenedBroadcast } from './ledger/broadcasts.js';
 

@@ -11,6 +11,7 @@ import { importBalanceCommand, resolveBroadcastCommand, scanReceivedCommand } fr
 import { cancelWithdrawalCommand, retryWithdrawalCommand } from './commands/withdrawal-commands.js';
 import { serviceCommand } from './commands/service.js';
 import { deadLettersCommand, eventsCommand, redeliverCommand } from './commands/event-commands.js';
+import { verifyLedgerCommand } from './commands/verify-ledger.js';
 import { describeError, EXIT, exitCodeFor } from './exit-codes.js';
 
 /** Where command output goes; tests pass their own. */
@@ -117,6 +118,17 @@ Exit codes: 0 ok, 1 refused, 2 service critical failure, 64 usage, 69 database o
       return run(() => command(io, this.opts()))();
     });
   }
+
+  configOption(
+    program
+      .command('verify-ledger')
+      .description("check the books; with --node, audit each coin's node wallet against them")
+      .option('--node', 'also compare each node wallet with the books (exit 1 when a node holds less)')
+      .option('--json', 'print the result as one JSON document (amounts in base units, as text)')
+      .option('--fail-on-unaccounted', 'with --node: money on a node that the books do not account for fails too'),
+  ).action(function (this: Command) {
+    return run(() => verifyLedgerCommand(io, this.opts()))();
+  });
 
   configOption(
     program

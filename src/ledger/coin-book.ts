@@ -18,6 +18,7 @@ import {
 } from './tracking.js';
 import type { ChainReading, ChainTip, NetworkTransactionInfo } from '../backends/backend.js';
 import { moveCursor, type ReadingRegister, readRegister } from './readings.js';
+import { type NodeBookFigures, readNodeFigures } from './node-figures.js';
 import { resendUnprocessed } from '../events/resend.js';
 import { WalletBook } from './wallet-book.js';
 import type { SqlExecutor } from '../store/database.js';
@@ -120,5 +121,10 @@ export class CoinBook {
   /** The ledger check of this coin's wallets (see `verifyLedger`). */
   verify(): Promise<CoinCheck> {
     return verifyCoin(this.scope);
+  }
+
+  /** What the node wallet should hold by the books, over every wallet of the coin (see `auditCoin`). */
+  nodeFigures(): Promise<NodeBookFigures> {
+    return readNodeFigures(this.scope);
   }
 }

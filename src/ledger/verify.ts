@@ -9,12 +9,13 @@
  * 3. the accounts sum to credited deposits + imports − withdrawals − fees, computed from the
  *    transactions table;
  * 4. every closed broadcast with a fee has exactly that fee booked.
- * It also reports `walletBalance`, what the node's wallet should hold by our records, for a
- * comparison with the node.
+ * It also reports `walletBalance`, what the node's wallet should hold by our records; the balance
+ * audit (`node-audit.ts`) compares the coin-wide sum with the node.
  */
 import type { CoinScope, WalletScope } from './context.js';
 import { listWallets } from './accounts.js';
 import { exactSum, exactSumColumns } from './exact-sum.js';
+import type { NodeAudit } from './node-audit.js';
 import { toBigint, toId } from './rows.js';
 
 /** Figures and problems of one wallet. */
@@ -39,13 +40,20 @@ export interface WalletCheck {
 export interface CoinCheck {
   readonly coin: string;
   readonly wallets: readonly WalletCheck[];
+  /** The balance audit against the coin's node wallet; only with `verifyLedger({ node: true })`. */
+  readonly node?: NodeAudit;
 }
 
 /** Result of `verifyLedger`. */
 export interface LedgerCheck {
+  /** The books hold and, when the node was audited, every coin's audit is ok. */
   readonly ok: boolean;
+  /** The books alone hold (checks 1–4 of every wallet), whatever the node audit says. */
+  readonly booksOk: boolean;
+  /** Whether the node wallets were audited (`verifyLedger({ node: true })`). */
+  readonly nodeAudited: boolean;
   readonly coins: readonly CoinCheck[];
-  /** Every problem, prefixed with coin and wallet. */
+  /** Every problem: the books' prefixed with coin and wallet, then the audit's prefixed with coin. */
   readonly problems: readonly string[];
 }
 
