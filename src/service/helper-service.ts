@@ -29,6 +29,7 @@ import { applyTransactions } from '../ledger/chain-sync.js';
 import { ConfigError } from '../domain/errors.js';
 import { fencedDatabase } from '../store/fenced-database.js';
 import type { WriteFence } from '../ledger/context.js';
+import { auditCoin } from '../ledger/node-audit.js';
 import { ServiceMetrics } from './metrics.js';
 import { PeriodicTask, type TaskStatus } from './periodic-task.js';
 import type { NetworkUpdate } from '../ledger/tracking.js';
@@ -74,6 +75,19 @@ export interface CoinStatus {
   readonly wallets: readonly WalletStatus[];
   /** Where the next reading of the chain starts (null before the first full scan). */
   readonly cursor: { readonly hash: string; readonly height: number } | null;
+  /** The last balance audit against the node (every `service.audit_period`), or null before the first. */
+  readonly audit: AuditStatus | null;
+}
+
+/** The status page's view of the last balance audit (amounts in base units, as text). */
+export interface AuditStatus {
+  readonly at: string;
+  readonly status: 'checked' | 'unreachable' | 'unsettled' | 'no_backend';
+  readonly ok: boolean;
+  readonly difference: string | null;
+  readonly shortfall: string | null;
+  readonly unaccounted: string | null;
+  readonly problems: readonly string[];
 }
 
 export interface ServiceStatus {
@@ -137,6 +151,7 @@ interface CoinRuntime {
    */
   readonly updates: Mutex;
   draining: Promise<void> | null;
+  audit: AuditStatus | null;
 }
 
 export class HelperService {
@@ -183,6 +198,7 @@ export class HelperService {
         queue: new Set(),
         updates: new Mutex(),
         draining: null,
+        audit: null,
       });
     }
     this.leaseTask = new PeriodicTask('lease', Math.max(100, Math.floor(this.leaseTtlMs / 3)), () => this.keepLease(), log);
@@ -254,6 +270,7 @@ export class HelperService {
         listener: coin.listener?.status() ?? null,
         wallets,
         cursor,
+        audit: coin.audit,
       });
     }
     return {
@@ -392,6 +409,7 @@ export class HelperService {
       this.tasks.push(
         new PeriodicTask(`${code}:sync`, service.pollPeriodMs, () => this.syncOnce(code), this.log),
         new PeriodicTask(`${code}:broadcast`, service.broadcastPeriodMs, () => this.broadcastOnce(code), this.log),
+        new PeriodicTask(`${code}:audit`, service.auditPeriodMs, () => this.auditOnce(code), this.log),
       );
       const resendAfter = service.resendUnprocessedAfterMs;
       if (resendAfter !== null) {
@@ -479,6 +497,13 @@ export class HelperService {
         const sent = outcome.status === 'sent' ? [outcome] : outcome.status === 'isolated' ? outcome.sent : [];
         for (const one of sent) this.metrics.withdrawalsBroadcast.inc({ coin: code }, one.withdrawals.length);
         if (sent.length > 0 || outcome.status === 'isolated') this.dispatcher?.poke();
+        if (outcome.status === 'isolated' && outcome.refused.length > 0) {
+          this.metrics.withdrawalsRefused.inc({ coin: code }, outcome.refused.length);
+          this.log.error(
+            { coin: code, wallet: wallet.name, withdrawals: outcome.refused.map((w) => ({ id: w.id, amount: w.amount.toString(), reason: w.refusal })) },
+            'withdrawals refused by the node; they wait for an operator (retry-withdrawal or cancel-withdrawal)',
+          );
+        }
         const stopped = outcome.status === 'isolated' ? outcome.stopped : outcome.status === 'sent' ? undefined : outcome;
         if (stopped?.status === 'returned') {
           this.markNode(coin, stopped.error);
@@ -489,6 +514,36 @@ export class HelperService {
         this.markNode(coin, null);
         coin.backoff.delete(wallet.name);
       }
+    }
+  }
+
+  /**
+   * The books against the node wallet (ledger/node-audit.ts): a shortfall — a withdrawal paid
+   * twice, a send outside the ledger — is logged as an error, shown on the status page and in
+   * `cryptoassets_balance_audit_ok`, and fails the task so that it counts as a failure.
+   */
+  async auditOnce(code: string): Promise<void> {
+    const coin = this.coins.get(code)!;
+    const audit = await auditCoin(coin.unfenced);
+    const at = new Date().toISOString();
+    const checked = audit.status === 'checked' ? audit : undefined;
+    coin.audit = {
+      at,
+      status: audit.status,
+      ok: audit.ok,
+      difference: checked ? checked.difference.toString() : null,
+      shortfall: checked ? checked.shortfall.toString() : null,
+      unaccounted: checked ? checked.unaccounted.toString() : null,
+      problems: audit.problems,
+    };
+    this.metrics.auditOk.set({ coin: code }, audit.ok ? 1 : 0);
+    if (checked) {
+      this.metrics.auditDifference.set({ coin: code }, Number(checked.difference));
+      this.metrics.auditShortfall.set({ coin: code }, Number(checked.shortfall));
+    }
+    if (!audit.ok) {
+      this.log.error({ coin: code, status: audit.status, problems: audit.problems }, 'the balance audit against the node failed');
+      throw new Error(`balance audit failed: ${audit.problems.join('; ') || audit.status}`);
     }
   }
 

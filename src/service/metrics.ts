@@ -12,10 +12,14 @@ export class ServiceMetrics {
   readonly depositsReversed: Counter<'coin'>;
   readonly broadcasts: Counter<'coin' | 'outcome'>;
   readonly withdrawalsBroadcast: Counter<'coin'>;
+  readonly withdrawalsRefused: Counter<'coin'>;
   readonly pollSeconds: Histogram<'coin'>;
   readonly tracked: Gauge<'coin'>;
   readonly nodeUp: Gauge<'coin'>;
   readonly blockHeight: Gauge<'coin'>;
+  readonly auditOk: Gauge<'coin'>;
+  readonly auditDifference: Gauge<'coin'>;
+  readonly auditShortfall: Gauge<'coin'>;
 
   constructor(stats: TransactionStats) {
     const registers = [this.registry];
@@ -44,6 +48,12 @@ export class ServiceMetrics {
       labelNames: ['coin'],
       registers,
     });
+    this.withdrawalsRefused = new Counter({
+      name: 'cryptoassets_withdrawals_refused_total',
+      help: 'Withdrawals the node refused alone (now in state refused, waiting for an operator).',
+      labelNames: ['coin'],
+      registers,
+    });
     this.pollSeconds = new Histogram({
       name: 'cryptoassets_poll_duration_seconds',
       help: 'Duration of one confirmation-polling round.',
@@ -53,6 +63,24 @@ export class ServiceMetrics {
     this.tracked = new Gauge({ name: 'cryptoassets_tracked_transactions', help: 'Network transactions below the tracking limit.', labelNames: ['coin'], registers });
     this.nodeUp = new Gauge({ name: 'cryptoassets_node_up', help: '1 when the last call to the backend succeeded.', labelNames: ['coin'], registers });
     this.blockHeight = new Gauge({ name: 'cryptoassets_block_height', help: 'Best block height reported by the backend.', labelNames: ['coin'], registers });
+    this.auditOk = new Gauge({
+      name: 'cryptoassets_balance_audit_ok',
+      help: '1 when the last balance audit found the node wallet holding at least what the books say (0: shortfall, node unreachable or books moving).',
+      labelNames: ['coin'],
+      registers,
+    });
+    this.auditDifference = new Gauge({
+      name: 'cryptoassets_balance_audit_difference_base_units',
+      help: 'Node wallet balance minus what the books say it must hold, in base units, at the last audit.',
+      labelNames: ['coin'],
+      registers,
+    });
+    this.auditShortfall = new Gauge({
+      name: 'cryptoassets_balance_audit_shortfall_base_units',
+      help: 'How much less the node wallet holds than the books say, in base units (0 when none), at the last audit.',
+      labelNames: ['coin'],
+      registers,
+    });
     new Gauge({
       name: 'cryptoassets_database_conflict_retries',
       help: 'Managed transactions re-run after a database conflict since start.',

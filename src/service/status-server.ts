@@ -11,7 +11,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { LedgerLog } from '../ledger/coin-ledger.js';
-import type { HelperService, ServiceStatus } from './helper-service.js';
+import type { CoinStatus, HelperService, ServiceStatus } from './helper-service.js';
 
 export class StatusServer {
   private server: Server | undefined;
@@ -122,6 +122,14 @@ function row(cells: unknown[]): string {
   return `<tr>${cells.map((cell) => `<td>${escapeHtml(cell)}</td>`).join('')}</tr>`;
 }
 
+function auditText(audit: CoinStatus['audit']): string {
+  if (!audit) return 'not run yet';
+  if (audit.status !== 'checked') return `${audit.status} at ${audit.at}${audit.problems.length > 0 ? `: ${audit.problems.join('; ')}` : ''}`;
+  return audit.ok
+    ? `ok at ${audit.at} (node − books = ${audit.difference} base units, unaccounted ${audit.unaccounted})`
+    : `FAILED at ${audit.at}: ${audit.problems.join('; ')}`;
+}
+
 function renderHtml(status: ServiceStatus): string {
   const coins = status.coins
     .map((coin) => {
@@ -132,7 +140,9 @@ function renderHtml(status: ServiceStatus): string {
             wallet.queuedWithdrawals,
             wallet.openBroadcasts.join(', ') || '—',
             wallet.broadcastsToVet.join(', ') || '—',
+            wallet.refusedWithdrawals.join(', ') || '—',
             wallet.conflictedBroadcasts.join(', ') || '—',
+            wallet.backoffUntil ?? '—',
           ]),
         )
         .join('');
@@ -143,11 +153,13 @@ function renderHtml(status: ServiceStatus): string {
 <table>
 ${row(['node reachable', coin.nodeReachable === null ? 'not yet known' : coin.nodeReachable ? 'yes' : `no: ${coin.lastNodeError ?? ''}`])}
 ${row(['block height', coin.blockHeight ?? 'unknown'])}
-${row(['start-up rescan', coin.startupRescanDone ? 'done' : 'pending'])}
+${row(['first sync with the chain', coin.startupRescanDone ? 'done' : 'pending'])}
+${row(['chain cursor', coin.cursor ? `block ${coin.cursor.height} ${coin.cursor.hash}` : 'none yet (full scan pending)'])}
+${row(['balance audit', auditText(coin.audit)])}
 ${row(['tracked transactions', coin.trackedTransactions])}
 ${row(['wallet notifications', listener])}
 </table>
-<table><tr><th>wallet</th><th>queued withdrawals</th><th>open broadcasts</th><th>broadcasts to vet</th><th>conflicted broadcasts</th></tr>${wallets}</table>`;
+<table><tr><th>wallet</th><th>queued withdrawals</th><th>open broadcasts</th><th>broadcasts to vet</th><th>refused withdrawals</th><th>conflicted broadcasts</th><th>broadcasts paused until</th></tr>${wallets}</table>`;
     })
     .join('\n');
   const tasks = status.tasks.map((task) => row([task.name, task.runs, task.failures, task.lastRunAt ?? 'never', task.lastError ?? ''])).join('');

@@ -263,6 +263,75 @@ describe.each(engines)('helper service on %s (in-memory chain)', (engine) => {
     await eventually(async () => second.currentState === 'running', 'the standby to take over');
   });
 
+  it('credits a deposit with no notification configured within two poll periods', async () => {
+    const btc = ledger.app.coin('btc');
+    const config = parseConfig({
+      database: { url: 'sqlite::memory:' },
+      coins: { btc: { network: 'regtest', backend: { type: 'memory' } } },
+      status_server: { enabled: false },
+      service: { broadcast_period: 1, poll_period: 0.25, log_level: 'silent' },
+    });
+    const alice = await btc.transaction(async (book) => (await book.getOrCreateWallet('main')).getOrCreateAccount('alice'));
+    const address = await btc.createReceivingAddress('main', alice);
+    const service = startService(config);
+    await service.start();
+    await eventually(async () => (await service.status()).coins[0]!.startupRescanDone, 'the first sync');
+    ledger.chain.pay(address.address, 7_000n);
+    ledger.chain.mine(3);
+    const paidAt = Date.now();
+    await eventually(async () => (await btc.read(async (book) => (await book.wallet('main')).getAccount('alice'))).balance === 7_000n, 'the credit');
+    // Two poll periods (0.5 s), with room for a busy machine's scheduling.
+    expect(Date.now() - paidAt).toBeLessThan(5_000);
+    expect((await service.status()).coins[0]!.cursor?.height).toBe(ledger.chain.height);
+  });
+
+  it('isolates a withdrawal the node refuses, sends the others, and shows it on the status page', async () => {
+    // The books hold 200,000 for the house; the node wallet only 100,000.
+    await houseWithWithdrawals(200_000n, [1_000n, 2_000n, 3_000n, 150_000n], false);
+    ledger.chain.fund(ledger.backend, 100_000n);
+    const service = startService(serviceConfig(false));
+    await service.start();
+    const status = await eventually(async () => {
+      const now = await service.status();
+      return now.coins[0]!.wallets[0]!.refusedWithdrawals.length === 1 ? now : undefined;
+    }, 'the refusal');
+    const wallet = status.coins[0]!.wallets[0]!;
+    expect(wallet.queuedWithdrawals).toBe(0);
+    const withdrawals = await ledger.app.coin('btc').read(async (book) => {
+      const main = await book.wallet('main');
+      const debits = (await main.accountHistory(await main.getAccount('house'))).filter((entry) => entry.kind === 'withdrawal');
+      return Promise.all(debits.map((entry) => main.getTransaction(entry.transactionId)));
+    });
+    const refused = await ledger.app.coin('btc').read(async (book) => (await book.wallet('main')).refusedWithdrawals());
+    expect(refused.map((w) => w.amount)).toEqual([150_000n]);
+    expect(withdrawals.filter((w) => w.state === 'broadcasted').map((w) => w.amount).sort()).toEqual([1_000n, 2_000n, 3_000n]);
+    expect(log.has('error', 'withdrawals refused by the node')).toBe(true);
+  });
+
+  it('audits the books against the node every audit period and fails loudly on a shortfall', async () => {
+    await houseWithWithdrawals(50_000n, []);
+    const config = parseConfig({
+      database: { url: 'sqlite::memory:' },
+      coins: { btc: { network: 'regtest', backend: { type: 'memory' } } },
+      status_server: { enabled: false },
+      service: { broadcast_period: 1, poll_period: 0.25, audit_period: 0.1, log_level: 'silent' },
+    });
+    const service = startService(config);
+    await service.start();
+    await eventually(async () => (await service.status()).coins[0]!.audit?.ok === true, 'a passing audit');
+    // Money leaves the node wallet outside the ledger (a send by hand, a theft, a double payment).
+    await ledger.backend.sendMany([{ address: ledger.chain.externalAddress(), amount: 10_000n }], { comment: 'by hand' });
+    const audit = await eventually(async () => {
+      const now = (await service.status()).coins[0]!.audit;
+      return now && !now.ok ? now : undefined;
+    }, 'a failing audit');
+    expect(audit.shortfall).toBe(String(10_000n + ledger.chain.feeFor(1)));
+    expect(audit.problems.join(' ')).toMatch(/holds \d+ base units less than the ledger expects/);
+    expect(log.has('error', 'the balance audit against the node failed')).toBe(true);
+    const metrics = await service.metrics.registry.metrics();
+    expect(metrics).toMatch(/cryptoassets_balance_audit_ok\{coin="btc"\} 0/);
+  });
+
   it('serves status as JSON, escaped HTML, metrics and health', async () => {
     const btc = ledger.app.coin('btc');
     await btc.transaction((book) => book.getOrCreateWallet('<script>alert(1)</script>'));
