@@ -15,8 +15,8 @@
  * (`listReceived` pages); the cursor then moves to the tip read before the first page, and only
  * if nobody moved it meanwhile.
  */
-import { ANSWER_TOO_LARGE, type ChainReading, type ChainTip, type NetworkTransactionInfo } from '../backends/backend.js';
-import { BackendError, ScanIncomplete, StaleReading } from '../domain/errors.js';
+import { ANSWER_TOO_LARGE, type ChainReading, type ChainTip } from '../backends/backend.js';
+import { BackendError, LeaseLost, ScanIncomplete, StaleReading } from '../domain/errors.js';
 import type { CoinLedger } from './coin-ledger.js';
 import type { NetworkUpdate } from './tracking.js';
 
@@ -136,14 +136,15 @@ async function applyInChunks(
       );
       updates.push(...applied.updates.filter(changedSomething));
     } catch (error) {
-      if (error instanceof StaleReading) throw error;
+      // Not a problem of the data: stale (read again) or the lease lost (stop). Nothing to name.
+      if (error instanceof StaleReading || error instanceof LeaseLost) throw error;
       firstError ??= error;
       for (const info of chunk) {
         try {
           const applied = await ledger.transaction((book) => book.applyReading({ tip: reading.tip, transactions: [info] }, ticket));
           updates.push(...applied.updates.filter(changedSomething));
         } catch (single) {
-          if (single instanceof StaleReading) throw single;
+          if (single instanceof StaleReading || single instanceof LeaseLost) throw single;
           failed.push(info.txid);
         }
       }
@@ -211,9 +212,4 @@ async function syncInParts(ledger: CoinLedger, startCursor: ChainTip | null, opt
 
 function changedSomething(update: NetworkUpdate): boolean {
   return update.broadcasts.length > 0 || update.deposits.some((deposit) => deposit.change !== 'unchanged');
-}
-
-/** Transactions of a reading that pay our wallet (for scans that count deposits). */
-export function receives(infos: readonly NetworkTransactionInfo[]): NetworkTransactionInfo[] {
-  return infos.filter((info) => info.received.length > 0);
 }

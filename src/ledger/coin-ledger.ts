@@ -207,6 +207,7 @@ export class CoinLedger {
     if (first.status !== 'refused_batch') return first;
     const sent: SentBroadcast[] = [];
     const refused: Transaction[] = [];
+    if (first.withdrawalIds.length === 1) return { status: 'isolated', sent, refused: await this.refuse(walletName, first) };
     const parts = halves(first.withdrawalIds);
     while (parts.length > 0) {
       const ids = parts.shift()!;

@@ -30,6 +30,7 @@ import { ConfigError } from '../domain/errors.js';
 import { fencedDatabase } from '../store/fenced-database.js';
 import type { WriteFence } from '../ledger/context.js';
 import { auditCoin } from '../ledger/node-audit.js';
+import { DEADLINE_PASSED } from '../backends/backend.js';
 import { ServiceMetrics } from './metrics.js';
 import { PeriodicTask, type TaskStatus } from './periodic-task.js';
 import type { NetworkUpdate } from '../ledger/tracking.js';
@@ -483,13 +484,13 @@ export class HelperService {
   async broadcastOnce(code: string): Promise<void> {
     const coin = this.coins.get(code)!;
     if (!coin.startupRescanDone) return; // reconcile interrupted broadcasts before sending new ones
+    // A broadcast left open by a failed reconciliation (node down at the time) is settled
+    // before anything new goes out; nothing of ours is in flight at the start of a round.
+    await this.reconcile(code, coin);
     const wallets = await coin.unfenced.read((book) => book.listWallets());
     for (const wallet of wallets) {
       const backoff = coin.backoff.get(wallet.name);
       if (backoff && this.now() < backoff.until) continue;
-      // A broadcast left open by a failed reconciliation (node down at the time) is settled
-      // before anything new goes out; nothing of ours is in flight at the start of a round.
-      await this.reconcile(code, coin);
       for (let batch = 0; batch < BATCHES_PER_RUN_MAX; batch++) {
         const outcome = await coin.ledger.broadcastPending(wallet.name);
         if (outcome.status === 'nothing_to_send') break; // the node was not asked: says nothing of it
@@ -505,6 +506,11 @@ export class HelperService {
           );
         }
         const stopped = outcome.status === 'isolated' ? outcome.stopped : outcome.status === 'sent' ? undefined : outcome;
+        if (stopped?.status === 'returned' && stopped.error.code === DEADLINE_PASSED) {
+          // Our lease is too old to start a send: not the node's fault; the next renewal fixes it.
+          this.log.warn({ coin: code, wallet: wallet.name }, 'the service lease is too old to start a send; waiting for its renewal');
+          break;
+        }
         if (stopped?.status === 'returned') {
           this.markNode(coin, stopped.error);
           this.backOff(code, coin, wallet.name, stopped.error);
