@@ -15,11 +15,14 @@ export { assertValidAddress, encodeAddress, validateAddress, type AddressCheck, 
 export { checkName, NAME_LENGTH_MAX } from './domain/names.js';
 
 export type * from './ledger/records.js';
-export { CoinLedger, type BroadcastOutcome, type LedgerLog, type ScanResult } from './ledger/coin-ledger.js';
+export { CoinLedger, type BroadcastOutcome, type LedgerLog, type ScanResult, type SentBroadcast } from './ledger/coin-ledger.js';
+export type { AppliedTransactions, SyncOptions, SyncResult } from './ledger/chain-sync.js';
+export type { ReadingRegister } from './ledger/readings.js';
+export type { NetworkUpdate, ReadingApplied } from './ledger/tracking.js';
 export { CoinBook } from './ledger/coin-book.js';
 export { WalletBook, type SendOptions } from './ledger/wallet-book.js';
 export { InvalidDeposit, type DepositChange, type DepositReport, type DepositUpdate } from './ledger/deposits.js';
-export type { AccountRef, CoinContext } from './ledger/context.js';
+export type { AccountRef, CoinContext, WriteFence } from './ledger/context.js';
 export type { BalanceImport } from './ledger/balance-import.js';
 export type { CoinCheck, LedgerCheck, WalletCheck } from './ledger/verify.js';
 export {
@@ -35,10 +38,10 @@ export {
 } from './ledger/node-audit.js';
 export type { BroadcastInDoubt, NodeBookFigures } from './ledger/node-figures.js';
 export { NETWORK_FEE_ACCOUNT_NAME } from './ledger/accounts.js';
-export { BROADCAST_OUTPUTS_MAX, type OpenedBroadcast } from './ledger/broadcasts.js';
+export { BROADCAST_OUTPUTS_MAX, type OpenBroadcastOptions, type OpenedBroadcast } from './ledger/broadcasts.js';
 
 export type * from './backends/backend.js';
-export { TXID_PATTERN } from './backends/backend.js';
+export { ANSWER_TOO_LARGE, DEADLINE_PASSED, OUTCOME_UNKNOWN, REFUSAL_CODES, TXID_PATTERN } from './backends/backend.js';
 export { MemoryBackend, MemoryChain, type MemoryChainOptions } from './backends/memory/index.js';
 export { createBackend, memoryChainOf } from './backends/factory.js';
 
@@ -53,5 +56,5 @@ export { EventDispatcher, type DispatcherOptions, type HandlerStatus } from './e
 export type { DeadLetter } from './events/event-store.js';
 export * from './events/handlers/index.js';
 export * from './events/receiver/index.js';
-export { HelperService, type HelperServiceOptions, type ServiceStatus } from './service/helper-service.js';
+export { HelperService, type AuditStatus, type CoinStatus, type HelperServiceOptions, type ServiceStatus, type WalletStatus } from './service/helper-service.js';
 export { StatusServer } from './service/status-server.js';

@@ -15,7 +15,8 @@ import { toBigint } from './rows.js';
 
 /**
  * What the node's wallet should hold by our records, over every wallet of the coin (one backend
- * wallet serves them all): account balances plus withdrawals debited but not yet sent.
+ * wallet serves them all): account balances plus withdrawals debited but not yet sent (queued, or
+ * refused by the node and waiting for an operator).
  * @throws InvalidState while any broadcast is open or awaiting vetting (its money is in doubt).
  */
 export async function expectedBackendBalance(scope: CoinScope): Promise<bigint> {
@@ -29,7 +30,7 @@ export async function expectedBackendBalance(scope: CoinScope): Promise<bigint> 
   // Over every wallet the total may exceed 64 bits even though each balance fits: summed exactly.
   const accounts = await scope.tx.get(`SELECT ${exactSumColumns('balance', 'total')} FROM ${t.account}`);
   const queued = await scope.tx.get(
-    `SELECT ${exactSumColumns('amount', 'total')} FROM ${t.transaction} WHERE type = 'withdrawal' AND state = 'pending'`,
+    `SELECT ${exactSumColumns('amount', 'total')} FROM ${t.transaction} WHERE type = 'withdrawal' AND state IN ('pending', 'refused')`,
   );
   return exactSum(accounts, 'total') + exactSum(queued, 'total');
 }

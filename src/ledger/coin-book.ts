@@ -108,14 +108,19 @@ export class CoinBook {
     return resendUnprocessed(this.scope, olderThanMs, limit);
   }
 
-  /** Changes whenever any broadcast of the coin is opened, closed, returned or vetted. */
+  /**
+   * Changes whenever any broadcast of the coin is opened, closed, returned or vetted (not when
+   * only its confirmations change: a sync in between must not make an import refuse).
+   */
   async broadcastsFingerprint(): Promise<string> {
-    const row = await this.scope.tx.get<{ n: unknown; latest: unknown }>(
-      `SELECT COUNT(*) AS n, MAX(updated_at) AS latest FROM ${this.scope.context.tables.networkTransaction}
-       WHERE transaction_type = 'broadcast'`,
+    const row = await this.scope.tx.get<Record<string, unknown>>(
+      `SELECT COUNT(*) AS n, MAX(id) AS latest,
+         COUNT(CASE WHEN state = 'closed' THEN 1 END) AS closed,
+         COUNT(CASE WHEN state = 'returned' THEN 1 END) AS returned,
+         COUNT(CASE WHEN state = 'vetting' THEN 1 END) AS vetting
+       FROM ${this.scope.context.tables.networkTransaction} WHERE transaction_type = 'broadcast'`,
     );
-    const latest = row?.latest instanceof Date ? row.latest.toISOString() : String(row?.latest ?? '');
-    return `${String(row?.n ?? 0)}:${latest}`;
+    return ['n', 'latest', 'closed', 'returned', 'vetting'].map((key) => String(row?.[key] ?? 0)).join(':');
   }
 
   /** The ledger check of this coin's wallets (see `verifyLedger`). */

@@ -4,6 +4,7 @@
  * coin), so the audit compares coin-wide sums, never one ledger wallet alone.
  */
 import type { CoinScope } from './context.js';
+import { exactSum, exactSumColumns } from './exact-sum.js';
 import { toBigint, toId } from './rows.js';
 
 /** A broadcast whose fate is not settled: it may or may not have left the node wallet. */
@@ -65,23 +66,22 @@ export async function readNodeFigures(scope: CoinScope): Promise<NodeBookFigures
   // Withdrawals are told apart by the state of their broadcast, not by their own state: a
   // withdrawal that is not queued counts as in doubt unless its broadcast is closed, so that every
   // withdrawal falls in exactly one bucket whatever the state of its broadcast.
+  // Totals over many rows may exceed 64 bits (an 18-decimal coin): summed exactly (exact-sum.ts).
+  const settled = "tr.state NOT IN ('pending', 'refused', 'cancelled')";
   const sums = await scope.tx.get<Record<string, unknown>>(
     `SELECT
-       COALESCE(SUM(CASE WHEN tr.type = 'deposit' AND tr.state = 'credited' THEN tr.amount END), 0) AS credited,
-       COALESCE(SUM(CASE WHEN tr.type = 'deposit' AND tr.state = 'incoming' AND n.state = 'seen' THEN tr.amount END), 0) AS incoming,
-       COALESCE(SUM(CASE WHEN tr.type = 'balance_import' THEN tr.amount END), 0) AS imports,
-       COALESCE(SUM(CASE WHEN tr.type = 'withdrawal' AND tr.state IN ('pending', 'refused') THEN tr.amount END), 0) AS queued,
-       COALESCE(SUM(CASE WHEN tr.type = 'withdrawal' AND tr.state NOT IN ('pending', 'refused', 'cancelled') AND n.state = 'closed' AND n.conflicted = 0
-         THEN tr.amount END), 0) AS sent,
-       COALESCE(SUM(CASE WHEN tr.type = 'withdrawal' AND tr.state NOT IN ('pending', 'refused', 'cancelled') AND n.state = 'closed' AND n.conflicted = 1
-         THEN tr.amount END), 0) AS conflicted,
-       COALESCE(SUM(CASE WHEN tr.type = 'withdrawal' AND tr.state NOT IN ('pending', 'refused', 'cancelled') AND (n.state IS NULL OR n.state <> 'closed')
-         THEN tr.amount END), 0) AS in_doubt,
-       COALESCE(SUM(CASE WHEN tr.type = 'network_fee' THEN tr.amount END), 0) AS fees,
-       COALESCE(SUM(CASE WHEN tr.type = 'network_fee' AND n.conflicted = 1 THEN tr.amount END), 0) AS conflicted_fees
+       ${exactSumColumns(`CASE WHEN tr.type = 'deposit' AND tr.state = 'credited' THEN tr.amount END`, 'credited')},
+       ${exactSumColumns(`CASE WHEN tr.type = 'deposit' AND tr.state = 'incoming' AND n.state = 'seen' THEN tr.amount END`, 'incoming')},
+       ${exactSumColumns(`CASE WHEN tr.type = 'balance_import' THEN tr.amount END`, 'imports')},
+       ${exactSumColumns(`CASE WHEN tr.type = 'withdrawal' AND tr.state IN ('pending', 'refused') THEN tr.amount END`, 'queued')},
+       ${exactSumColumns(`CASE WHEN tr.type = 'withdrawal' AND ${settled} AND n.state = 'closed' AND n.conflicted = 0 THEN tr.amount END`, 'sent')},
+       ${exactSumColumns(`CASE WHEN tr.type = 'withdrawal' AND ${settled} AND n.state = 'closed' AND n.conflicted = 1 THEN tr.amount END`, 'conflicted')},
+       ${exactSumColumns(`CASE WHEN tr.type = 'withdrawal' AND ${settled} AND (n.state IS NULL OR n.state <> 'closed') THEN tr.amount END`, 'in_doubt')},
+       ${exactSumColumns(`CASE WHEN tr.type = 'network_fee' THEN tr.amount END`, 'fees')},
+       ${exactSumColumns(`CASE WHEN tr.type = 'network_fee' AND n.conflicted = 1 THEN tr.amount END`, 'conflicted_fees')}
      FROM ${t.transaction} tr LEFT JOIN ${t.networkTransaction} n ON n.id = tr.network_transaction_id`,
   );
-  const accounts = await scope.tx.get<{ total: unknown }>(`SELECT COALESCE(SUM(balance), 0) AS total FROM ${t.account}`);
+  const accounts = await scope.tx.get(`SELECT ${exactSumColumns('balance', 'total')} FROM ${t.account}`);
   const inDoubt = await scope.tx.all<{ id: unknown; wallet: string; state: 'opened' | 'vetting' }>(
     `SELECT n.id, w.name AS wallet, n.state FROM ${t.networkTransaction} n JOIN ${t.wallet} w ON w.id = n.wallet_id
      WHERE n.transaction_type = 'broadcast' AND n.state IN ('opened', 'vetting') ORDER BY n.id`,
@@ -94,23 +94,23 @@ export async function readNodeFigures(scope: CoinScope): Promise<NodeBookFigures
     `SELECT COUNT(*) AS n FROM ${t.networkTransaction} WHERE transaction_type = 'broadcast' AND state = 'closed' AND conflicted = 1`,
   );
 
-  const creditedDeposits = toBigint(sums?.credited);
-  const imports = toBigint(sums?.imports);
-  const sentWithdrawals = toBigint(sums?.sent);
-  const conflictedWithdrawals = toBigint(sums?.conflicted);
-  const inDoubtWithdrawals = toBigint(sums?.in_doubt);
-  const fees = toBigint(sums?.fees);
+  const creditedDeposits = exactSum(sums, 'credited');
+  const imports = exactSum(sums, 'imports');
+  const sentWithdrawals = exactSum(sums, 'sent');
+  const conflictedWithdrawals = exactSum(sums, 'conflicted');
+  const inDoubtWithdrawals = exactSum(sums, 'in_doubt');
+  const fees = exactSum(sums, 'fees');
   return {
     creditedDeposits,
     imports,
     sentWithdrawals,
     conflictedWithdrawals,
     inDoubtWithdrawals,
-    queuedWithdrawals: toBigint(sums?.queued),
+    queuedWithdrawals: exactSum(sums, 'queued'),
     fees,
-    conflictedFees: toBigint(sums?.conflicted_fees),
-    incomingDeposits: toBigint(sums?.incoming),
-    accountsTotal: toBigint(accounts?.total),
+    conflictedFees: exactSum(sums, 'conflicted_fees'),
+    incomingDeposits: exactSum(sums, 'incoming'),
+    accountsTotal: exactSum(accounts, 'total'),
     expected: creditedDeposits + imports - sentWithdrawals - conflictedWithdrawals - inDoubtWithdrawals - fees,
     inDoubtBroadcasts: inDoubt.map((row) => ({ id: toId(row.id), wallet: row.wallet, state: row.state })),
     conflictedBroadcastCount: Number(toBigint(conflictedCount?.n)),

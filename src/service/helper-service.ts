@@ -373,6 +373,7 @@ export class HelperService {
       this.generation = grant.generation;
       this.leaseHeld = true;
       this.log.info({ instance: this.instance, generation: grant.generation }, 'holding the service lease; running');
+      this.metrics.leaseHeld.set(1);
       this.activate();
     }
   }
@@ -380,7 +381,15 @@ export class HelperService {
   private async standBy(): Promise<void> {
     this.leaseHeld = false;
     this.state = 'standby';
+    this.metrics.leaseHeld.set(0);
     await this.deactivate();
+    // A standby's last audit says nothing of now: the holder's gauges speak for the books.
+    for (const [code, coin] of this.coins) {
+      coin.audit = null;
+      this.metrics.auditOk.remove({ coin: code });
+      this.metrics.auditDifference.remove({ coin: code });
+      this.metrics.auditShortfall.remove({ coin: code });
+    }
   }
 
   /** The fence of the current generation for one coin (see `WriteFence`). */

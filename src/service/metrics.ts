@@ -18,6 +18,7 @@ export class ServiceMetrics {
   readonly nodeUp: Gauge<'coin'>;
   readonly blockHeight: Gauge<'coin'>;
   readonly auditOk: Gauge<'coin'>;
+  readonly leaseHeld: Gauge;
   readonly auditDifference: Gauge<'coin'>;
   readonly auditShortfall: Gauge<'coin'>;
 
@@ -25,7 +26,7 @@ export class ServiceMetrics {
     const registers = [this.registry];
     this.notifications = new Counter({
       name: 'cryptoassets_notifications_total',
-      help: 'Wallet notifications received, by outcome (applied, unknown_txid, malformed_txid, failed).',
+      help: 'Notified txids by outcome (applied, unknown_txid, failed); malformed ones are refused by the listener.',
       labelNames: ['coin', 'result'],
       registers,
     });
@@ -38,7 +39,7 @@ export class ServiceMetrics {
     });
     this.broadcasts = new Counter({
       name: 'cryptoassets_broadcasts_total',
-      help: 'Broadcast attempts by outcome (sent, returned, interrupted).',
+      help: 'Broadcast rounds of a wallet by outcome (sent; isolated: a refused batch split; returned: node could not take it; interrupted: outcome unknown).',
       labelNames: ['coin', 'outcome'],
       registers,
     });
@@ -56,13 +57,18 @@ export class ServiceMetrics {
     });
     this.pollSeconds = new Histogram({
       name: 'cryptoassets_poll_duration_seconds',
-      help: 'Duration of one confirmation-polling round.',
+      help: 'Duration of one sync with the chain (everything since the cursor, recorded).',
       labelNames: ['coin'],
       registers,
     });
     this.tracked = new Gauge({ name: 'cryptoassets_tracked_transactions', help: 'Network transactions below the tracking limit.', labelNames: ['coin'], registers });
     this.nodeUp = new Gauge({ name: 'cryptoassets_node_up', help: '1 when the last call to the backend succeeded.', labelNames: ['coin'], registers });
     this.blockHeight = new Gauge({ name: 'cryptoassets_block_height', help: 'Best block height reported by the backend.', labelNames: ['coin'], registers });
+    this.leaseHeld = new Gauge({
+      name: 'cryptoassets_lease_held',
+      help: '1 while this service holds the lease and works; 0 on standby (its other gauges are then stale or reset).',
+      registers,
+    });
     this.auditOk = new Gauge({
       name: 'cryptoassets_balance_audit_ok',
       help: '1 when the last balance audit found the node wallet holding at least what the books say (0: shortfall, node unreachable or books moving).',

@@ -276,6 +276,30 @@ describe.each(engines)('ledger on %s', (engine) => {
     expect(await changesOf(ids[7]!)).toEqual(['queued', 'broadcasting', 'refused', 'requeued', 'broadcasted']);
   });
 
+  it('counts a refused withdrawal as still in the node wallet when importing the balance', async () => {
+    // The node wallet holds 100,000, all of it the house's; a withdrawal of 150,000 is refused.
+    ledger.chain.fund(ledger.backend, 100_000n);
+    ledger.chain.mine(3);
+    const house = await account('main', 'house');
+    expect((await btc.importBalance('main', house)).imported).toBe(100_000n);
+    await btc.transaction(async (book) => {
+      const main = await book.wallet('main');
+      await main.withdraw(house, EXTERNAL, 60_000n);
+      await main.withdraw(house, EXTERNAL_2, 40_000n);
+    });
+    // Together more than the node holds: the 60,000 one goes out alone, the 40,000 one is refused.
+    const outcome = await btc.broadcastPending('main');
+    expect(outcome.status === 'isolated' && outcome.refused.map((w) => w.amount)).toEqual([40_000n]);
+    // One base unit arrives from outside: the only money a second import may book. The refused
+    // withdrawal's 40,000 is still in the node wallet, and still owed to its destination.
+    ledger.chain.fund(ledger.backend, 1n);
+    ledger.chain.mine(3);
+    const again = await btc.importBalance('main', house);
+    expect(again.imported).toBe(1n);
+    const audit = await ledger.app.verifyLedger({ node: true });
+    expect(audit.problems).toEqual([]);
+  });
+
   it('cancels a refused or pending withdrawal with a refund entry, and refuses to cancel one that left', async () => {
     await fundAccount(ledger, 'main', 'alice', 100_000n);
     const [queued, refused] = await btc.transaction(async (book) => {
