@@ -1,0 +1,77 @@
+/**
+ * Review: refused and cancelled withdrawals against the rest of the books (balance import,
+ * audit, events), on both engines.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { encodeAddress } from '../../src/domain/address.js';
+import { BTC } from '../../src/domain/coins.js';
+import { BackendError } from '../../src/domain/errors.js';
+import type { CoinLedger } from '../../src/ledger/coin-ledger.js';
+import { auditCoin } from '../../src/ledger/node-audit.js';
+import { enginesUnderTest } from '../helpers/engines.js';
+import { openTestLedger, type TestLedger } from '../helpers/ledger.js';
+
+const engines = await enginesUnderTest();
+const regtest = BTC.networks.regtest!;
+const EXTERNAL = encodeAddress('p2wpkh', new Uint8Array(20).fill(7), regtest);
+
+describe.each(engines)('refused withdrawals on %s', (engine) => {
+  let ledger: TestLedger;
+  let btc: CoinLedger;
+
+  beforeEach(async () => {
+    ledger = await openTestLedger(engine);
+    btc = ledger.app.coin('btc');
+  });
+  afterEach(async () => {
+    await ledger.finish();
+  });
+
+  async function aliceAccount() {
+    return btc.read(async (book) => (await book.wallet('main')).getAccount('alice'));
+  }
+
+  /** Alice's deposit of `amount`, paid on the chain and credited. */
+  async function deposit(amount: bigint): Promise<void> {
+    const alice = await btc.transaction(async (book) => (await book.getOrCreateWallet('main')).getOrCreateAccount('alice'));
+    const address = await btc.createReceivingAddress('main', alice);
+    ledger.chain.pay(address.address, amount);
+    ledger.chain.mine(BTC.confirmationThreshold);
+    await btc.syncWithChain();
+  }
+
+  /** A withdrawal the node refuses (e.g. its output below the node's dust rule). */
+  async function refusedWithdrawal(amount: bigint): Promise<number> {
+    const withdrawal = await btc.transaction(async (book) => {
+      const main = await book.wallet('main');
+      return main.withdraw(await main.getAccount('alice'), EXTERNAL, amount);
+    });
+    ledger.chain.failNext('sendMany', new BackendError('dust', { retryable: true, code: 'insufficient_funds' }));
+    const outcome = await btc.broadcastPending('main');
+    expect(outcome.status === 'isolated' && outcome.refused.map((w) => w.id)).toEqual([withdrawal.id]);
+    return withdrawal.id;
+  }
+
+  it('imports nothing when the only difference with the node is a refused withdrawal', async () => {
+    await deposit(100_000n);
+    await refusedWithdrawal(30_000n);
+    // The node still holds the refused withdrawal's 30 000: they are owed to its recipient (or, if
+    // cancelled, to alice), not unaccounted money.
+    const imported = await btc.importBalance('main', await aliceAccount());
+    expect(imported.imported).toBe(0n);
+    const audit = await auditCoin(btc);
+    expect(audit.status === 'checked' && audit.unaccounted).toBe(0n);
+  });
+
+  it('does not create money when a refused withdrawal is cancelled after an import', async () => {
+    await deposit(100_000n);
+    const id = await refusedWithdrawal(30_000n);
+    await btc.importBalance('main', await aliceAccount());
+    await btc.transaction(async (book) => (await book.wallet('main')).cancelWithdrawal(id));
+    // Alice can own at most what the node holds.
+    const alice = await btc.read(async (book) => (await (await book.wallet('main')).getAccount('alice')).balance);
+    expect(alice).toBe(100_000n);
+    const audit = await auditCoin(btc);
+    expect(audit.ok).toBe(true);
+  });
+});
