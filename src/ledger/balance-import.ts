@@ -29,7 +29,7 @@ export async function expectedBackendBalance(scope: CoinScope): Promise<bigint> 
   // Over every wallet the total may exceed 64 bits even though each balance fits: summed exactly.
   const accounts = await scope.tx.get(`SELECT ${exactSumColumns('balance', 'total')} FROM ${t.account}`);
   const queued = await scope.tx.get(
-    `SELECT ${exactSumColumns('amount', 'total')} FROM ${t.transaction} WHERE type = 'withdrawal' AND state = 'pending'`,
+    `SELECT ${exactSumColumns('amount', 'total')} FROM ${t.transaction} WHERE type = 'withdrawal' AND state IN ('pending', 'refused')`,
   );
   return exactSum(accounts, 'total') + exactSum(queued, 'total');
 }
