@@ -268,6 +268,7 @@ describe.each(engines)('upgrading a populated schema-2 database on %s', (engine)
     const broadcast = (await app!.coin('btc').read(async (book) => (await book.wallet('main')).listBroadcasts(['opened'])))[0]!;
     expect(broadcast.id).toBe(ids.openedBroadcast);
     expect(await settled(broadcast)).toBe(false);
+    expect(Math.abs((broadcast.openedAtMs ?? 0) - Date.parse(NOW))).toBeLessThanOrEqual(1);
   });
 
   it('writes no second broadcasting event for a withdrawal that was broadcasting under schema 2', async () => {
