@@ -4,12 +4,12 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { encodeAddress } from '../../src/domain/address.js';
-import { BTC } from '../../src/domain/coins.js';
-import { BackendError } from '../../src/domain/errors.js';
+import { BTC, INT64_MAX, type CoinDefinition } from '../../src/domain/coins.js';
+import { BackendError, BalanceOutOfRange } from '../../src/domain/errors.js';
 import type { CoinLedger } from '../../src/ledger/coin-ledger.js';
 import { auditCoin } from '../../src/ledger/node-audit.js';
 import { enginesUnderTest } from '../helpers/engines.js';
-import { openTestLedger, type TestLedger } from '../helpers/ledger.js';
+import { fundAccount, openTestLedger, type TestLedger } from '../helpers/ledger.js';
 
 const engines = await enginesUnderTest();
 const regtest = BTC.networks.regtest!;
@@ -73,5 +73,38 @@ describe.each(engines)('refused withdrawals on %s', (engine) => {
     expect(alice).toBe(100_000n);
     const audit = await auditCoin(btc);
     expect(audit.ok).toBe(true);
+  });
+});
+
+const BIG: CoinDefinition = { ...BTC, code: 'big', name: 'Eighteen decimals', decimals: 18, maxMoney: INT64_MAX, minimumWithdrawal: 0n };
+const FIVE_COINS = 5n * 10n ** 18n;
+
+describe.each(engines)('cancelling a withdrawal near the 64-bit limit on %s', (engine) => {
+  let ledger: TestLedger;
+  let big: CoinLedger;
+
+  beforeEach(async () => {
+    ledger = await openTestLedger(engine, BIG);
+    big = ledger.app.coin('big');
+  });
+  afterEach(async () => {
+    await ledger.finish();
+  });
+
+  it('refuses a cancellation whose refund would overflow the account before writing anything, even when the caller catches it', async () => {
+    await fundAccount(ledger, 'main', 'alice', FIVE_COINS);
+    const external = encodeAddress('p2wpkh', new Uint8Array(20).fill(7), BIG.networks.regtest!);
+    const withdrawal = await big.transaction(async (book) => {
+      const main = await book.wallet('main');
+      return main.withdraw(await main.getAccount('alice'), external, 4n * 10n ** 18n);
+    });
+    await fundAccount(ledger, 'main', 'alice', FIVE_COINS); // 6 coins now: a 4-coin refund would pass 9.22
+    // A caller that handles the refusal and commits the rest must not commit half a cancellation.
+    await big.transaction(async (book) => {
+      const error = await (await book.wallet('main')).cancelWithdrawal(withdrawal.id).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(BalanceOutOfRange);
+    });
+    const after = await big.read(async (book) => (await book.wallet('main')).getTransaction(withdrawal.id));
+    expect(after.state).toBe('pending');
   });
 });
