@@ -108,3 +108,39 @@ describe.each(engines)('cancelling a withdrawal near the 64-bit limit on %s', (e
     expect(after.state).toBe('pending');
   });
 });
+
+describe.each(engines)('the ledger check and cancelled withdrawals on %s', (engine) => {
+  let ledger: TestLedger;
+  let btc: CoinLedger;
+
+  beforeEach(async () => {
+    ledger = await openTestLedger(engine);
+    btc = ledger.app.coin('btc');
+  });
+  afterEach(async () => {
+    await ledger.app.close();
+    await ledger.database.drop();
+  });
+
+  it('finds a refund posted to another account than the one the withdrawal debited', async () => {
+    await fundAccount(ledger, 'main', 'alice', 100_000n);
+    const { withdrawal, bob } = await btc.transaction(async (book) => {
+      const main = await book.wallet('main');
+      const bob = await main.getOrCreateAccount('bob');
+      return { withdrawal: await main.withdraw(await main.getAccount('alice'), EXTERNAL, 30_000n), bob };
+    });
+    // A faulty cancellation (or a hand-made fix) refunds bob instead of alice: every sum nets out.
+    await ledger.app.database.transaction('write', async (tx) => {
+      const now = new Date().toISOString();
+      await tx.run(`UPDATE btc_transaction SET state = 'cancelled' WHERE id = ?`, [withdrawal.id]);
+      await tx.run(`INSERT INTO btc_entry (account_id, transaction_id, kind, amount, created_at) VALUES (?, ?, 'withdrawal_refund', 30000, ?)`, [
+        bob.id,
+        withdrawal.id,
+        now,
+      ]);
+      await tx.run(`UPDATE btc_account SET balance = balance + 30000 WHERE id = ?`, [bob.id]);
+    });
+    const check = await ledger.app.verifyLedger();
+    expect(check.ok).toBe(false);
+  });
+});
