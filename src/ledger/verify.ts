@@ -5,7 +5,7 @@
  * 1. each account's cached balance equals the sum of its journal entries;
  * 2. each transaction posted exactly what its type and state demand (a transfer nets to zero, a
  *    credited deposit posted +amount, an uncredited one nets to zero, a withdrawal −amount, …),
- *    and only to accounts of its own wallet;
+ *    only to accounts of its own wallet, and (transfers aside) only to the transaction's account;
  * 3. the accounts sum to credited deposits + imports − withdrawals − fees, computed from the
  *    transactions table;
  * 4. every closed broadcast with a fee has exactly that fee booked.
@@ -109,6 +109,18 @@ async function verifyWallet(scope: WalletScope, name: string): Promise<WalletChe
     [walletId],
   );
   for (const row of strays) problems.push(`entry ${toId(row.id)} posts to an account of another wallet`);
+
+  // Every transaction but a transfer moves one account's money: its entries (a withdrawal's debit
+  // and refund, a deposit's credits and reversals, a fee, an import) all post to that account.
+  const misdirected = await tx.all<{ id: bigint; transaction_id: bigint; type: string }>(
+    `SELECT e.id, e.transaction_id, tr.type FROM ${t.entry} e JOIN ${t.transaction} tr ON tr.id = e.transaction_id
+     WHERE tr.wallet_id = ? AND tr.type <> 'internal'
+       AND e.account_id <> COALESCE(tr.sending_account_id, tr.receiving_account_id) LIMIT ${PROBLEMS_LISTED_MAX}`,
+    [walletId],
+  );
+  for (const row of misdirected) {
+    problems.push(`entry ${toId(row.id)} of ${row.type} transaction ${toId(row.transaction_id)} posts to another account than the transaction's`);
+  }
 
   // Wallet-wide totals legitimately exceed 64 bits (a wallet's lifetime of deposits), so they are
   // summed exactly. The per-account and per-transaction sums above are left plain: an account's

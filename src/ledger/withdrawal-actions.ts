@@ -7,6 +7,7 @@
 import { InvalidState, NotFound } from '../domain/errors.js';
 import { emitTxUpdate } from '../events/outbox.js';
 import type { WalletScope } from './context.js';
+import { checkBalanceChange, getAccount } from './accounts.js';
 import { findTransaction, postEntry } from './entries.js';
 import type { Transaction } from './records.js';
 import { nowText } from './rows.js';
@@ -36,13 +37,15 @@ export async function retryWithdrawal(scope: WalletScope, id: number): Promise<T
 /**
  * Cancel a queued or refused withdrawal: state `cancelled`, and its amount credited back to the
  * sending account by a refund entry. A withdrawal in a broadcast (or sent) cannot be cancelled.
- * @throws NotFound, InvalidState
+ * @throws NotFound, InvalidState, BalanceOutOfRange (the refund would leave the 64-bit range; nothing written)
  */
 export async function cancelWithdrawal(scope: WalletScope, id: number): Promise<Transaction> {
   const current = await withdrawal(scope, id);
   if (current.state !== 'pending' && current.state !== 'refused') {
     throw new InvalidState(`withdrawal ${id} is ${current.state}; only a pending or refused withdrawal can be cancelled`);
   }
+  // Refused before the first write, so that nothing is half-written even if the caller catches it.
+  checkBalanceChange(await getAccount(scope, current.sendingAccountId!), current.amount);
   const changed = await scope.tx.run(
     `UPDATE ${scope.context.tables.transaction} SET state = 'cancelled', updated_at = ?
      WHERE id = ? AND wallet_id = ? AND state IN ('pending', 'refused')`,

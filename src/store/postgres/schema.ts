@@ -174,6 +174,12 @@ export const POSTGRES_COIN_MIGRATIONS: readonly CoinMigration[] = [
       `ALTER TABLE ${t.networkTransaction} ADD COLUMN reading_seq BIGINT NOT NULL DEFAULT 0`,
       `ALTER TABLE ${t.networkTransaction} ADD COLUMN lease_generation BIGINT`,
       `ALTER TABLE ${t.networkTransaction} ADD COLUMN opened_at_ms BIGINT`,
+      // Broadcasts opened under schema 2 keep their time of opening: one left open must wait like
+      // any other before it is given up on.
+      `UPDATE ${t.networkTransaction} SET opened_at_ms = CAST(FLOOR(EXTRACT(EPOCH FROM opened_at) * 1000) AS BIGINT)
+       WHERE opened_at IS NOT NULL`,
+      // A withdrawal that joined a broadcast under schema 2 had its `broadcasting` event then.
+      `UPDATE ${t.transaction} SET broadcast_attempts = 1 WHERE type = 'withdrawal' AND state IN ('broadcasting', 'broadcasted')`,
     ],
   },
 ];

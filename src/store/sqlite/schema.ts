@@ -93,7 +93,11 @@ export const SQLITE_COIN_MIGRATIONS: readonly CoinMigration[] = [
       const entryColumns = 'id, account_id, transaction_id, kind, amount, created_at';
       return [
         ...rebuilt.tables,
-        `INSERT INTO ${temporary.transaction} (${transactionColumns}) SELECT ${transactionColumns} FROM ${t.transaction}`,
+        // A withdrawal that joined a broadcast under schema 2 had its `broadcasting` event then:
+        // counted as one attempt, so that it is not written a second time.
+        `INSERT INTO ${temporary.transaction} (${transactionColumns}, broadcast_attempts)
+         SELECT ${transactionColumns}, CASE WHEN type = 'withdrawal' AND state IN ('broadcasting', 'broadcasted') THEN 1 ELSE 0 END
+         FROM ${t.transaction}`,
         `INSERT INTO ${temporary.entry} (${entryColumns}) SELECT ${entryColumns} FROM ${t.entry}`,
         `DROP TABLE ${t.entry}`,
         `DROP TABLE ${t.transaction}`,
@@ -128,6 +132,10 @@ function readingsAndFencing(t: CoinTables): string[] {
     `ALTER TABLE ${t.networkTransaction} ADD COLUMN reading_seq INTEGER NOT NULL DEFAULT 0`,
     `ALTER TABLE ${t.networkTransaction} ADD COLUMN lease_generation INTEGER`,
     `ALTER TABLE ${t.networkTransaction} ADD COLUMN opened_at_ms INTEGER`,
+    // Broadcasts opened under schema 2 keep their time of opening (this machine's clock, which is
+    // the database's on SQLite): one left open must wait like any other before it is given up on.
+    `UPDATE ${t.networkTransaction} SET opened_at_ms = CAST(ROUND((julianday(opened_at) - 2440587.5) * 86400000.0) AS INTEGER)
+     WHERE opened_at IS NOT NULL`,
   ];
 }
 
