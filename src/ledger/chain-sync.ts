@@ -22,6 +22,8 @@ import type { NetworkUpdate } from './tracking.js';
 
 /** Transactions applied per database transaction when a reading is large. */
 export const APPLY_CHUNK = 500;
+/** Txids looked up in one reading at most. */
+const LOOKUP_CHUNK = 200;
 /** Times a reading refused as stale is taken again before the caller sees `StaleReading`. */
 const STALE_ATTEMPTS = 4;
 
@@ -164,9 +166,15 @@ async function lookUpMissingTracked(
 ): Promise<{ updates: NetworkUpdate[]; lookedUp: number; unknown: readonly string[] }> {
   const tracked = await ledger.read((book) => book.trackedTransactions());
   const missing = [...new Set(tracked.map((item) => item.txid).filter((txid) => !seen.has(txid)))];
-  if (missing.length === 0) return { updates: [], lookedUp: 0, unknown: [] };
-  const applied = await applyTransactions(ledger, missing);
-  return { updates: [...applied.updates], lookedUp: missing.length, unknown: applied.unknown };
+  const updates: NetworkUpdate[] = [];
+  const unknown: string[] = [];
+  // In bounded readings: after a long outage many may be missing, and one answer must stay small.
+  for (let start = 0; start < missing.length; start += LOOKUP_CHUNK) {
+    const applied = await applyTransactions(ledger, missing.slice(start, start + LOOKUP_CHUNK));
+    updates.push(...applied.updates);
+    unknown.push(...applied.unknown);
+  }
+  return { updates, lookedUp: missing.length, unknown };
 }
 
 /** The history in `listReceived` pages, each page a reading of its own. */
