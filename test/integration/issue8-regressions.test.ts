@@ -19,14 +19,14 @@ import { type MemoryBackend, MemoryChain } from '../../src/backends/memory/index
 import { BTC } from '../../src/domain/coins.js';
 import { BackendError, InvalidState, ScanIncomplete, StaleReading } from '../../src/domain/errors.js';
 import type { LedgerLog } from '../../src/ledger/coin-ledger.js';
-import { parseConfig } from '../../src/config/load.js';
+import { loadConfigFile, parseConfig } from '../../src/config/load.js';
 import { HelperService } from '../../src/service/helper-service.js';
 import { acquireLease, readLease } from '../../src/service/lease.js';
 import { broadcastSettledCheck, SERVICE_LEASE } from '../../src/service/timings.js';
 import { resolveBroadcast } from '../../src/service/broadcast-reconciler.js';
 import type { Database, SqlExecutor, SqlValue } from '../../src/store/database.js';
 import { openDatabase } from '../../src/store/open.js';
-import { startServiceProcess, type ServiceProcess } from '../helpers/child-service.js';
+import { RpcProxy, startServiceProcess, type ServiceProcess } from '../helpers/child-service.js';
 import { createTestDatabase, INTEGRATION_REQUIRED, isPostgresReachable } from '../helpers/engines.js';
 import { expectLedgerConsistent } from '../helpers/ledger.js';
 import { describeWithNode, freePort, RegtestNode, waitUntil } from '../helpers/regtest.js';
@@ -496,6 +496,157 @@ describeWithNode()('issue 8 on Litecoin Core (regtest) with the helper service',
     }
   });
 
+  it('4. a holder paused past its lease (SIGSTOP) cannot write or send after resuming: nothing is paid twice, the audit matches the node', async () => {
+    const TTL_MS = 6_000;
+    const TIMEOUT_MS = 1_000;
+    const wallet = await node.createWallet('pause');
+    const database = freshFile('pause.sqlite');
+    const proxy = new RpcProxy(node.url);
+    const proxyUrl = await proxy.start();
+    const yaml = (url: string) => {
+      const path = freshFile('pause.yaml');
+      writeFileSync(
+        path,
+        `database: {url: "sqlite:${database}"}
+coins:
+  ltc:
+    network: regtest
+    backend: {type: bitcoind, url: "${url}", username: "${node.username}", password: "\${LTC_PASSWORD}", wallet: "${wallet}", timeout_ms: ${TIMEOUT_MS}}
+status_server: {enabled: false}
+service: {lease_ttl: ${TTL_MS / 1000}, broadcast_period: 0.2, poll_period: 0.3, log_level: info}
+`,
+      );
+      return path;
+    };
+    const env = { LTC_PASSWORD: node.password };
+    const app = await openFromConfig(await loadConfigFile(yaml(node.url), { ...process.env, ...env }), { migrate: true });
+    const ltc = app.coin('ltc');
+    const settled = broadcastSettledCheck(app.database, TTL_MS, TIMEOUT_MS);
+    const processes: ServiceProcess[] = [];
+    const expected = new Map<string, bigint>();
+    try {
+      await node.fund((await node.walletRpc(wallet, 'getnewaddress')) as string, '5');
+      await node.mine(LTC.confirmationThreshold);
+      const house = await account(app, 'house');
+      expect((await ltc.importBalance('main', house)).imported).toBe(500_000_000n);
+      const queue = async (count: number): Promise<number[]> => {
+        const destinations = await Promise.all(Array.from({ length: count }, () => node.minerNewAddress()));
+        return ltc.transaction(async (book) => {
+          const main = await book.wallet('main');
+          const ids = [];
+          for (const destination of destinations) {
+            const amount = 1_000_000n + BigInt(expected.size) * 10_000n;
+            expected.set(destination, amount);
+            ids.push((await main.withdraw(house, destination, amount)).id);
+          }
+          return ids;
+        });
+      };
+      const statesOf = (ids: readonly number[]) =>
+        ltc.read(async (book) => {
+          const main = await book.wallet('main');
+          const states = [];
+          for (const id of ids) states.push((await main.getTransaction(id)).state);
+          return states;
+        });
+      const holder = async () => (await readLease(app.database, SERVICE_LEASE))?.holder ?? '';
+      /** Settle as an operator would: resolve broadcasts under vetting once nothing can be in flight. */
+      const settle = async (ids: readonly number[], what: string) =>
+        waitUntil(
+          async () => {
+            const vetting = await ltc.read(async (book) => (await book.wallet('main')).listBroadcasts(['vetting']));
+            for (const broadcast of vetting) {
+              await resolveBroadcast(ltc, 'main', broadcast.id, { notSent: true }, settled).catch((error: unknown) => {
+                if (!(error instanceof InvalidState)) throw error;
+              });
+            }
+            const open = await ltc.read(async (book) => (await book.wallet('main')).listBroadcasts(['opened', 'vetting']));
+            return open.length === 0 && (await statesOf(ids)).every((state) => state === 'broadcasted');
+          },
+          60_000,
+          what,
+        );
+      /** SIGSTOP a service at a moment it holds no SQLite write lock (else let it run a little). */
+      const pause = async (service: ServiceProcess) => {
+        for (;;) {
+          process.kill(service.pid, 'SIGSTOP');
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          const free = await app.database.transaction('write', async () => true).catch(() => false);
+          if (free) return;
+          process.kill(service.pid, 'SIGCONT');
+          await new Promise((resolve) => setTimeout(resolve, 30));
+        }
+      };
+
+      // P1 runs (through the proxy), takes the lease and pays a first batch.
+      const p1 = startServiceProcess(yaml(proxyUrl), env);
+      processes.push(p1);
+      await waitUntil(async () => (await holder()).includes(`:${p1.pid}:`), 30_000, 'P1 to hold the lease');
+      await settle(await queue(2), 'P1 to pay the first batch');
+
+      // P1 opens the next broadcast and is paused just before the send (its getwalletinfo held).
+      const trap = proxy.holdNext('getwalletinfo');
+      const second = await queue(2);
+      await Promise.race([trap.held, new Promise((_, reject) => setTimeout(() => reject(new Error('P1 never started the send')), 20_000))]);
+      await pause(p1);
+      trap.release();
+      const [opened] = await ltc.read(async (book) => (await book.wallet('main')).listBroadcasts(['opened']));
+      expect(opened?.leaseGeneration).toBe(1);
+
+      // P2 takes the lease over once P1's has run out (P1's process still exists), leaves P1's
+      // broadcast alone until no send of it can be in flight, then it is vetted and returned, and
+      // P2 pays those withdrawals.
+      const p2 = startServiceProcess(yaml(node.url), env);
+      processes.push(p2);
+      await waitUntil(async () => (await holder()).includes(`:${p2.pid}:`), 30_000, 'P2 to take the lease over');
+      await settle(second, 'P2 to pay the second batch');
+      const returned = await ltc.read(async (book) => (await book.wallet('main')).listBroadcasts(['returned']));
+      expect(returned.map((b) => b.id)).toContain(opened!.id);
+
+      // P2 pauses in turn with its lease live; withdrawals wait in the queue; P1 resumes. Until
+      // P2's lease runs out nobody may write or send: P1 must notice it lost the lease.
+      await pause(p2);
+      const third = await queue(2);
+      const lease = (await readLease(app.database, SERVICE_LEASE))!;
+      const window = lease.expiresAt.getTime() - lease.nowMs - 500;
+      expect(window).toBeGreaterThan(2_000);
+      const before = await snapshot(app);
+      const sendsBefore = proxy.count('sendmany');
+      const mark = p1.output().length;
+      process.kill(p1.pid, 'SIGCONT');
+      await new Promise((resolve) => setTimeout(resolve, window));
+      const after = await snapshot(app);
+      expect(Object.keys(after).filter((table) => after[table] !== before[table])).toEqual([]);
+      expect(proxy.count('sendmany')).toBe(sendsBefore);
+      expect(p1.child.exitCode).toBeNull();
+      expect(p1.outputSince(mark)).toMatch(/lost the service lease|no longer held/);
+
+      process.kill(p2.pid, 'SIGCONT');
+      await settle(third, 'the third batch');
+      await node.mine(1);
+
+      // Every withdrawal paid exactly once; P1's broadcast never went out.
+      for (const [destination, amount] of expected) {
+        const received = (await node.walletRpc(node.minerWallet, 'getreceivedbyaddress', destination, 0)) as JsonNumber;
+        expect(parseAmount(received.text, LTC, { allowZero: true }), destination).toBe(amount);
+      }
+      const listed = (await node.walletRpc(wallet, 'listtransactions', '*', 1000, 0)) as { category: string; txid: string; comment?: string }[];
+      const sends = new Map<string, string | undefined>();
+      for (const entry of listed) if (entry.category === 'send') sends.set(entry.txid, entry.comment);
+      const closed = await ltc.read(async (book) => (await book.wallet('main')).listBroadcasts(['closed']));
+      expect([...sends.keys()].sort()).toEqual(closed.map((b) => b.txid).sort());
+      expect([...sends.values()]).not.toContain(opened!.comment);
+      expect(await nodeBalance(wallet)).toBe(await ledgerWalletBalance(app));
+    } finally {
+      for (const service of processes) {
+        if (service.child.exitCode === null && service.child.signalCode === null) process.kill(service.pid, 'SIGCONT');
+        await service.kill();
+      }
+      await proxy.stop();
+      await app.close();
+    }
+  });
+
   it('5. one withdrawal the node refuses does not block the others: they go out in the same round, it becomes refused with one event, the status shows it', async () => {
     const wallet = await node.createWallet('refuse');
     // The hot wallet holds 2 LTC, booked onto the house account.
@@ -613,3 +764,16 @@ describeWithNode()('issue 8 on Litecoin Core (regtest) with the helper service',
     }
   });
 });
+
+/** Every row of every table of a SQLite ledger (as JSON per table), to prove nothing was written meanwhile. */
+async function snapshot(app: CryptoAssets): Promise<Record<string, string>> {
+  return app.database.transaction('read', async (tx) => {
+    const tables = await tx.all<{ name: string }>(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`);
+    const all: Record<string, string> = {};
+    for (const { name } of tables) {
+      const rows = await tx.all(`SELECT * FROM "${name}" ORDER BY rowid`);
+      all[name] = JSON.stringify(rows, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value));
+    }
+    return all;
+  });
+}
