@@ -12,8 +12,8 @@
  *   one transaction.
  *
  * A reading whose answer is too large for the backend's cap is read in parts instead
- * (`listReceived` pages); the cursor then moves to the tip read before the first page, and only
- * if nobody moved it meanwhile.
+ * (`listReceived` pages, halved while a page itself is over the cap); the cursor then moves to
+ * the tip read before the first page, and only if nobody moved it meanwhile.
  */
 import { ANSWER_TOO_LARGE, type ChainReading, type ChainTip } from '../backends/backend.js';
 import { BackendError, LeaseLost, ScanIncomplete, StaleReading } from '../domain/errors.js';
@@ -180,7 +180,8 @@ async function lookUpMissingTracked(
 /** The history in `listReceived` pages, each page a reading of its own. */
 async function syncInParts(ledger: CoinLedger, startCursor: ChainTip | null, options: SyncOptions): Promise<SyncResult> {
   const backend = ledger.backend;
-  const pageSize = options.pageSize ?? APPLY_CHUNK;
+  // Halved whenever a page itself is over the answer cap, and kept for the pages after it.
+  let pageSize = options.pageSize ?? APPLY_CHUNK;
   // Everything after this tip is in the next `changesSince(tip)`: the cursor may move here once
   // every page is recorded.
   const before = await backend.chainTip();
@@ -192,7 +193,16 @@ async function syncInParts(ledger: CoinLedger, startCursor: ChainTip | null, opt
     let page;
     for (let attempt = 1; ; attempt++) {
       const { seq } = await ledger.read((book) => book.readingRegister());
-      page = await backend.listReceived(next, pageSize);
+      try {
+        page = await backend.listReceived(next, pageSize);
+      } catch (error) {
+        if (error instanceof BackendError && error.code === ANSWER_TOO_LARGE && pageSize > 1) {
+          pageSize = Math.max(1, Math.floor(pageSize / 2));
+          attempt--; // not a stale reading: the same page, smaller
+          continue;
+        }
+        throw error;
+      }
       try {
         updates.push(...(await applyInChunks(ledger, page, seq, false)));
         break;
