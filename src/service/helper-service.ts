@@ -30,7 +30,7 @@ import { ConfigError } from '../domain/errors.js';
 import { fencedDatabase } from '../store/fenced-database.js';
 import type { WriteFence } from '../ledger/context.js';
 import { auditCoin } from '../ledger/node-audit.js';
-import { DEADLINE_PASSED } from '../backends/backend.js';
+import { ANSWER_TOO_LARGE, DEADLINE_PASSED, REFUSAL_CODES } from '../backends/backend.js';
 import { ServiceMetrics } from './metrics.js';
 import { PeriodicTask, type TaskStatus } from './periodic-task.js';
 import type { NetworkUpdate } from '../ledger/tracking.js';
@@ -43,6 +43,8 @@ export { SERVICE_LEASE } from './timings.js';
 const BATCHES_PER_RUN_MAX = 20;
 /** Notified txids read and applied together at most. */
 const NOTIFIED_BATCH_MAX = 200;
+/** Backend error codes that come from a node that answered (see `markNode`). */
+const NODE_ANSWERED_CODES: ReadonlySet<string> = new Set([ANSWER_TOO_LARGE, DEADLINE_PASSED, 'tip_moving', ...REFUSAL_CODES]);
 /** Longest pause of a wallet's broadcasts after repeated node errors. */
 const BACKOFF_MAX_MS = 600_000;
 
@@ -664,8 +666,16 @@ export class HelperService {
     }
   }
 
-  /** Record the node's answer: null when it answered, else the error (only backend errors count). */
+  /**
+   * Record the node's answer: null when it answered, else the error. Only backend errors that say
+   * the node could not be reached or would not serve count; an answer too large, a reading
+   * refused for a moving tip, our own send deadline or the node's refusal of a request are
+   * answers of a working node.
+   */
   private markNode(coin: CoinRuntime, error: unknown): void {
+    // bitcoind's RpcError carries the node's own error number: the node answered.
+    const answered = typeof (error as { rpcCode?: unknown } | null)?.rpcCode === 'number';
+    if (error !== null && (answered || NODE_ANSWERED_CODES.has((error as { code?: string }).code ?? ''))) return;
     if (error === null) {
       if (coin.nodeReachable === false) this.log.info({ coin: coin.unfenced.code }, 'the node answers again');
       coin.nodeReachable = true;
