@@ -417,12 +417,12 @@ describe('malformed configurations', () => {
     [
       'unknown key',
       (raw) => (raw.database.pool_sise = 3),
-      'config: database.pool_sise: unknown key (allowed here: url, transaction_retries, pool_size, sqlite_synchronous)',
+      'config: database.pool_sise: unknown key; did you mean pool_size? (allowed here: url, transaction_retries, pool_size, sqlite_synchronous)',
     ],
     [
       'camelCase key',
       (raw) => (raw.statusServer = {}),
-      'config: statusServer: unknown key (allowed here: database, coins, events, status_server, service)',
+      'config: statusServer: unknown key; did you mean status_server? (allowed here: database, coins, events, status_server, service)',
     ],
     ['missing section', (raw) => delete raw.database, 'config: database: required key is missing'],
     ['wrong type', (raw) => (raw.database.transaction_retries = 'many'), 'config: database.transaction_retries: expected an integer, got text'],
@@ -650,7 +650,7 @@ coins:
     );
     const message = await asyncMessageOf(loadConfigFile(file, {}));
     expect(message).toBe(
-      'config: database.pool_sise: unknown key (allowed here: url, transaction_retries, pool_size, sqlite_synchronous)',
+      'config: database.pool_sise: unknown key; did you mean pool_size? (allowed here: url, transaction_retries, pool_size, sqlite_synchronous)',
     );
   });
 });
