@@ -130,7 +130,13 @@ function buildDatabase(
       problems.add(['database', 'url'], 'is not a valid PostgreSQL URL (percent-encode special characters in the user name and password)');
       return undefined;
     }
-    return { kind: 'postgres', url, poolSize: raw.pool_size ?? DEFAULTS.database.poolSize, transactionRetries };
+    return {
+      kind: 'postgres',
+      url,
+      poolSize: raw.pool_size ?? DEFAULTS.database.poolSize,
+      connectTimeoutMs: raw.connect_timeout ?? DEFAULTS.database.connectTimeoutMs,
+      transactionRetries,
+    };
   }
   problems.add(['database', 'url'], `unsupported database: ${DATABASE_URL_HELP}`);
   return undefined;

@@ -3,11 +3,16 @@
  * on stderr, the documented exit code, no stack trace, no secret, and nothing written by a command
  * that failed.
  */
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, Socket, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/program.js';
+import { freePort } from '../../src/devtools/regtest-node.js';
+import { INTEGRATION_REQUIRED } from '../helpers/engines.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cryptoassets-edges-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -38,6 +43,53 @@ function configFile(name: string, body: string): string {
 /** A configuration with one coin on the in-memory chain and this database URL. */
 function withDatabase(name: string, url: string, extra = ''): string {
   return configFile(name, `database:\n  url: "${url}"\n${extra}coins:\n  btc:\n    network: regtest\n    backend: {type: memory}\n`);
+}
+
+const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+
+/** The real binary as a child process; resolves when it exits. */
+function spawnCli(args: string[], env: Record<string, string | undefined> = {}): Promise<Outcome & { readonly ms: number }> {
+  const started = Date.now();
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, USER: process.env.USER, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
+  child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString('utf8')));
+  return new Promise((resolve) => child.on('close', (code) => resolve({ code, out, err, ms: Date.now() - started })));
+}
+
+/** A TCP server on a free loopback port that accepts connections and never says anything. */
+async function silentServer(): Promise<{ port: number; close: () => Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  return {
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** Whether something accepts TCP connections at host:port. */
+function listening(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = new Socket();
+    socket.setTimeout(2000);
+    socket.once('connect', () => (socket.destroy(), resolve(true)));
+    socket.once('error', () => resolve(false));
+    socket.once('timeout', () => (socket.destroy(), resolve(false)));
+    socket.connect(port, host);
+  });
 }
 
 /** One line on stderr naming the failure, the exit code, nothing on stdout, no stack trace, no secret. */
@@ -75,5 +127,106 @@ describe('configuration mistakes', () => {
     // Neither the value nor its digits in any other form (base units, say).
     expectOneLine(result, 78, pattern, [value, digits.slice(0, 6)]);
     expect(existsSync(database)).toBe(false);
+  });
+});
+
+describe('a database that cannot be reached', () => {
+  const secret = 's3cr3t-Pw-4711';
+
+  it('gives up on a server that accepts and never answers after connect_timeout (default 10 s), exit 69', async () => {
+    const server = await silentServer();
+    try {
+      const url = `postgresql://ledger:${secret}@127.0.0.1:${server.port}/books`;
+      const result = await spawnCli(['initialize-database', '-c', withDatabase('silent.yaml', url)]);
+      expectOneLine(
+        result,
+        69,
+        new RegExp(
+          `^cryptoassets: database: cannot connect to PostgreSQL at postgresql://ledger:\\*\\*\\*@127\\.0\\.0\\.1:${server.port}/books: no answer within 10 s \\(is a PostgreSQL server listening there\\? database\\.connect_timeout sets the limit\\)\n$`,
+        ),
+        [secret],
+      );
+      // The default limit, and the process ends right after it: nothing left holding it open.
+      expect(result.ms).toBeGreaterThanOrEqual(10_000);
+      expect(result.ms).toBeLessThan(30_000);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('honours database.connect_timeout', async () => {
+    const server = await silentServer();
+    try {
+      const url = `postgresql://ledger:${secret}@127.0.0.1:${server.port}/books`;
+      const started = Date.now();
+      const result = await cli(['events', '-c', withDatabase('silent-short.yaml', url, '  connect_timeout: 0.5\n')]);
+      expectOneLine(result, 69, /: no answer within 0\.5 s /, [secret]);
+      expect(Date.now() - started).toBeLessThan(5_000);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('says which database refused the connection, without its password, exit 69', async () => {
+    const port = await freePort();
+    const url = `postgresql://ledger:${secret}@127.0.0.1:${port}/books`;
+    const result = await cli(['initialize-database', '-c', withDatabase('refused.yaml', url)]);
+    expectOneLine(
+      result,
+      69,
+      new RegExp(
+        `^cryptoassets: database: cannot connect to PostgreSQL at postgresql://ledger:\\*\\*\\*@127\\.0\\.0\\.1:${port}/books: connection refused \\(is the server running, and is that its port\\?\\)\n$`,
+      ),
+      [secret],
+    );
+  });
+
+  it('recognises an HTTP server where PostgreSQL should be, exit 69', async () => {
+    const { createServer: createHttpServer } = await import('node:http');
+    const server = createHttpServer((_request, response) => response.end('hello'));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const url = `postgresql://ledger:${secret}@127.0.0.1:${port}/books`;
+      const result = await cli(['initialize-database', '-c', withDatabase('http.yaml', url, '  connect_timeout: 5\n')]);
+      expectOneLine(
+        result,
+        69,
+        new RegExp(`^cryptoassets: database: cannot connect to PostgreSQL at postgresql://ledger:\\*\\*\\*@127\\.0\\.0\\.1:${port}/books: the server closed the connection during start-up \\(is it a PostgreSQL server\\?\\)\n$`),
+        [secret],
+      );
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
+  it('recognises Redis where PostgreSQL should be, exit 69', async (context) => {
+    const redis = { host: '127.0.0.1', port: 6379 };
+    if (!(await listening(redis.host, redis.port))) {
+      if (INTEGRATION_REQUIRED) throw new Error('Redis at 127.0.0.1:6379 is unreachable, and CI=true requires this test');
+      context.skip();
+    }
+    const url = `postgresql://ledger:${secret}@${redis.host}:${redis.port}/books`;
+    const result = await cli(['initialize-database', '-c', withDatabase('redis.yaml', url, '  connect_timeout: 1\n')]);
+    // Redis waits for the end of a line that PostgreSQL's start-up message never sends.
+    expectOneLine(result, 69, /^cryptoassets: database: cannot connect to PostgreSQL at postgresql:\/\/ledger:\*\*\*@127\.0\.0\.1:6379\/books: (no answer within 1 s|the server closed the connection)/, [secret]);
+  });
+
+  it('names a SQLite file whose folder does not exist, exit 69, and creates neither', async () => {
+    const folder = join(dir, 'no-such-folder', 'deeper');
+    const file = join(folder, 'ledger.sqlite');
+    for (const command of ['initialize-database', 'service', 'events']) {
+      const result = await cli([command, '-c', withDatabase('no-folder.yaml', `sqlite:${file}`)]);
+      expectOneLine(result, 69, new RegExp(`^cryptoassets: database: cannot open SQLite file ${file}: the folder ${folder} does not exist\n$`));
+      expect(existsSync(join(dir, 'no-such-folder'))).toBe(false);
+    }
+  });
+
+  it('names a SQLite file that is not a database, exit 69, and leaves it as it was', async () => {
+    const file = configFile('not-a-database.sqlite', 'these are not the tables you are looking for\n'.repeat(200));
+    const result = await cli(['initialize-database', '-c', withDatabase('not-a-database.yaml', `sqlite:${file}`)]);
+    expectOneLine(result, 69, new RegExp(`^cryptoassets: database: cannot open SQLite file ${file}: file is not a database\n$`));
+    expect(existsSync(`${file}-wal`)).toBe(false);
   });
 });
