@@ -9,10 +9,11 @@ import { createServer, Socket, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/program.js';
 import { freePort } from '../../src/devtools/regtest-node.js';
-import { INTEGRATION_REQUIRED } from '../helpers/engines.js';
+import { INTEGRATION_REQUIRED, POSTGRES_URL } from '../helpers/engines.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cryptoassets-edges-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -228,5 +229,38 @@ describe('a database that cannot be reached', () => {
     const result = await cli(['initialize-database', '-c', withDatabase('not-a-database.yaml', `sqlite:${file}`)]);
     expectOneLine(result, 69, new RegExp(`^cryptoassets: database: cannot open SQLite file ${file}: file is not a database\n$`));
     expect(existsSync(`${file}-wal`)).toBe(false);
+  });
+});
+
+describe('initialize-database on PostgreSQL', () => {
+  it('succeeds in four processes started at once on a fresh database, and prints the server version', async () => {
+    for (let round = 1; round <= 2; round++) {
+      const name = `edges_${process.pid}_${Date.now().toString(36)}_${round}`;
+      const admin = new pg.Client({ connectionString: POSTGRES_URL });
+      await admin.connect();
+      await admin.query(`CREATE DATABASE ${name}`);
+      try {
+        const url = new URL(POSTGRES_URL);
+        url.pathname = `/${name}`;
+        const path = configFile(
+          `race-${round}.yaml`,
+          `database:\n  url: "${url.toString()}"\ncoins:\n  btc: {network: regtest, backend: {type: memory}}\n  ltc: {network: regtest, backend: {type: memory}}\n`,
+        );
+        const results = await Promise.all([1, 2, 3, 4].map(() => spawnCli(['initialize-database', '-c', path])));
+        for (const result of results) {
+          expect(result.err).toBe('');
+          expect(result.code).toBe(0);
+          expect(result.out).toMatch(/^database ready: PostgreSQL \d+(\.\d+)+\b[^?\n]* at postgresql:\/\/[^\n]+\n$/m);
+        }
+        // Exactly one of them created each coin's tables; the others found them up to date.
+        for (const coin of ['btc', 'ltc']) {
+          expect(results.filter((result) => result.out.includes(`${coin}: applied migrations 1, 2, 3`))).toHaveLength(1);
+          expect(results.filter((result) => result.out.includes(`${coin}: already up to date`))).toHaveLength(3);
+        }
+      } finally {
+        await admin.query(`DROP DATABASE ${name} WITH (FORCE)`);
+        await admin.end();
+      }
+    }
   });
 });
