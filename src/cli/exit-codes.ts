@@ -21,10 +21,19 @@ export const EXIT = {
   config: 78,
 } as const;
 
+/** A command-line argument that names something that does not exist: exit 64 with its message. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'ETIMEDOUT', 'EHOSTUNREACH', '57P03', '3D000', '28000', '28P01']);
 
 /** The exit code for an error that ended a command. */
 export function exitCodeFor(error: unknown): number {
+  if (error instanceof UsageError) return EXIT.usage;
   if (error instanceof ConfigError) return EXIT.config;
   if (error instanceof BackendError || error instanceof DatabaseUnavailable) return EXIT.unavailable;
   if (error instanceof CryptoAssetsError) return EXIT.failed;

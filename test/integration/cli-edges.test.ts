@@ -232,6 +232,22 @@ describe('a database that cannot be reached', () => {
   });
 });
 
+describe('redeliver', () => {
+  it('refuses a handler that is not configured, naming the configured ones, exit 64, before opening the database', async () => {
+    const database = join(dir, 'redeliver.sqlite');
+    const events = 'events:\n  app: {type: webhook, url: "http://127.0.0.1:9/", secret: "${HOOK_SECRET}"}\n  audit: {type: script, command: /bin/true}\n';
+    const path = configFile('redeliver.yaml', `database:\n  url: sqlite:${database}\ncoins:\n  btc: {network: regtest, backend: {type: memory}}\n${events}`);
+    const result = await cli(['redeliver', '-c', path, '--handler', 'nope'], { HOOK_SECRET: 'webhook-s3cret' });
+    expectOneLine(result, 64, /^cryptoassets: redeliver: --handler "nope" is not a configured event handler; configured: app, audit\n$/, ['webhook-s3cret']);
+    expect(existsSync(database)).toBe(false);
+
+    const none = configFile('redeliver-none.yaml', `database:\n  url: sqlite:${database}\ncoins:\n  btc: {network: regtest, backend: {type: memory}}\n`);
+    const without = await cli(['redeliver', '-c', none, '--handler', 'app']);
+    expectOneLine(without, 64, /^cryptoassets: redeliver: --handler "app" is not a configured event handler; the configuration has no events section\n$/);
+    expect(existsSync(database)).toBe(false);
+  });
+});
+
 describe('initialize-database on PostgreSQL', () => {
   it('succeeds in four processes started at once on a fresh database, and prints the server version', async () => {
     for (let round = 1; round <= 2; round++) {
