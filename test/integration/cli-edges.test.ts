@@ -3,15 +3,16 @@
  * on stderr, the documented exit code, no stack trace, no secret, and nothing written by a command
  * that failed.
  */
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, Socket, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/program.js';
+import { loadConfigFile } from '../../src/config/load.js';
 import { freePort } from '../../src/devtools/regtest-node.js';
 import { INTEGRATION_REQUIRED, POSTGRES_URL } from '../helpers/engines.js';
 
@@ -245,6 +246,50 @@ describe('redeliver', () => {
     const without = await cli(['redeliver', '-c', none, '--handler', 'app']);
     expectOneLine(without, 64, /^cryptoassets: redeliver: --handler "app" is not a configured event handler; the configuration has no events section\n$/);
     expect(existsSync(database)).toBe(false);
+  });
+});
+
+describe('the examples and the package', () => {
+  const root = fileURLToPath(new URL('../..', import.meta.url));
+  const examples = join(root, 'examples');
+
+  it("keeps the README's first command from writing into the repository", async () => {
+    const temporary = mkdtempSync(join(tmpdir(), 'cryptoassets-example-'));
+    try {
+      const before = readdirSync(examples).sort();
+      // As the README runs it, with the database part only (the service would hold a port).
+      const result = await cli(['initialize-database', '-c', join(examples, 'sqlite-memory.yaml')], { TMPDIR: temporary });
+      expect(result.err).toBe('');
+      expect(result.code).toBe(0);
+      expect(result.out).toContain(`at ${join(temporary, 'cryptoassets-example.sqlite')}\n`);
+      expect(existsSync(join(temporary, 'cryptoassets-example.sqlite'))).toBe(true);
+      expect(readdirSync(examples).sort()).toEqual(before);
+      // Without TMPDIR, /tmp; the Litecoin example writes to the home folder. Never the repository.
+      const paths = [
+        (await loadConfigFile(join(examples, 'sqlite-memory.yaml'), {})).database,
+        (await loadConfigFile(join(examples, 'litecoin-regtest.yaml'), { HOME: temporary, LTC_RPC_PASSWORD: 'x' })).database,
+      ].map((database) => (database.kind === 'sqlite' ? database.path : ''));
+      expect(paths).toEqual(['/tmp/cryptoassets-example.sqlite', join(temporary, 'cryptoassets-ltc-regtest.sqlite')]);
+      for (const path of paths) expect(relative(root, path).startsWith('..')).toBe(true);
+    } finally {
+      rmSync(temporary, { recursive: true, force: true });
+    }
+  });
+
+  it('does not pack a SQLite file left in examples/ (npm pack --dry-run)', () => {
+    // What the README's first command used to leave behind.
+    const strays = ['cryptoassets.sqlite', 'cryptoassets.sqlite-wal', 'cryptoassets.sqlite-shm'].map((name) => join(examples, name));
+    const placed = strays.filter((path) => !existsSync(path));
+    for (const path of placed) writeFileSync(path, '');
+    try {
+      const output = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+      const files = (JSON.parse(output) as { files: { path: string }[] }[])[0]!.files.map((file) => file.path);
+      expect(files).toContain('examples/sqlite-memory.yaml');
+      expect(files).toContain('examples/litecoin-regtest.yaml');
+      expect(files.filter((path) => /\.sqlite(-wal|-shm|-journal)?$/.test(path))).toEqual([]);
+    } finally {
+      for (const path of placed) rmSync(path, { force: true });
+    }
   });
 });
 
