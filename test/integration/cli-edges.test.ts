@@ -4,7 +4,7 @@
  * that failed.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, Socket, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -15,6 +15,7 @@ import { runCli } from '../../src/cli/program.js';
 import { loadConfigFile } from '../../src/config/load.js';
 import { freePort } from '../../src/devtools/regtest-node.js';
 import { INTEGRATION_REQUIRED, POSTGRES_URL } from '../helpers/engines.js';
+import { litecoindAvailable } from '../helpers/regtest.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cryptoassets-edges-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -322,6 +323,65 @@ describe('initialize-database on PostgreSQL', () => {
         await admin.query(`DROP DATABASE ${name} WITH (FORCE)`);
         await admin.end();
       }
+    }
+  });
+});
+
+/** Processes (other than this one) whose command line mentions `text`. Linux: reads /proc. */
+function processesMentioning(text: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(text)) pids.push(Number(entry));
+    } catch {
+      // Ended meanwhile.
+    }
+  }
+  return pids;
+}
+
+describe.runIf(litecoindAvailable() || INTEGRATION_REQUIRED)('demo --live stopped by a signal', () => {
+  it.each([
+    ['SIGTERM', 143, 'once its node is up', /^ {3}node: /m],
+    ['SIGINT', 130, 'while its node is still starting', /^cryptoassets live demo: /m],
+  ] as const)('on %s (exit %i) %s, stops the node and removes its temporary files', async (signal, code, _when, ready) => {
+    // Its own temporary folder, so that what the demo leaves there can be seen (tsx keeps a cache there too).
+    const temporary = mkdtempSync(join(tmpdir(), 'cryptoassets-live-signal-'));
+    try {
+      const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'demo', '--live'], {
+        env: { PATH: process.env.PATH, HOME: process.env.HOME, TMPDIR: temporary },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      let err = '';
+      child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString('utf8')));
+      const exited = new Promise<number | null>((resolve) => child.on('close', (status) => resolve(status)));
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`the demo did not get ready: ${out} ${err}`)), 60_000);
+        child.stdout.on('data', (chunk: Buffer) => {
+          out += chunk.toString('utf8');
+          if (ready.test(out)) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+      });
+      const leftBehind = () => readdirSync(temporary).filter((name) => name.startsWith('cryptoassets-'));
+      // Its litecoind (the first line comes a moment before the spawn, the exec a moment after).
+      for (const deadline = Date.now() + 10_000; processesMentioning(temporary).length === 0 && Date.now() < deadline; ) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      expect(processesMentioning(temporary).length).toBeGreaterThan(0);
+      expect(leftBehind().some((name) => name.startsWith('cryptoassets-regtest-'))).toBe(true);
+      child.kill(signal); // to the demo's process only, as `kill` or a service manager sends it
+      expect(await exited).toBe(code);
+      expect(err).toBe(`cryptoassets: demo --live stopped by ${signal}; its node was stopped and its temporary files removed\n`);
+      expect(processesMentioning(temporary)).toEqual([]);
+      expect(leftBehind()).toEqual([]);
+    } finally {
+      for (const pid of processesMentioning(temporary)) process.kill(pid, 'SIGKILL');
+      rmSync(temporary, { recursive: true, force: true });
     }
   });
 });
