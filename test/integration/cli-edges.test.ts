@@ -234,6 +234,22 @@ describe('a database that cannot be reached', () => {
   });
 });
 
+describe('a database never initialised', () => {
+  it('is refused before a SQLite file is created for it, exit 1', async () => {
+    const file = join(dir, 'never-initialised.sqlite');
+    for (const command of ['events', 'dead-letters', 'verify-ledger']) {
+      const result = await cli([command, '-c', withDatabase('never-initialised.yaml', `sqlite:${file}`)]);
+      expectOneLine(
+        result,
+        1,
+        new RegExp(`^cryptoassets: the database has no tables yet \\(the SQLite file ${file} does not exist\\): run \`cryptoassets initialize-database\`\n$`),
+      );
+      expect(existsSync(file)).toBe(false);
+      expect(existsSync(`${file}-wal`)).toBe(false);
+    }
+  });
+});
+
 describe('redeliver', () => {
   it('refuses a handler that is not configured, naming the configured ones, exit 64, before opening the database', async () => {
     const database = join(dir, 'redeliver.sqlite');
