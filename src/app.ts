@@ -2,6 +2,8 @@
  * The application object: one database, the configured coins with their backends, and managed
  * transactions over them. Create one per process and share it.
  */
+import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import type { CoinBackend } from './backends/backend.js';
 import { checkCoinDefinition, type CoinDefinition, type NetworkParams } from './domain/coins.js';
 import { InvalidState, UnknownCoin } from './domain/errors.js';
@@ -101,6 +103,7 @@ export class CryptoAssets {
    */
   static async open(options: CryptoAssetsOptions): Promise<CryptoAssets> {
     options.coins.forEach((setup, index) => checkCoinDefinition(setup.coin, `coins[${index}].coin`));
+    refuseMissingSqliteFile(options);
     const database = 'transaction' in options.database ? options.database : openDatabase(options.database);
     const app = new CryptoAssets(database, options);
     try {
@@ -242,4 +245,20 @@ export class CryptoAssets {
       }
     }
   }
+}
+
+/**
+ * Opening a SQLite file creates it; when the schema is checked (not migrated), a missing file can
+ * only end in "run initialize-database", so say that before opening and leave nothing behind.
+ * A missing folder is left to the store, which reports it as such (DatabaseUnavailable).
+ * @throws InvalidState
+ */
+function refuseMissingSqliteFile(options: CryptoAssetsOptions): void {
+  const database = options.database;
+  if ('transaction' in database || database.kind !== 'sqlite' || database.path === ':memory:') return;
+  if (options.migrate || options.checkSchema === false) return;
+  if (existsSync(database.path) || !existsSync(dirname(resolve(database.path)))) return;
+  throw new InvalidState(
+    `the database has no tables yet (the SQLite file ${database.path} does not exist): run \`cryptoassets initialize-database\``,
+  );
 }

@@ -23,7 +23,7 @@ export function databaseOptions(config: Config): DatabaseOptions {
   const database = config.database;
   return database.kind === 'sqlite'
     ? { kind: 'sqlite', path: database.path, synchronous: database.synchronous }
-    : { kind: 'postgres', url: database.url, poolSize: database.poolSize };
+    : { kind: 'postgres', url: database.url, poolSize: database.poolSize, connectTimeoutMs: database.connectTimeoutMs };
 }
 
 /** Open the ledger described by `config`, with a backend for every coin. */

@@ -2,7 +2,7 @@
  * Exit codes of the `cryptoassets` command, documented in docs/cli.md. Expected failures print one
  * line on stderr; only an internal error (a bug) prints a stack trace.
  */
-import { BackendError, ConfigError, CryptoAssetsError } from '../domain/errors.js';
+import { BackendError, ConfigError, CryptoAssetsError, DatabaseUnavailable } from '../domain/errors.js';
 
 export const EXIT = {
   /** Done. */
@@ -21,12 +21,21 @@ export const EXIT = {
   config: 78,
 } as const;
 
+/** A command-line argument that names something that does not exist: exit 64 with its message. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'ETIMEDOUT', 'EHOSTUNREACH', '57P03', '3D000', '28000', '28P01']);
 
 /** The exit code for an error that ended a command. */
 export function exitCodeFor(error: unknown): number {
+  if (error instanceof UsageError) return EXIT.usage;
   if (error instanceof ConfigError) return EXIT.config;
-  if (error instanceof BackendError) return EXIT.unavailable;
+  if (error instanceof BackendError || error instanceof DatabaseUnavailable) return EXIT.unavailable;
   if (error instanceof CryptoAssetsError) return EXIT.failed;
   const code = (error as { code?: unknown } | null)?.code;
   if (typeof code === 'string' && UNREACHABLE.has(code)) return EXIT.unavailable;

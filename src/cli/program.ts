@@ -45,7 +45,7 @@ export function buildProgram(io: CliIo, setExitCode: (code: number) => void): Co
     `
 Configuration: -c FILE, or the CRYPTOASSETS_CONFIG environment variable. See docs/configuration.md.
 Exit codes: 0 ok, 1 refused, 2 service critical failure, 64 usage, 69 database or node unreachable,
-70 internal error, 78 bad configuration. See docs/cli.md.`,
+70 internal error, 78 bad configuration, 130/143 demo --live stopped by a signal. See docs/cli.md.`,
   );
   const run = (action: () => Promise<number>) => async () => setExitCode(await action());
   const configOption = (command: Command) =>

@@ -130,7 +130,13 @@ function buildDatabase(
       problems.add(['database', 'url'], 'is not a valid PostgreSQL URL (percent-encode special characters in the user name and password)');
       return undefined;
     }
-    return { kind: 'postgres', url, poolSize: raw.pool_size ?? DEFAULTS.database.poolSize, transactionRetries };
+    return {
+      kind: 'postgres',
+      url,
+      poolSize: raw.pool_size ?? DEFAULTS.database.poolSize,
+      connectTimeoutMs: raw.connect_timeout ?? DEFAULTS.database.connectTimeoutMs,
+      transactionRetries,
+    };
   }
   problems.add(['database', 'url'], `unsupported database: ${DATABASE_URL_HELP}`);
   return undefined;
@@ -225,7 +231,14 @@ function parseMinimum(value: string, decimals: number, path: PathSegment[], prob
   try {
     return parseAmount(String(value), { decimals, maxMoney: INT64_MAX }, { allowZero: true });
   } catch (error) {
-    problems.add(path, error instanceof Error ? error.message : String(error));
+    if (!(error instanceof InvalidAmount)) throw error;
+    // Our own wording: InvalidAmount's message quotes the value, which may come from ${VAR}.
+    const reasons: Record<string, string> = {
+      too_many_decimals: `has more than the coin's ${decimals} decimals`,
+      above_max_money: maxMoneyBeyondInt64(decimals),
+      negative: 'must not be negative',
+    };
+    problems.add(path, reasons[error.reason] ?? 'expected decimal text of whole coins, e.g. "0.0001"');
     return undefined;
   }
 }

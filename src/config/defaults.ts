@@ -10,6 +10,7 @@ export const DEFAULTS = {
   database: {
     transactionRetries: 10,
     poolSize: 10,
+    connectTimeoutMs: 10_000,
     sqliteSynchronous: 'full' as SqliteSynchronous,
   },
   backend: {

@@ -8,6 +8,9 @@
 import type * as z from 'zod';
 import { ConfigError } from '../domain/errors.js';
 
+/** The reason given for a required key that is not there. */
+const MISSING = 'required key is missing';
+
 /** One step of a key path: a map key or a list index. */
 export type PathSegment = string | number;
 
@@ -63,7 +66,11 @@ export function oneLine(text: string): string {
 /** The zod issues of a failed parse as problems, in the order zod found them. */
 export function problemsFromZod(error: z.ZodError): Problems {
   const problems = new Problems();
-  for (const issue of error.issues) {
+  // Missing keys last: a misspelt key (`databse:`) also makes the real one look missing, and the
+  // misspelling is what the operator has to fix, so it is the problem described.
+  const missing = (issue: z.core.$ZodIssue) => issue.message.startsWith(MISSING);
+  const ordered = [...error.issues.filter((issue) => !missing(issue)), ...error.issues.filter(missing)];
+  for (const issue of ordered) {
     const path = issue.path.filter(isPathSegment);
     if (issue.code === 'unrecognized_keys') {
       // Zod reports the enclosing object; the operator needs the offending key itself.
@@ -86,11 +93,14 @@ function isPathSegment(segment: PropertyKey): segment is PathSegment {
 export function describeIssue(issue: z.core.$ZodRawIssue): string | undefined {
   switch (issue.code) {
     case 'invalid_type':
-      if (issue.input === undefined) return 'required key is missing';
+      if (issue.input === undefined) return MISSING;
       return `expected ${describeExpected(issue.expected)}, got ${describeValue(issue.input)}${quoteHint(issue)}`;
     case 'unrecognized_keys': {
       const allowed = knownKeys(issue.inst);
-      return allowed.length > 0 ? `unknown key (allowed here: ${allowed.join(', ')})` : 'unknown key';
+      if (allowed.length === 0) return 'unknown key';
+      // Keys are names from the schema or the file, never values: safe to repeat.
+      const guess = issue.keys.length === 1 ? closestKey(String(issue.keys[0]), allowed) : undefined;
+      return `unknown key${guess === undefined ? '' : `; did you mean ${guess}?`} (allowed here: ${allowed.join(', ')})`;
     }
     case 'invalid_value':
       return `expected ${listChoices(issue.values)}`;
@@ -170,6 +180,36 @@ function quoteHint(issue: z.core.$ZodRawIssue): string {
 function listChoices(values: readonly unknown[]): string {
   const names = values.map(String);
   return names.length === 1 ? String(names[0]) : `one of ${names.join(', ')}`;
+}
+
+/** The allowed key a misspelling most likely meant: at most two edits away (one for short keys). */
+function closestKey(key: string, allowed: readonly string[]): string | undefined {
+  const limit = key.length <= 4 ? 1 : 2;
+  let best: string | undefined;
+  let bestDistance = limit + 1;
+  for (const candidate of allowed) {
+    const distance = editDistance(key.toLowerCase(), candidate);
+    if (distance < bestDistance) {
+      best = candidate;
+      bestDistance = distance;
+    }
+  }
+  return best;
+}
+
+/** Levenshtein distance, with a swap of two neighbouring letters counted as one edit. */
+function editDistance(a: string, b: string): number {
+  if (a.length > 64 || b.length > 64) return Number.POSITIVE_INFINITY;
+  const rows: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let value = Math.min(rows[i - 1]![j]! + 1, rows[i]![j - 1]! + 1, rows[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) value = Math.min(value, rows[i - 2]![j - 2]! + 1);
+      rows[i]![j] = value;
+    }
+  }
+  return rows[a.length]![b.length]!;
 }
 
 function knownKeys(inst: unknown): string[] {

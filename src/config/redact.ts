@@ -2,10 +2,11 @@
  * A loggable copy of the configuration: operators want to see the effective settings at startup,
  * but logs are read by more people than the configuration file.
  */
+import { REDACTED, redactUrlPassword } from '../domain/urls.js';
 import type { Config } from './types.js';
 
 /** What replaces every secret. */
-export const REDACTED = '***';
+export { REDACTED };
 
 /** Keys of the typed Config whose values are secrets wherever they appear. */
 const SECRET_KEYS = new Set(['password', 'apiKey', 'pin', 'secret', 'passphrase']);
@@ -32,18 +33,4 @@ function redact(value: unknown, key: string | undefined): unknown {
     return copy;
   }
   return value;
-}
-
-/**
- * `postgresql://user:secret@host/db` → `postgresql://user:***@host/db`. Strings that are not URLs
- * with a password are returned unchanged. The replacement is done on the text rather than through
- * URL serialisation so the rest of the URL stays exactly as configured.
- */
-function redactUrlPassword(text: string): string {
-  if (!text.includes('@') || !URL.canParse(text)) return text;
-  if (new URL(text).password === '') return text;
-  const match = /^([a-z][a-z0-9+.-]*:\/\/[^:/?#@]*:)[^/?#]*@/i.exec(text);
-  if (match) return `${match[1]}${REDACTED}@${text.slice(match[0].length)}`;
-  // Unusual shape the pattern does not cover: hide the whole URL rather than risk a leak.
-  return REDACTED;
 }

@@ -247,6 +247,7 @@ export const configSchema = z.strictObject({
     transaction_retries: integer(0, 1000).optional(),
     pool_size: integer(1, 200).optional(),
     sqlite_synchronous: z.enum(['full', 'normal']).optional(),
+    connect_timeout: periodMs().optional(),
   }),
   coins: nonEmpty(z.record(coinCode, coinSchema), 'at least one coin is required'),
   events: z.record(eventHandlerName, eventHandlerSchema).optional(),

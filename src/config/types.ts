@@ -41,6 +41,12 @@ export interface PostgresDatabaseConfig {
   readonly url: string;
   /** Size of the connection pool. */
   readonly poolSize: number;
+  /**
+   * How long opening one connection may take, start-up handshake included, before it fails with
+   * DatabaseUnavailable: a server that accepts connections but never answers (not PostgreSQL, or
+   * hung) would otherwise hold every command forever.
+   */
+  readonly connectTimeoutMs: number;
   /** How many times a transaction that hit a conflict is run again before giving up. */
   readonly transactionRetries: number;
 }

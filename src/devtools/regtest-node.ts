@@ -44,11 +44,23 @@ export interface RegtestNodeOptions {
   readonly extraConfig?: readonly string[];
   /** Time limit of the start, RPC readiness included. Default 30 000 ms. */
   readonly startTimeoutMs?: number;
+  /** Gives up the start when aborted: the node is killed and its datadir removed. */
+  readonly signal?: AbortSignal;
 }
 
 /** Nodes still running, killed if the test process exits without stopping them. */
 const running = new Set<ChildProcess>();
+/** Nodes started or starting and not yet stopped: what `stopAllRegtestNodes` stops. */
+const live = new Set<RegtestNode>();
 let exitHookInstalled = false;
+
+/**
+ * Kill every node this process started (also one still starting) and remove their datadirs: for
+ * a signal handler, where there is no time for a clean `stop` RPC and nothing to keep.
+ */
+export async function stopAllRegtestNodes(): Promise<void> {
+  await Promise.all([...live].map((node) => node.kill()));
+}
 
 function installExitHook(): void {
   if (exitHookInstalled) return;
@@ -105,16 +117,20 @@ export class RegtestNode {
 
   /** Start a node in a fresh datadir, with a miner wallet (and mature coins unless `mature: false`). */
   static async start(options: RegtestNodeOptions = {}): Promise<RegtestNode> {
-    const datadir = mkdtempSync(join(tmpdir(), 'cryptoassets-regtest-'));
     const [rpcPort, p2pPort] = [await freePort(), await freePort()];
+    options.signal?.throwIfAborted();
+    // From here to the spawn in launch() nothing awaits: a node is in `live` before its daemon runs.
+    const datadir = mkdtempSync(join(tmpdir(), 'cryptoassets-regtest-'));
     const node = new RegtestNode(options, datadir, rpcPort, p2pPort);
-    node.writeConfig();
+    live.add(node);
     try {
+      node.writeConfig();
       await node.launch();
       await node.rpc('createwallet', node.minerWallet);
       node.loaded.add(node.minerWallet);
       node.minerAddress = (await node.walletRpc(node.minerWallet, 'getnewaddress', 'mining', 'bech32')) as string;
       if (options.mature ?? true) await node.mine(101);
+      options.signal?.throwIfAborted();
     } catch (error) {
       await node.kill();
       throw error;
@@ -239,6 +255,7 @@ export class RegtestNode {
   async stop(): Promise<void> {
     await this.shutdown();
     rmSync(this.datadir, { recursive: true, force: true });
+    live.delete(this);
   }
 
   /** Stop and start again with the same datadir and ports; wallets in use are loaded again. */
@@ -307,6 +324,10 @@ export class RegtestNode {
         },
       );
       if (await Promise.race([ready, failedToStart])) return;
+      if (this.options.signal?.aborted) {
+        await this.kill();
+        this.options.signal.throwIfAborted();
+      }
       if (Date.now() > deadline) {
         await this.kill();
         throw new Error(`litecoind did not answer RPC within the time limit: ${this.stderr.trim()}`);
@@ -315,14 +336,17 @@ export class RegtestNode {
     }
   }
 
-  private async kill(): Promise<void> {
+  /** @internal Kill the daemon at once (no clean stop) and delete the datadir. Safe to call twice. */
+  async kill(): Promise<void> {
+    live.delete(this);
     const child = this.child;
-    if (!child) return;
-    running.delete(child);
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      child.kill('SIGKILL');
-      await exited;
+    if (child) {
+      running.delete(child);
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+        child.kill('SIGKILL');
+        await exited;
+      }
     }
     rmSync(this.datadir, { recursive: true, force: true });
   }

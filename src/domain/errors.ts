@@ -220,6 +220,17 @@ export class ConfigError extends CryptoAssetsError {
   }
 }
 
+/**
+ * The ledger's database could not be opened or reached: a PostgreSQL server that refuses, does not
+ * answer in time or is not PostgreSQL, a SQLite file that cannot be opened. The message names the
+ * database (URLs without their password) and starts with `database:`.
+ */
+export class DatabaseUnavailable extends CryptoAssetsError {
+  constructor(reason: string, options?: { cause?: unknown }) {
+    super('database_unavailable', `database: ${reason}`, options);
+  }
+}
+
 /** A coin that is not configured was asked for. */
 export class UnknownCoin extends CryptoAssetsError {
   constructor(coin: string) {

@@ -48,6 +48,14 @@ export interface Database {
   /** True when `error` is a conflict that re-running the whole transaction may resolve. */
   isConflict(error: unknown): boolean;
 
+  /**
+   * Run `fn` holding an exclusive lock named `name` across processes, with a view of this database
+   * whose transactions all see what earlier holders of the lock committed. PostgreSQL only (a
+   * session-level advisory lock on a dedicated connection); SQLite's write lock already serialises
+   * writers, so it has none.
+   */
+  exclusive?<T>(name: string, fn: (database: Database) => Promise<T>): Promise<T>;
+
   /** Human-readable engine version, for status pages and benchmarks. */
   version(): Promise<string>;
 

@@ -87,9 +87,15 @@ export function latestSchemaVersion(database: Database, scope: string): number {
 
 /**
  * Bring the tables of each coin up to the latest version. Safe to run concurrently from several
- * processes: PostgreSQL serialises the runs with an advisory lock, SQLite with its write lock.
+ * processes: PostgreSQL serialises whole runs with a session-level advisory lock taken before any
+ * of their transactions begins (see `Database.exclusive`), SQLite each migration with its write lock.
  */
 export async function migrate(database: Database, coinCodes: readonly string[]): Promise<MigrationResult[]> {
+  if (database.exclusive) return database.exclusive(HISTORY_TABLE, (locked) => migrateUnlocked(locked, coinCodes));
+  return migrateUnlocked(database, coinCodes);
+}
+
+async function migrateUnlocked(database: Database, coinCodes: readonly string[]): Promise<MigrationResult[]> {
   await runManagedTransaction(database, (tx) => tx.run(historyTableSql(database)).then(() => undefined), {
     mode: 'write',
     policy: RETRY_POLICY_DEFAULT,
@@ -143,6 +149,9 @@ async function applyOnce(
 ): Promise<boolean> {
   if (database.engine === 'postgres') {
     // Two processes migrating at once would both see "not applied" and race on CREATE TABLE.
+    // `migrate` holds a session lock already; this one guards a Database without `exclusive`
+    // (a wrapper), where it serialises the writes but, taken after the SERIALIZABLE snapshot, can
+    // still let a second run fail on "already exists" rather than see the first one's tables.
     await tx.get(`SELECT pg_advisory_xact_lock(hashtext(?)) AS locked`, [`${HISTORY_TABLE}:${coin}`]);
   }
   const done = await tx.get(`SELECT 1 AS done FROM ${HISTORY_TABLE} WHERE scope = ? AND version = ?`, [

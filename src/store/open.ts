@@ -8,7 +8,13 @@ import { SqliteDatabase } from './sqlite/sqlite-database.js';
 
 export type DatabaseOptions =
   | { readonly kind: 'sqlite'; readonly path: string; readonly synchronous?: 'full' | 'normal'; readonly clock?: () => number }
-  | { readonly kind: 'postgres'; readonly url: string; readonly poolSize?: number; readonly onIdleError?: (error: Error) => void };
+  | {
+      readonly kind: 'postgres';
+      readonly url: string;
+      readonly poolSize?: number;
+      readonly connectTimeoutMs?: number;
+      readonly onIdleError?: (error: Error) => void;
+    };
 
 /** Open a SQLite file (created if missing) or a PostgreSQL pool. */
 export function openDatabase(options: DatabaseOptions): Database {

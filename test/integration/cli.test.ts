@@ -125,7 +125,10 @@ describe('cryptoassets command line', () => {
   it('prints events, lists dead letters, and asks for redelivery', async () => {
     const database = await createTestDatabase('sqlite');
     try {
-      const path = configFile('events.yaml', `database:\n  url: "sqlite:${database.location}"\ncoins:\n  btc: {network: regtest, backend: {type: memory}}\n`);
+      const path = configFile(
+        'events.yaml',
+        `database:\n  url: "sqlite:${database.location}"\ncoins:\n  btc: {network: regtest, backend: {type: memory}}\nevents:\n  app: {type: webhook, url: "http://127.0.0.1:9/"}\n`,
+      );
       const app = await CryptoAssets.open({ database: database.options, coins: [{ coin: BTC, network: BTC.networks.regtest! }], migrate: true });
       const btc = app.coin('btc');
       const alice = await btc.transaction(async (book) => (await book.getOrCreateWallet('main')).createAccount('alice'));

@@ -289,7 +289,7 @@ describe('parseConfig', () => {
     raw.coins.doge = { network: 'mainnet', backend: { type: 'blockio', api_key: 'k' }, walletnotify: { type: 'http' } };
     const config = parseConfig(raw, {});
     // sqlite_synchronous is ignored for PostgreSQL so one file can switch databases via ${VAR}.
-    expect(config.database).toEqual({ kind: 'postgres', url: 'postgres://app@db.example:5432/ledger', poolSize: 10, transactionRetries: 10 });
+    expect(config.database).toEqual({ kind: 'postgres', url: 'postgres://app@db.example:5432/ledger', poolSize: 10, connectTimeoutMs: 10_000, transactionRetries: 10 });
     expect(config.coins.ltc?.backend).toEqual({
       type: 'bitcoind',
       url: 'http://127.0.0.1:19443',
@@ -417,12 +417,12 @@ describe('malformed configurations', () => {
     [
       'unknown key',
       (raw) => (raw.database.pool_sise = 3),
-      'config: database.pool_sise: unknown key (allowed here: url, transaction_retries, pool_size, sqlite_synchronous)',
+      'config: database.pool_sise: unknown key; did you mean pool_size? (allowed here: url, transaction_retries, pool_size, sqlite_synchronous, connect_timeout)',
     ],
     [
       'camelCase key',
       (raw) => (raw.statusServer = {}),
-      'config: statusServer: unknown key (allowed here: database, coins, events, status_server, service)',
+      'config: statusServer: unknown key; did you mean status_server? (allowed here: database, coins, events, status_server, service)',
     ],
     ['missing section', (raw) => delete raw.database, 'config: database: required key is missing'],
     ['wrong type', (raw) => (raw.database.transaction_retries = 'many'), 'config: database.transaction_retries: expected an integer, got text'],
@@ -650,7 +650,7 @@ coins:
     );
     const message = await asyncMessageOf(loadConfigFile(file, {}));
     expect(message).toBe(
-      'config: database.pool_sise: unknown key (allowed here: url, transaction_retries, pool_size, sqlite_synchronous)',
+      'config: database.pool_sise: unknown key; did you mean pool_size? (allowed here: url, transaction_retries, pool_size, sqlite_synchronous, connect_timeout)',
     );
   });
 });

@@ -12,7 +12,7 @@ import { JsonNumber } from '../../backends/bitcoind/lossless-json.js';
 import { parseConfig } from '../../config/load.js';
 import { formatAmount, parseAmount } from '../../domain/amounts.js';
 import { LTC } from '../../domain/coins.js';
-import { freePort, RegtestNode, waitUntil } from '../../devtools/regtest-node.js';
+import { freePort, RegtestNode, stopAllRegtestNodes, waitUntil } from '../../devtools/regtest-node.js';
 import { sequenceEvents } from '../../events/event-store.js';
 import type { LedgerLog } from '../../ledger/coin-ledger.js';
 import { openFromConfig } from '../../open-from-config.js';
@@ -32,8 +32,15 @@ function curlAvailable(): boolean {
   }
 }
 
-export async function liveTour(io: CliIo): Promise<void> {
-  const say = (text: string) => io.out(`${text}\n`);
+/**
+ * The tour. When `signal` is aborted (the command got SIGINT or SIGTERM), everything it started is
+ * torn down at once — the service stopped, the ledger closed, the node killed, every temporary file
+ * removed — and the returned promise rejects soon after with the abort reason.
+ */
+export async function liveTour(io: CliIo, signal?: AbortSignal): Promise<void> {
+  const say = (text: string) => {
+    if (!signal?.aborted) io.out(`${text}\n`);
+  };
   const ltc = (units: bigint) => `${formatAmount(units, LTC)} LTC`;
   const step = (n: number, title: string) => say(`\n${n}. ${title}`);
   const dir = mkdtempSync(join(tmpdir(), 'cryptoassets-live-demo-'));
@@ -42,9 +49,25 @@ export async function liveTour(io: CliIo): Promise<void> {
   let node: RegtestNode | undefined;
   let app: CryptoAssets | undefined;
   let service: HelperService | undefined;
+  let cleaning: Promise<void> | undefined;
+  const cleanUp = () =>
+    (cleaning ??= (async () => {
+      await service?.stop().catch(() => undefined);
+      await app?.close().catch(() => undefined);
+      // A signal may come while the node is still starting, before `node` is set.
+      await (signal?.aborted ? stopAllRegtestNodes() : node?.stop())?.catch(() => undefined);
+      rmSync(dir, { recursive: true, force: true });
+    })());
+  const onAbort = () => void cleanUp();
+  signal?.addEventListener('abort', onAbort, { once: true });
   try {
+    signal?.throwIfAborted();
     say('cryptoassets live demo: Litecoin Core in regtest, the helper service, a ledger on SQLite');
-    node = await RegtestNode.start(notify ? { walletnotify: `curl --silent --max-time 5 --data txid=%s http://127.0.0.1:${notifyPort}/` } : {});
+    node = await RegtestNode.start({
+      ...(notify ? { walletnotify: `curl --silent --max-time 5 --data txid=%s http://127.0.0.1:${notifyPort}/` } : {}),
+      ...(signal ? { signal } : {}),
+    });
+    signal?.throwIfAborted();
     const wallet = await node.createWallet('hot');
     say(`   node: ${node.url} (datadir ${node.datadir}), hot wallet "${wallet}", height ${await node.height()}`);
     const config = parseConfig({
@@ -60,8 +83,11 @@ export async function liveTour(io: CliIo): Promise<void> {
       service: { broadcast_period: 1, poll_period: 0.5, log_level: 'silent' },
     });
     app = await openFromConfig(config, { migrate: true });
+    if (signal?.aborted) await app.close();
+    signal?.throwIfAborted();
     service = new HelperService(app, config, QUIET);
     await service.start();
+    signal?.throwIfAborted();
     const ledger = app.coin('ltc');
     await waitUntil(async () => (await service!.status()).coins[0]!.startupRescanDone, 30_000, 'the service to start');
     say(`   helper service running${notify ? `, walletnotify over HTTP on 127.0.0.1:${notifyPort}` : ' (no curl: deposits found by scanning)'}`);
@@ -125,11 +151,13 @@ export async function liveTour(io: CliIo): Promise<void> {
     say(`   ${events.length} txupdate events written with these changes (cryptoassets events -c … prints them)`);
     if (!check.ok || held !== accountsTotal) throw new Error('the live demo found the books out of balance');
     say('\nDone. The node and the temporary files are removed now.');
+  } catch (error) {
+    // Whatever failed after an abort failed because of it.
+    signal?.throwIfAborted();
+    throw error;
   } finally {
-    await service?.stop().catch(() => undefined);
-    await app?.close().catch(() => undefined);
-    await node?.stop().catch(() => undefined);
-    rmSync(dir, { recursive: true, force: true });
+    signal?.removeEventListener('abort', onAbort);
+    await cleanUp();
   }
 }
 

@@ -18,17 +18,42 @@ import { reportError } from '../program.js';
 
 const WALLET = 'demo';
 
+/** Exit codes after a signal, as shells report them: 128 + the signal's number. */
+const SIGNAL_EXIT: Record<'SIGINT' | 'SIGTERM', number> = { SIGINT: 130, SIGTERM: 143 };
+
+/** How long the tear-down after a signal may take before the process exits anyway. */
+const SIGNAL_CLEANUP_MS = 20_000;
+
 export async function demoCommand(io: CliIo, options: { database?: string; live?: boolean }): Promise<number> {
   if (options.live) {
+    if (!litecoindAvailable()) {
+      io.err(`cryptoassets: demo --live needs Litecoin Core (litecoind at ${LITECOIND_PATH}; apt-get install litecoind)\n`);
+      return EXIT.unavailable;
+    }
+    // Ctrl-C or SIGTERM must not leave the node running and its files behind: the tour tears
+    // everything down when aborted, and the command ends with 128 + the signal number.
+    const abort = new AbortController();
+    let received: 'SIGINT' | 'SIGTERM' | undefined;
+    const onSignal = (signal: 'SIGINT' | 'SIGTERM') => {
+      // A second signal: the operator does not want to wait for the tear-down.
+      if (received) process.exit(SIGNAL_EXIT[received]);
+      received = signal;
+      abort.abort(new Error(`stopped by ${signal}`));
+      // Unreferenced: it ends a process that something left pending would keep alive, nothing else.
+      setTimeout(() => process.exit(SIGNAL_EXIT[signal]), SIGNAL_CLEANUP_MS).unref();
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
     try {
-      if (!litecoindAvailable()) {
-        io.err(`cryptoassets: demo --live needs Litecoin Core (litecoind at ${LITECOIND_PATH}; apt-get install litecoind)\n`);
-        return EXIT.unavailable;
-      }
-      await liveTour(io);
+      await liveTour(io, abort.signal);
       return EXIT.ok;
     } catch (error) {
-      return reportError(io, error);
+      if (!received) return reportError(io, error);
+      io.err(`cryptoassets: demo --live stopped by ${received}; its node was stopped and its temporary files removed\n`);
+      return SIGNAL_EXIT[received];
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
     }
   }
   const temporary = options.database ? undefined : mkdtempSync(join(tmpdir(), 'cryptoassets-demo-'));

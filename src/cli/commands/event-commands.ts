@@ -2,7 +2,7 @@
  * `cryptoassets events`, `dead-letters`, `redeliver`: reading the outbox and settling dead letters
  * from the command line. They need the database only, never a node.
  */
-import { EXIT } from '../exit-codes.js';
+import { EXIT, UsageError } from '../exit-codes.js';
 import type { CliIo } from '../program.js';
 import { withApp } from '../with-app.js';
 
@@ -33,10 +33,28 @@ export function deadLettersCommand(io: CliIo, options: { config?: string; handle
   });
 }
 
-/** Ask the service to deliver dead letters again. */
+/**
+ * Ask the service to deliver dead letters again. Only a configured handler: the service would
+ * deliver nothing for another name, and a typo would otherwise report "0 dead letter(s)" as if
+ * all were well.
+ */
 export function redeliverCommand(io: CliIo, options: { config?: string; handler: string; event?: string }): Promise<number> {
-  return withApp(io, options.config, { backends: false }, async (app) => {
-    const marked = await app.events.redeliver(options.handler, options.event);
-    io.out(`${marked} dead letter(s) of ${options.handler} will be delivered again by the running service\n`);
-  });
+  return withApp(
+    io,
+    options.config,
+    { backends: false },
+    async (app) => {
+      const marked = await app.events.redeliver(options.handler, options.event);
+      io.out(`${marked} dead letter(s) of ${options.handler} will be delivered again by the running service\n`);
+    },
+    (config) => {
+      if (Object.hasOwn(config.events, options.handler)) return;
+      const names = Object.keys(config.events);
+      throw new UsageError(
+        `redeliver: --handler ${JSON.stringify(options.handler.slice(0, 64))} is not a configured event handler; ${
+          names.length === 0 ? 'the configuration has no events section' : `configured: ${names.join(', ')}`
+        }`,
+      );
+    },
+  );
 }

@@ -1,4 +1,5 @@
 /** `cryptoassets initialize-database -c FILE`: create or upgrade every configured coin's tables. */
+import { redactUrlPassword } from '../../domain/urls.js';
 import { openFromConfig } from '../../open-from-config.js';
 import { GLOBAL_SCOPE } from '../../store/migrations.js';
 import { loadCliConfig } from '../config-file.js';
@@ -12,14 +13,15 @@ export async function initializeDatabaseCommand(io: CliIo, options: { config?: s
     const app = await openFromConfig(config, { checkSchema: false, backends: false });
     try {
       const results = await app.initializeDatabase();
-      const where = config.database.kind === 'sqlite' ? `SQLite ${config.database.path}` : 'PostgreSQL';
+      // The server's own version (e.g. `PostgreSQL 16.4 (Debian 16.4-1)`) and where it is, without a password.
+      const where = config.database.kind === 'sqlite' ? config.database.path : redactUrlPassword(config.database.url);
       for (const result of results) {
         if (result.coin === GLOBAL_SCOPE && result.applied.length === 0) continue;
         const what = result.applied.length > 0 ? `applied migrations ${result.applied.join(', ')}` : 'already up to date';
         const scope = result.coin === GLOBAL_SCOPE ? 'shared tables' : result.coin;
         io.out(`${scope}: ${what} (schema version ${result.version})\n`);
       }
-      io.out(`database ready: ${where} (${await app.database.version()})\n`);
+      io.out(`database ready: ${await app.database.version()} at ${where}\n`);
       return EXIT.ok;
     } finally {
       await app.close();

@@ -5,7 +5,8 @@
  */
 import { userInfo } from 'node:os';
 import pg from 'pg';
-import { BalanceOutOfRange } from '../../domain/errors.js';
+import { BalanceOutOfRange, DatabaseUnavailable } from '../../domain/errors.js';
+import { redactUrlPassword } from '../../domain/urls.js';
 import type { Database, SqlExecutor, SqlRow, SqlValue, TransactionMode } from '../database.js';
 
 /** Options of the PostgreSQL engine. */
@@ -14,6 +15,11 @@ export interface PostgresOptions {
   readonly url: string;
   /** Connections in the pool. */
   readonly poolSize?: number;
+  /**
+   * Time limit of opening one connection, start-up handshake included. Default 10 000 ms. Without
+   * it, a server that accepts but never answers (not PostgreSQL, or hung) blocks forever.
+   */
+  readonly connectTimeoutMs?: number;
   /** Called when an idle pooled connection fails (the pool replaces it). */
   readonly onIdleError?: (error: Error) => void;
 }
@@ -77,25 +83,102 @@ export function withDefaultUser(url: string): string {
   return parsed.toString();
 }
 
+/** Default time limit of opening one connection. */
+export const CONNECT_TIMEOUT_DEFAULT_MS = 10_000;
+
 export class PostgresDatabase implements Database {
   readonly engine = 'postgres' as const;
   private readonly pool: pg.Pool;
   private readonly sqlCache = new Map<string, string>();
+  /** The URL as configured, for messages (its password is redacted before it is shown). */
+  private readonly url: string;
+  private readonly connectTimeoutMs: number;
+  private closed = false;
 
   constructor(options: PostgresOptions) {
+    this.url = options.url;
+    this.connectTimeoutMs = options.connectTimeoutMs ?? CONNECT_TIMEOUT_DEFAULT_MS;
+    const connectionTimeoutMillis = this.connectTimeoutMs;
     this.pool = new pg.Pool({
       connectionString: withDefaultUser(options.url),
       max: options.poolSize ?? 10,
       types: typeParsers(),
+      // The limit goes to each connection's start-up only: given to the pool, it would also
+      // limit how long a transaction may wait for a free pooled connection under load.
+      Client: class extends pg.Client {
+        constructor(config?: pg.ClientConfig) {
+          super({ ...config, connectionTimeoutMillis });
+        }
+      },
     });
     // Without a listener, an idle connection dropped by the server would crash the process.
     this.pool.on('error', (error) => options.onIdleError?.(error));
   }
 
   async transaction<T>(mode: TransactionMode, fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
-    const executor = new PostgresExecutor(client, (sql) => this.translate(sql));
+    const client = await this.connect();
     let broken: Error | undefined;
+    try {
+      return await this.runTransaction(client, mode, fn, (error) => (broken = error));
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  isConflict(error: unknown): boolean {
+    const code = (error as { code?: unknown } | null)?.code;
+    return typeof code === 'string' && CONFLICT_CODES.has(code);
+  }
+
+  async version(): Promise<string> {
+    const client = await this.connect();
+    try {
+      const result = await client.query<{ v: string }>(`SELECT current_setting('server_version') AS v`);
+      return `PostgreSQL ${result.rows[0]?.v ?? '?'}`;
+    } finally {
+      client.release();
+    }
+  }
+
+  /**
+   * Run `fn` holding a session-level advisory lock named `name` (per schema: the lock key includes
+   * `current_schema()`), on one dedicated connection: every transaction of the database `fn` is
+   * given runs on that connection. The lock is taken before any of those transactions starts, so
+   * each of them sees everything committed by whoever held the lock before (a transaction-level
+   * lock taken inside a SERIALIZABLE transaction comes after its snapshot, and does not).
+   * Ending the connection releases the lock even if the unlock fails.
+   */
+  async exclusive<T>(name: string, fn: (database: Database) => Promise<T>): Promise<T> {
+    const client = await this.connect();
+    let broken: Error | undefined;
+    const key = `hashtext(coalesce(current_schema(), '') || ':' || $1::text)`;
+    try {
+      await client.query(`SELECT pg_advisory_lock(${key}) AS locked`, [name]);
+      try {
+        return await fn(new PinnedPostgresDatabase(this, client, (error) => (broken = error)));
+      } finally {
+        await client.query(`SELECT pg_advisory_unlock(${key}) AS unlocked`, [name]).catch((error: unknown) => {
+          broken = error as Error;
+        });
+      }
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.pool.end();
+  }
+
+  /** @internal One transaction on `client`; `discard` is told when the connection is unusable afterwards. */
+  async runTransaction<T>(
+    client: pg.PoolClient,
+    mode: TransactionMode,
+    fn: (tx: SqlExecutor) => Promise<T>,
+    discard: (error: Error) => void,
+  ): Promise<T> {
+    const executor = new PostgresExecutor(client, (sql) => this.translate(sql));
     try {
       await client.query(
         mode !== 'read' ? 'BEGIN ISOLATION LEVEL SERIALIZABLE' : 'BEGIN ISOLATION LEVEL SERIALIZABLE READ ONLY',
@@ -110,26 +193,23 @@ export class PostgresDatabase implements Database {
         await client.query('ROLLBACK');
       } catch (rollbackError) {
         // The connection itself is unusable: have the pool discard it.
-        broken = rollbackError as Error;
+        discard(rollbackError as Error);
       }
       throw error;
-    } finally {
-      client.release(broken);
     }
   }
 
-  isConflict(error: unknown): boolean {
-    const code = (error as { code?: unknown } | null)?.code;
-    return typeof code === 'string' && CONFLICT_CODES.has(code);
-  }
-
-  async version(): Promise<string> {
-    const result = await this.pool.query<{ v: string }>('SHOW server_version');
-    return `PostgreSQL ${result.rows[0]?.v ?? '?'}`;
-  }
-
-  async close(): Promise<void> {
-    await this.pool.end();
+  /** A pooled connection. @throws DatabaseUnavailable naming the database when none can be opened. */
+  private async connect(): Promise<pg.PoolClient> {
+    try {
+      return await this.pool.connect();
+    } catch (error) {
+      if (this.closed) throw error;
+      throw new DatabaseUnavailable(
+        `cannot connect to PostgreSQL at ${redactUrlPassword(this.url)}: ${describeConnectError(error, this.connectTimeoutMs, this.url)}`,
+        { cause: error },
+      );
+    }
   }
 
   private translate(sql: string): string {
@@ -140,6 +220,66 @@ export class PostgresDatabase implements Database {
     }
     return translated;
   }
+}
+
+/** The database as seen while `exclusive` holds its lock: transactions one at a time on its connection. */
+class PinnedPostgresDatabase implements Database {
+  readonly engine = 'postgres' as const;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly owner: PostgresDatabase,
+    private readonly client: pg.PoolClient,
+    private readonly discard: (error: Error) => void,
+  ) {}
+
+  transaction<T>(mode: TransactionMode, fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    const run = this.queue.then(() => this.owner.runTransaction(this.client, mode, fn, this.discard));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  isConflict(error: unknown): boolean {
+    return this.owner.isConflict(error);
+  }
+
+  version(): Promise<string> {
+    return this.owner.version();
+  }
+
+  /** The connection belongs to `exclusive`, which releases it. */
+  async close(): Promise<void> {}
+}
+
+/**
+ * Why a connection could not be opened, in words an operator can act on. `url`'s password is
+ * removed from anything a driver or server said, in case it quoted it.
+ */
+function describeConnectError(error: unknown, timeoutMs: number, url: string): string {
+  const inner = error instanceof AggregateError && error.errors.length > 0 ? (error.errors[0] as unknown) : error;
+  const code = (inner as { code?: unknown } | null)?.code;
+  const message = inner instanceof Error ? inner.message : String(inner);
+  let reason: string;
+  if (message === 'timeout expired' || /connection timeout/i.test(message)) {
+    reason = `no answer within ${timeoutMs / 1000} s (is a PostgreSQL server listening there? database.connect_timeout sets the limit)`;
+  } else if (code === 'ECONNREFUSED') {
+    reason = 'connection refused (is the server running, and is that its port?)';
+  } else if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
+    reason = 'unknown host name';
+  } else if (/^Connection terminated/.test(message) || code === 'ECONNRESET' || code === 'EPIPE') {
+    reason = 'the server closed the connection during start-up (is it a PostgreSQL server?)';
+  } else {
+    reason = typeof code === 'string' && !message.includes(code) ? `${message} (${code})` : message;
+  }
+  let password = '';
+  try {
+    password = decodeURIComponent(new URL(url).password);
+  } catch {
+    // Not a URL the driver could use either; nothing to remove.
+  }
+  const text = reason.replace(/\s*[\r\n]+\s*/g, ' ').trim();
+  // (A password of one or two characters is no secret worth mangling every message for.)
+  return password.length >= 3 ? text.split(password).join('***') : text;
 }
 
 /** Executes statements of one open PostgreSQL transaction; refuses use after it ended. */

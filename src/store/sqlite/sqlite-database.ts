@@ -8,9 +8,11 @@
  * - better-sqlite3 is synchronous but our transaction callbacks are async, so transactions of this
  *   process are queued: only one is open on the connection at a time.
  */
+import { statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { INT64_MAX, INT64_MIN } from '../../domain/coins.js';
-import { BalanceOutOfRange } from '../../domain/errors.js';
+import { BalanceOutOfRange, DatabaseUnavailable } from '../../domain/errors.js';
 import type { Database, SqlExecutor, SqlRow, SqlValue, TransactionMode } from '../database.js';
 
 /** Options of the SQLite engine. */
@@ -43,13 +45,23 @@ export class SqliteDatabase implements Database {
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
 
+  /**
+   * @throws DatabaseUnavailable naming the file when it cannot be opened: its folder does not
+   *   exist (it is not created, nor is the file), it is not a SQLite database, permissions.
+   */
   constructor(options: SqliteOptions) {
-    this.connection = new BetterSqlite3(options.path);
-    this.connection.defaultSafeIntegers(true);
-    if (options.path !== ':memory:') this.connection.pragma('journal_mode = WAL');
-    this.connection.pragma('foreign_keys = ON');
-    this.connection.pragma('busy_timeout = 0');
-    this.connection.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
+    this.connection = openFile(options.path);
+    try {
+      this.connection.defaultSafeIntegers(true);
+      if (options.path !== ':memory:') this.connection.pragma('journal_mode = WAL');
+      this.connection.pragma('foreign_keys = ON');
+      this.connection.pragma('busy_timeout = 0');
+      this.connection.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
+    } catch (error) {
+      // E.g. SQLITE_NOTADB: the file exists but is something else; the first pragma reads it.
+      this.connection.close();
+      throw cannotOpen(options.path, error);
+    }
     const clock = options.clock ?? Date.now;
     this.connection.function('cryptoassets_now_ms', { deterministic: false, safeIntegers: true }, () => BigInt(Math.floor(clock())));
   }
@@ -119,6 +131,28 @@ export class SqliteDatabase implements Database {
     }
     return statement;
   }
+}
+
+/** Open (creating it if missing) a database file whose folder exists. */
+function openFile(path: string): BetterSqlite3.Database {
+  if (path !== ':memory:' && path !== '') {
+    const folder = dirname(resolve(path));
+    const kind = statSync(folder, { throwIfNoEntry: false });
+    if (!kind) throw new DatabaseUnavailable(`cannot open SQLite file ${path}: the folder ${folder} does not exist`);
+    if (!kind.isDirectory()) throw new DatabaseUnavailable(`cannot open SQLite file ${path}: ${folder} is not a folder`);
+  }
+  try {
+    return new BetterSqlite3(path);
+  } catch (error) {
+    throw cannotOpen(path, error);
+  }
+}
+
+function cannotOpen(path: string, error: unknown): DatabaseUnavailable {
+  const code = (error as { code?: unknown } | null)?.code;
+  const message = error instanceof Error ? error.message : String(error);
+  const reason = code === 'SQLITE_CANTOPEN' ? `${message} (does this user have permission to create and write it?)` : message;
+  return new DatabaseUnavailable(`cannot open SQLite file ${path}: ${reason.replace(/\s*[\r\n]+\s*/g, ' ')}`, { cause: error });
 }
 
 /** Executes statements of one open SQLite transaction; refuses use after the transaction ended. */
