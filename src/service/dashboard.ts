@@ -19,7 +19,7 @@ export interface DashboardOptions {
 
 const CSS = `
 *{box-sizing:border-box}
-body{font:15px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;padding:12px;background:#f4f5f7;color:#1d2330}
+body{overflow-wrap:anywhere;font:15px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;padding:12px;background:#f4f5f7;color:#1d2330}
 header,section,footer{max-width:1100px;margin:0 auto 12px}
 h1{font-size:1.4em;margin:0 0 4px;padding:10px 14px;border-radius:8px;color:#fff}
 h1.ready{background:#1f7a3d}h1.notready{background:#b3261e}

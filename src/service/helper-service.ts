@@ -595,7 +595,15 @@ export class HelperService {
     const wallets = await coin.unfenced.read((book) => book.listWallets());
     for (const wallet of wallets) {
       // reconcileBroadcasts logs each broadcast it closes, keeps waiting or gives to a person.
-      await this.nodeCall(coin, () => reconcileBroadcasts(coin.ledger, wallet.name, this.log, settled));
+      // With no open broadcast it asks the node nothing: that says nothing of the node either
+      // (marking it reachable then made a down node flap between reachable and not).
+      try {
+        const reconciled = await reconcileBroadcasts(coin.ledger, wallet.name, this.log, settled);
+        if (reconciled.closed.length + reconciled.vetting.length + reconciled.waiting.length > 0) this.markNode(coin, null);
+      } catch (error) {
+        this.markNode(coin, error);
+        throw error;
+      }
     }
   }
 
@@ -815,7 +823,8 @@ export function readinessReasons(
     else if (coin.nodeReachable === null) reasons.push(`${coin.coin}: the node has not answered yet`);
     if (!coin.startupRescanDone) reasons.push(`${coin.coin}: the first sync with the chain is not finished`);
     if (coin.audit && !coin.audit.ok) {
-      reasons.push(`${coin.coin}: the balance audit failed (${coin.audit.problems.join('; ') || coin.audit.status})`);
+      const problems = coin.audit.problems.map((problem) => problem.replace(`${coin.coin}: `, ''));
+      reasons.push(`${coin.coin}: the balance audit failed (${problems.join('; ') || coin.audit.status})`);
     }
     for (const wallet of coin.wallets) {
       const where = `${coin.coin}/${wallet.wallet}`;
