@@ -298,7 +298,10 @@ export class HelperService {
    * A snapshot for the status server; reads the database, never the node. Also sets the gauges
    * that describe the books (queues, ages), so the metrics are as fresh as the last page read.
    */
-  async status(): Promise<ServiceStatus> {
+  async status(options: { recent?: boolean } = {}): Promise<ServiceStatus> {
+    // The recent deposits are read from the whole deposit list: only for pages a person reads,
+    // not for /metrics and /ready, which monitors ask often.
+    const recent = options.recent ?? true;
     const coins: CoinStatus[] = [];
     const nowMs = Date.now();
     const ageSeconds = (at: Date) => Math.max(0, Math.floor((nowMs - at.getTime()) / 1000));
@@ -312,7 +315,7 @@ export class HelperService {
           const closed = await walletBook.listBroadcasts(['closed', 'returned']);
           const conflicted = closed.filter((b) => b.conflicted);
           const pending = await walletBook.pendingWithdrawals();
-          const deposits = await walletBook.deposits();
+          const deposits = recent ? await walletBook.deposits() : [];
           const backoff = coin.backoff.get(wallet.name);
           const oldest = pending.reduce<Date | null>((min, w) => (min === null || w.createdAt < min ? w.createdAt : min), null);
           result.push({

@@ -92,7 +92,7 @@ export class StatusServer {
         return;
       }
       case '/metrics':
-        await this.service.status(); // sets the gauges that describe the books
+        await this.service.status({ recent: false }); // sets the gauges that describe the books
         send(response, 200, this.service.metrics.registry.contentType, await this.service.metrics.registry.metrics());
         return;
       case '/health': {
@@ -102,7 +102,7 @@ export class StatusServer {
         return;
       }
       case '/ready': {
-        const status = await this.service.status();
+        const status = await this.service.status({ recent: false });
         const body = { ready: status.readiness.ready, state: status.state, reasons: status.readiness.reasons };
         send(response, body.ready ? 200 : 503, 'application/json', `${JSON.stringify(body, null, 2)}\n`);
         return;

@@ -106,6 +106,13 @@ describeWithBrowser('the dashboard in a real browser, against a service on Litec
     return { status: response.status, body: (await response.json()) as { ready: boolean; reasons: string[] } };
   }
 
+  /** The value of one sample of /metrics, e.g. `cryptoassets_node_up{coin="ltc"}`. */
+  async function metric(sample: string): Promise<number | undefined> {
+    const text = await (await fetch(`${base}/metrics`)).text();
+    const line = text.split('\n').find((l) => l.startsWith(`${sample} `));
+    return line === undefined ? undefined : Number(line.slice(sample.length + 1));
+  }
+
   async function balance(name: string): Promise<bigint> {
     return app.coin('ltc').read(async (book) => (await (await book.wallet('main')).getAccount(name)).balance);
   }
@@ -201,6 +208,12 @@ describeWithBrowser('the dashboard in a real browser, against a service on Litec
     });
     expect(widths.page).toBeLessThanOrEqual(widths.screen);
     expect(await readiness()).toEqual({ status: 200, body: expect.objectContaining({ ready: true, reasons: [] }) });
+    expect(await metric('cryptoassets_ready')).toBe(1);
+    expect(await metric('cryptoassets_block_height{coin="ltc"}')).toBe(height);
+    expect(await metric('cryptoassets_pending_withdrawals{coin="ltc",wallet="main"}')).toBe(0);
+    expect(await metric('cryptoassets_deposits_credited_total{coin="ltc"}')).toBe(1);
+    expect(await metric('cryptoassets_withdrawals_broadcast_total{coin="ltc"}')).toBe(1);
+    expect(await metric('process_resident_memory_bytes')).toBeGreaterThan(0);
     await screenshots('1-healthy');
   });
 
@@ -215,6 +228,8 @@ describeWithBrowser('the dashboard in a real browser, against a service on Litec
       const ready = await readiness();
       expect(ready.status).toBe(503);
       expect(ready.body.reasons.some((reason) => reason.startsWith('ltc: the node is unreachable'))).toBe(true);
+      expect(await metric('cryptoassets_node_up{coin="ltc"}')).toBe(0);
+      expect(await metric('cryptoassets_ready')).toBe(0);
       await screenshots('2-node-down');
     } finally {
       await node.restart();
@@ -242,6 +257,8 @@ describeWithBrowser('the dashboard in a real browser, against a service on Litec
       expect(await seen(page, '#wallet-ltc-main .attention')).toContain(`refused withdrawals: ${refused.id} (retry-withdrawal or cancel-withdrawal)`);
     }
     expect((await readiness()).body.reasons).toContain(reason);
+    expect(await metric('cryptoassets_refused_withdrawals{coin="ltc",wallet="main"}')).toBe(1);
+    expect(await metric('cryptoassets_withdrawals_refused_total{coin="ltc"}')).toBe(1);
     await screenshots('3-withdrawal-refused');
     // An operator cancels it: the refund is booked and the page is ready again.
     await ltc.transaction(async (book) => (await book.wallet('main')).cancelWithdrawal(refused.id));
@@ -260,6 +277,8 @@ describeWithBrowser('the dashboard in a real browser, against a service on Litec
     const ready = await readiness();
     expect(ready.status).toBe(503);
     expect(ready.body.reasons.some((reason) => reason.startsWith('ltc: the balance audit failed'))).toBe(true);
+    expect(await metric('cryptoassets_balance_audit_ok{coin="ltc"}')).toBe(0);
+    expect(await metric('cryptoassets_balance_audit_shortfall_base_units{coin="ltc"}')).toBeGreaterThan(20_000_000);
     await screenshots('4-audit-failing');
   });
 });
