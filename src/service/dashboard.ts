@@ -36,6 +36,7 @@ table{border-collapse:collapse;width:100%;font-size:.92em}
 th,td{border-bottom:1px solid #e3e6ea;padding:5px 8px;text-align:left;vertical-align:top;white-space:nowrap}
 th{color:#555;font-weight:600;background:#fafbfc}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
+td.wrap{white-space:normal;min-width:22ch}
 .txid{display:inline-block;max-width:14ch;overflow:hidden;text-overflow:ellipsis;vertical-align:bottom;font-family:ui-monospace,monospace}
 .empty{color:#777;font-style:italic}
 a{color:#0b57d0}
@@ -80,7 +81,7 @@ ${
           cls(h.deadLetters > 0 ? 'bad' : '', h.deadLetters),
           escapeHtml(h.attempts),
           h.nextAttemptAt ? ago(h.nextAttemptAt) : '—',
-          escapeHtml(h.lastError ?? ''),
+          wrap(h.lastError ?? ''),
         ]),
       )
 }
@@ -88,7 +89,7 @@ ${
   const tasks = `<section class="card" id="tasks"><h2>Tasks</h2>
 ${table(
   ['task', 'runs', 'failures', 'last run', 'last error'],
-  status.tasks.map((t) => [escapeHtml(t.name), escapeHtml(t.runs), cls(t.failures > 0 ? 'warn' : '', t.failures), ago(t.lastRunAt), escapeHtml(t.lastError ?? '')]),
+  status.tasks.map((t) => [escapeHtml(t.name), escapeHtml(t.runs), cls(t.failures > 0 ? 'warn' : '', t.failures), ago(t.lastRunAt), wrap(t.lastError ?? '')]),
 )}
 </section>`;
   return `<!doctype html>
@@ -164,6 +165,20 @@ function walletSection(coin: CoinStatus, wallet: WalletStatus, ago: Ago, txid: T
           ['id', `amount (${code})`, 'to', 'queued'],
           wallet.pending.map((w) => [escapeHtml(w.id), num(w.amount), `<span class="txid">${escapeHtml(w.address ?? '')}</span>`, ago(w.createdAt)]),
         );
+  const refused =
+    wallet.refused.length === 0
+      ? ''
+      : `<h3>Refused withdrawals <small class="meta">waiting for retry-withdrawal or cancel-withdrawal</small></h3>
+<div class="refused">${table(
+          ['id', `amount (${code})`, 'reason', 'to', 'refused'],
+          wallet.refused.map((w) => [
+            escapeHtml(w.id),
+            num(w.amount),
+            `<td class="wrap"><span class="bad">${escapeHtml(w.reason ?? '')}</span></td>`,
+            `<span class="txid">${escapeHtml(w.address ?? '')}</span>`,
+            ago(w.at),
+          ]),
+        )}</div>`;
   const broadcasts =
     wallet.recentBroadcasts.length === 0
       ? '<p class="empty">No broadcast yet.</p>'
@@ -190,6 +205,7 @@ function walletSection(coin: CoinStatus, wallet: WalletStatus, ago: Ago, txid: T
 ${attention.length > 0 ? `<p class="attention">${attention.join('<br>')}</p>` : ''}
 <h3>Pending withdrawals <small class="meta">${queued === 0 ? 'none' : `${queued}, ${escapeHtml(wallet.queuedBaseUnits)} base units, oldest ${escapeHtml(durationText(wallet.oldestQueuedAgeSeconds ?? 0))}`}</small></h3>
 <div class="pending">${pending}</div>
+${refused}
 <h3>Recent broadcasts</h3>
 <div class="broadcasts">${broadcasts}</div>
 <h3>Recent deposits</h3>
@@ -206,6 +222,10 @@ function table(headings: readonly string[], rows: readonly (readonly string[])[]
 
 function num(value: string): string {
   return `<td class="num">${escapeHtml(value)}</td>`;
+}
+
+function wrap(value: string): string {
+  return `<td class="wrap">${escapeHtml(value)}</td>`;
 }
 
 function cls(name: string, value: unknown): string {

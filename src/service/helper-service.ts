@@ -94,6 +94,8 @@ export interface WalletStatus {
   readonly oldestQueuedAgeSeconds: number | null;
   /** The oldest queued withdrawals, at most STATUS_ROWS_MAX. */
   readonly pending: readonly PendingWithdrawalStatus[];
+  /** The refused withdrawals with the node's reason, at most STATUS_ROWS_MAX. */
+  readonly refused: readonly { readonly id: number; readonly amount: string; readonly address: string | null; readonly reason: string | null; readonly at: string }[];
   /** The latest broadcasts and deposits, newest first, at most STATUS_ROWS_MAX each. */
   readonly recentBroadcasts: readonly BroadcastStatus[];
   readonly recentDeposits: readonly DepositStatus[];
@@ -316,6 +318,7 @@ export class HelperService {
           const conflicted = closed.filter((b) => b.conflicted);
           const pending = await walletBook.pendingWithdrawals();
           const deposits = recent ? await walletBook.deposits() : [];
+          const refused = await walletBook.refusedWithdrawals();
           const backoff = coin.backoff.get(wallet.name);
           const oldest = pending.reduce<Date | null>((min, w) => (min === null || w.createdAt < min ? w.createdAt : min), null);
           result.push({
@@ -358,7 +361,14 @@ export class HelperService {
               })),
             openBroadcasts: broadcasts.filter((b) => b.state === 'opened').map((b) => b.id),
             broadcastsToVet: broadcasts.filter((b) => b.state === 'vetting').map((b) => b.id),
-            refusedWithdrawals: (await walletBook.refusedWithdrawals()).map((w) => w.id),
+            refusedWithdrawals: refused.map((w) => w.id),
+            refused: refused.slice(0, STATUS_ROWS_MAX).map((w) => ({
+              id: w.id,
+              amount: formatAmount(w.amount, decimals),
+              address: w.address,
+              reason: w.refusal,
+              at: w.updatedAt.toISOString(),
+            })),
             backoffUntil: backoff && backoff.until > this.now() ? new Date(Date.now() + backoff.until - this.now()).toISOString() : null,
             conflictedBroadcasts: conflicted.map((b) => b.id),
           });

@@ -23,6 +23,7 @@ import type { CryptoAssets } from '../../src/app.js';
 import { JsonNumber } from '../../src/backends/bitcoind/lossless-json.js';
 import { parseConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/types.js';
+import { formatAmount } from '../../src/domain/amounts.js';
 import { LTC } from '../../src/domain/coins.js';
 import type { LedgerLog } from '../../src/ledger/coin-ledger.js';
 import { openFromConfig } from '../../src/open-from-config.js';
@@ -255,6 +256,8 @@ describeWithBrowser('the dashboard in a real browser, against a service on Litec
       await until(page, '#headline', 'Not ready');
       expect(await until(page, '#reasons', reason)).toContain(reason);
       expect(await seen(page, '#wallet-ltc-main .attention')).toContain(`refused withdrawals: ${refused.id} (retry-withdrawal or cancel-withdrawal)`);
+      const table = await seen(page, '#wallet-ltc-main .refused');
+      expect(table).toContain(`${refused.id} ${formatAmount(all, LTC)} insufficient_funds`);
     }
     expect((await readiness()).body.reasons).toContain(reason);
     expect(await metric('cryptoassets_refused_withdrawals{coin="ltc",wallet="main"}')).toBe(1);

@@ -23,6 +23,7 @@ function wallet(overrides: Partial<WalletStatus> = {}): WalletStatus {
     openBroadcasts: [],
     broadcastsToVet: [],
     refusedWithdrawals: [],
+    refused: [],
     backoffUntil: null,
     conflictedBroadcasts: [],
     ...overrides,
