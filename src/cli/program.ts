@@ -63,7 +63,8 @@ Exit codes: 0 ok, 1 refused, 2 service critical failure, 64 usage, 69 database o
     program
       .command('service')
       .description('run the helper service: broadcasts, confirmations, notifications, status page (stops on SIGTERM)')
-      .option('--initialize-database', 'create or upgrade the tables first (as initialize-database does)'),
+      .option('--initialize-database', 'create or upgrade the tables first (as initialize-database does)')
+      .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default: CRYPTOASSETS_LOG_LEVEL, else service.log_level)'),
   ).action(function (this: Command) {
     return run(() => serviceCommand(io, this.opts()))();
   });

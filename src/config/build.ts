@@ -69,6 +69,7 @@ export function buildConfig(raw: RawConfig, options: BuildOptions = {}): Config 
       enabled: status.enabled ?? DEFAULTS.statusServer.enabled,
       host: status.host ?? DEFAULTS.statusServer.host,
       port: status.port ?? DEFAULTS.statusServer.port,
+      explorerUrl: status.explorer_url ?? DEFAULTS.statusServer.explorerUrl,
     },
     service: {
       broadcastPeriodMs: service.broadcast_period ?? DEFAULTS.service.broadcastPeriodMs,
@@ -78,6 +79,7 @@ export function buildConfig(raw: RawConfig, options: BuildOptions = {}): Config 
         service.resend_unprocessed === false ? null : (service.resend_unprocessed_after ?? DEFAULTS.service.resendUnprocessedAfterMs),
       leaseTtlMs: service.lease_ttl ?? null,
       auditPeriodMs: service.audit_period ?? DEFAULTS.service.auditPeriodMs,
+      stuckWithdrawalAgeMs: service.stuck_withdrawal_age ?? DEFAULTS.service.stuckWithdrawalAgeMs,
       logLevel: service.log_level ?? DEFAULTS.service.logLevel,
     },
   };

@@ -27,13 +27,14 @@ export const DEFAULTS = {
     inProcess: { export: 'default' },
     script: { timeoutMs: 30_000, maxAttempts: 12 },
   },
-  statusServer: { enabled: true, host: '127.0.0.1', port: 18881 },
+  statusServer: { enabled: true, host: '127.0.0.1', port: 18881, explorerUrl: null },
   service: {
     broadcastPeriodMs: 30_000,
     pollPeriodMs: 10_000,
     eventRetryBaseMs: 1_000,
     resendUnprocessedAfterMs: 3_600_000,
     auditPeriodMs: 300_000,
+    stuckWithdrawalAgeMs: 3_600_000,
     logLevel: 'info' as LogLevel,
   },
 } as const;

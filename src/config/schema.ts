@@ -105,6 +105,10 @@ export function coinAmount() {
 /** Non-empty text. */
 export const text = () => z.string().min(1);
 
+/** A block explorer's transaction page: an http(s) URL with `{txid}` where the txid goes. */
+export const explorerUrl = () =>
+  text().refine((value) => /^https?:\/\/[^\s"'<>]+$/.test(value) && value.includes('{txid}'), 'expected an http(s) URL containing {txid}');
+
 /** A host name or IP address to listen on or connect to. */
 export const host = () => text().regex(/^[^\s/]+$/, 'expected a host name or IP address');
 
@@ -252,7 +256,7 @@ export const configSchema = z.strictObject({
   coins: nonEmpty(z.record(coinCode, coinSchema), 'at least one coin is required'),
   events: z.record(eventHandlerName, eventHandlerSchema).optional(),
   status_server: z
-    .strictObject({ enabled: flag().optional(), host: host().optional(), port: port().optional() })
+    .strictObject({ enabled: flag().optional(), host: host().optional(), port: port().optional(), explorer_url: explorerUrl().optional() })
     .optional(),
   service: z
     .strictObject({
@@ -263,6 +267,7 @@ export const configSchema = z.strictObject({
       resend_unprocessed: z.boolean().optional(),
       lease_ttl: periodMs().optional(),
       audit_period: periodMs().optional(),
+      stuck_withdrawal_age: periodMs().optional(),
       log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
     })
     .optional(),

@@ -179,6 +179,8 @@ export interface StatusServerConfig {
   readonly host: string;
   /** 0 picks a free port. */
   readonly port: number;
+  /** A block explorer's transaction page with `{txid}` (the dashboard links txids to it), or null. */
+  readonly explorerUrl: string | null;
 }
 
 /** Timing and logging of the helper service. */
@@ -201,5 +203,7 @@ export interface ServiceConfig {
   readonly leaseTtlMs: number | null;
   /** Interval between balance audits against the node. */
   readonly auditPeriodMs: number;
+  /** A withdrawal queued for longer than this makes the service not ready (`/ready`). */
+  readonly stuckWithdrawalAgeMs: number;
   readonly logLevel: LogLevel;
 }

@@ -32,6 +32,7 @@ import type { WriteFence } from '../ledger/context.js';
 import { auditCoin } from '../ledger/node-audit.js';
 import { ANSWER_TOO_LARGE, DEADLINE_PASSED, REFUSAL_CODES } from '../backends/backend.js';
 import { ServiceMetrics } from './metrics.js';
+import { formatAmount } from '../domain/amounts.js';
 import { PeriodicTask, type TaskStatus } from './periodic-task.js';
 import type { NetworkUpdate } from '../ledger/tracking.js';
 import { EventDispatcher, type HandlerStatus } from '../events/dispatcher.js';
@@ -50,10 +51,54 @@ const BACKOFF_MAX_MS = 600_000;
 
 export type ServiceState = 'created' | 'starting' | 'standby' | 'running' | 'stopping' | 'stopped';
 
+/** Rows the dashboard lists per wallet at most (pending withdrawals, recent broadcasts and deposits). */
+export const STATUS_ROWS_MAX = 10;
+
+/** A queued withdrawal on the status page (amounts in base units and in coins, as text). */
+export interface PendingWithdrawalStatus {
+  readonly id: number;
+  readonly amount: string;
+  readonly amountBaseUnits: string;
+  readonly address: string | null;
+  readonly createdAt: string;
+  readonly ageSeconds: number;
+}
+
+/** A recent broadcast of the wallet on the status page. */
+export interface BroadcastStatus {
+  readonly id: number;
+  readonly state: string;
+  readonly txid: string | null;
+  readonly fee: string | null;
+  readonly conflicted: boolean;
+  readonly at: string;
+}
+
+/** A recent deposit of the wallet on the status page. */
+export interface DepositStatus {
+  readonly id: number;
+  readonly state: string;
+  readonly txid: string | null;
+  readonly amount: string;
+  readonly address: string | null;
+  readonly at: string;
+}
+
 /** What the status page shows for one wallet. */
 export interface WalletStatus {
   readonly wallet: string;
   readonly queuedWithdrawals: number;
+  /** Sum of the queued withdrawals in base units, as text. */
+  readonly queuedBaseUnits: string;
+  /** Age of the oldest queued withdrawal, or null when none waits. */
+  readonly oldestQueuedAgeSeconds: number | null;
+  /** The oldest queued withdrawals, at most STATUS_ROWS_MAX. */
+  readonly pending: readonly PendingWithdrawalStatus[];
+  /** The refused withdrawals with the node's reason, at most STATUS_ROWS_MAX. */
+  readonly refused: readonly { readonly id: number; readonly amount: string; readonly address: string | null; readonly reason: string | null; readonly at: string }[];
+  /** The latest broadcasts and deposits, newest first, at most STATUS_ROWS_MAX each. */
+  readonly recentBroadcasts: readonly BroadcastStatus[];
+  readonly recentDeposits: readonly DepositStatus[];
   readonly openBroadcasts: readonly number[];
   readonly broadcastsToVet: readonly number[];
   /** Withdrawals the node refused, waiting for an operator to retry or cancel them. */
@@ -71,6 +116,9 @@ export interface CoinStatus {
   readonly backend: string;
   readonly nodeReachable: boolean | null;
   readonly blockHeight: number | null;
+  /** When this service first saw the current best block (ISO time), and how long ago. */
+  readonly tipSeenAt: string | null;
+  readonly tipAgeSeconds: number | null;
   readonly lastNodeError: string | null;
   readonly startupRescanDone: boolean;
   readonly trackedTransactions: number;
@@ -93,8 +141,15 @@ export interface AuditStatus {
   readonly problems: readonly string[];
 }
 
+/** Whether the service is ready: running, and nothing waits for a person (see `readinessReasons`). */
+export interface Readiness {
+  readonly ready: boolean;
+  readonly reasons: readonly string[];
+}
+
 export interface ServiceStatus {
   readonly state: ServiceState;
+  readonly readiness: Readiness;
   readonly instance: string;
   readonly startedAt: string | null;
   readonly lease: {
@@ -143,6 +198,8 @@ interface CoinRuntime {
   listener: NotificationListener | null;
   nodeReachable: boolean | null;
   blockHeight: number | null;
+  /** The best block last seen, and when it was first seen (wall clock ms). */
+  tip: { hash: string; seenAt: number } | null;
   lastNodeError: string | null;
   startupRescanDone: boolean;
   trackedTransactions: number;
@@ -195,6 +252,7 @@ export class HelperService {
         listener: null,
         nodeReachable: null,
         blockHeight: null,
+        tip: null,
         lastNodeError: null,
         startupRescanDone: false,
         trackedTransactions: 0,
@@ -238,35 +296,94 @@ export class HelperService {
     this.state = 'stopped';
   }
 
-  /** A snapshot for the status server; reads the database, never the node. */
-  async status(): Promise<ServiceStatus> {
+  /**
+   * A snapshot for the status server; reads the database, never the node. Also sets the gauges
+   * that describe the books (queues, ages), so the metrics are as fresh as the last page read.
+   */
+  async status(options: { recent?: boolean } = {}): Promise<ServiceStatus> {
+    // The recent deposits are read from the whole deposit list: only for pages a person reads,
+    // not for /metrics and /ready, which monitors ask often.
+    const recent = options.recent ?? true;
     const coins: CoinStatus[] = [];
+    const nowMs = Date.now();
+    const ageSeconds = (at: Date) => Math.max(0, Math.floor((nowMs - at.getTime()) / 1000));
     for (const [code, coin] of this.coins) {
+      const decimals = { decimals: coin.unfenced.context.coin.decimals };
       const { wallets, cursor } = await coin.unfenced.read(async (book) => {
         const result: WalletStatus[] = [];
         for (const wallet of await book.listWallets()) {
           const walletBook = await book.wallet(wallet.name);
           const broadcasts = await walletBook.listBroadcasts(['opened', 'vetting']);
-          const conflicted = (await walletBook.listBroadcasts(['closed'])).filter((b) => b.conflicted);
+          const closed = await walletBook.listBroadcasts(['closed', 'returned']);
+          const conflicted = closed.filter((b) => b.conflicted);
+          const pending = await walletBook.pendingWithdrawals();
+          const deposits = recent ? await walletBook.deposits() : [];
+          const refused = await walletBook.refusedWithdrawals();
           const backoff = coin.backoff.get(wallet.name);
+          const oldest = pending.reduce<Date | null>((min, w) => (min === null || w.createdAt < min ? w.createdAt : min), null);
           result.push({
             wallet: wallet.name,
-            queuedWithdrawals: (await walletBook.pendingWithdrawals()).length,
+            queuedWithdrawals: pending.length,
+            queuedBaseUnits: pending.reduce((sum, w) => sum + w.amount, 0n).toString(),
+            oldestQueuedAgeSeconds: oldest ? ageSeconds(oldest) : null,
+            pending: [...pending]
+              .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime() || a.id - b.id)
+              .slice(0, STATUS_ROWS_MAX)
+              .map((w) => ({
+                id: w.id,
+                amount: formatAmount(w.amount, decimals),
+                amountBaseUnits: w.amount.toString(),
+                address: w.address,
+                createdAt: w.createdAt.toISOString(),
+                ageSeconds: ageSeconds(w.createdAt),
+              })),
+            recentBroadcasts: [...broadcasts, ...closed]
+              .sort((a, b) => b.id - a.id)
+              .slice(0, STATUS_ROWS_MAX)
+              .map((b) => ({
+                id: b.id,
+                state: b.state,
+                txid: b.txid,
+                fee: b.fee === null ? null : formatAmount(b.fee, decimals),
+                conflicted: b.conflicted,
+                at: (b.closedAt ?? b.openedAt ?? b.createdAt).toISOString(),
+              })),
+            recentDeposits: deposits
+              .slice(-STATUS_ROWS_MAX)
+              .reverse()
+              .map((d) => ({
+                id: d.id,
+                state: d.state,
+                txid: d.txid,
+                amount: formatAmount(d.amount, decimals),
+                address: d.address,
+                at: (d.creditedAt ?? d.createdAt).toISOString(),
+              })),
             openBroadcasts: broadcasts.filter((b) => b.state === 'opened').map((b) => b.id),
             broadcastsToVet: broadcasts.filter((b) => b.state === 'vetting').map((b) => b.id),
-            refusedWithdrawals: (await walletBook.refusedWithdrawals()).map((w) => w.id),
+            refusedWithdrawals: refused.map((w) => w.id),
+            refused: refused.slice(0, STATUS_ROWS_MAX).map((w) => ({
+              id: w.id,
+              amount: formatAmount(w.amount, decimals),
+              address: w.address,
+              reason: w.refusal,
+              at: w.updatedAt.toISOString(),
+            })),
             backoffUntil: backoff && backoff.until > this.now() ? new Date(Date.now() + backoff.until - this.now()).toISOString() : null,
             conflictedBroadcasts: conflicted.map((b) => b.id),
           });
         }
         return { wallets: result, cursor: (await book.readingRegister()).cursor };
       });
+      const tipAgeSeconds = coin.tip ? Math.max(0, Math.floor((nowMs - coin.tip.seenAt) / 1000)) : null;
       coins.push({
         coin: code,
         network: coin.unfenced.context.network.name,
         backend: coin.unfenced.backend.kind,
         nodeReachable: coin.nodeReachable,
         blockHeight: coin.blockHeight,
+        tipSeenAt: coin.tip ? new Date(coin.tip.seenAt).toISOString() : null,
+        tipAgeSeconds,
         lastNodeError: coin.lastNodeError,
         startupRescanDone: coin.startupRescanDone,
         trackedTransactions: coin.trackedTransactions,
@@ -276,20 +393,25 @@ export class HelperService {
         audit: coin.audit,
       });
     }
+    const handlers = (await this.dispatcher?.status()) ?? [];
+    const lease = {
+      held: this.leaseHeld,
+      holder: this.leaseHeld ? this.instance : (this.leaseHolder?.holder ?? null),
+      expiresAt: this.leaseHolder?.expiresAt.toISOString() ?? null,
+      generation: this.leaseHeld ? this.generation : null,
+    };
+    const reasons = readinessReasons(this.state, lease, coins, handlers, this.config.service.stuckWithdrawalAgeMs);
+    this.metrics.observeStatus(coins, handlers, reasons.length === 0);
     return {
       state: this.state,
+      readiness: { ready: reasons.length === 0, reasons },
       instance: this.instance,
       startedAt: this.startedAt?.toISOString() ?? null,
-      lease: {
-        held: this.leaseHeld,
-        holder: this.leaseHeld ? this.instance : (this.leaseHolder?.holder ?? null),
-        expiresAt: this.leaseHolder?.expiresAt.toISOString() ?? null,
-        generation: this.leaseHeld ? this.generation : null,
-      },
+      lease,
       coins,
       events: {
         latestId: (await this.app.events.latestId()).toString(),
-        handlers: (await this.dispatcher?.status()) ?? [],
+        handlers,
       },
       tasks: [this.leaseTask, ...this.tasks].map((task) => task.status()),
     };
@@ -467,6 +589,7 @@ export class HelperService {
       this.log.warn({ coin: code, txids: result.unknown.slice(0, 10), count: result.unknown.length }, 'tracked transactions unknown to the backend wallet');
     }
     if (result.cursor) {
+      if (coin.tip?.hash !== result.cursor.hash) coin.tip = { hash: result.cursor.hash, seenAt: Date.now() };
       coin.blockHeight = result.cursor.height;
       this.metrics.blockHeight.set({ coin: code }, result.cursor.height);
     }
@@ -484,9 +607,15 @@ export class HelperService {
     const settled = broadcastSettledCheck(this.app.database, this.leaseTtlMs, coin.timeoutMs);
     const wallets = await coin.unfenced.read((book) => book.listWallets());
     for (const wallet of wallets) {
-      const reconciled = await this.nodeCall(coin, () => reconcileBroadcasts(coin.ledger, wallet.name, this.log, settled));
-      if (reconciled.closed.length + reconciled.vetting.length + reconciled.waiting.length > 0) {
-        this.log.warn({ coin: code, wallet: wallet.name, ...reconciled }, 'reconciled interrupted broadcasts');
+      // reconcileBroadcasts logs each broadcast it closes, keeps waiting or gives to a person.
+      // With no open broadcast it asks the node nothing: that says nothing of the node either
+      // (marking it reachable then made a down node flap between reachable and not).
+      try {
+        const reconciled = await reconcileBroadcasts(coin.ledger, wallet.name, this.log, settled);
+        if (reconciled.closed.length + reconciled.vetting.length + reconciled.waiting.length > 0) this.markNode(coin, null);
+      } catch (error) {
+        this.markNode(coin, error);
+        throw error;
       }
     }
   }
@@ -509,13 +638,8 @@ export class HelperService {
         const sent = outcome.status === 'sent' ? [outcome] : outcome.status === 'isolated' ? outcome.sent : [];
         for (const one of sent) this.metrics.withdrawalsBroadcast.inc({ coin: code }, one.withdrawals.length);
         if (sent.length > 0 || outcome.status === 'isolated') this.dispatcher?.poke();
-        if (outcome.status === 'isolated' && outcome.refused.length > 0) {
-          this.metrics.withdrawalsRefused.inc({ coin: code }, outcome.refused.length);
-          this.log.error(
-            { coin: code, wallet: wallet.name, withdrawals: outcome.refused.map((w) => ({ id: w.id, amount: w.amount.toString(), reason: w.refusal })) },
-            'withdrawals refused by the node; they wait for an operator (retry-withdrawal or cancel-withdrawal)',
-          );
-        }
+        // The ledger logs each refused withdrawal once, with the node's reason.
+        if (outcome.status === 'isolated' && outcome.refused.length > 0) this.metrics.withdrawalsRefused.inc({ coin: code }, outcome.refused.length);
         const stopped = outcome.status === 'isolated' ? outcome.stopped : outcome.status === 'sent' ? undefined : outcome;
         if (stopped?.status === 'returned' && stopped.error.code === DEADLINE_PASSED) {
           // Our lease is too old to start a send: not the node's fault; the next renewal fixes it.
@@ -688,6 +812,60 @@ export class HelperService {
       this.metrics.nodeUp.set({ coin: coin.unfenced.code }, 0);
     }
   }
+}
+
+/**
+ * Why the service is not ready, in words for a person (empty: ready). Not ready: not running (a
+ * standby is not ready: it does no work), a node unreachable or not yet reached, the first sync
+ * with the chain not done, a broadcast waiting for a person, a withdrawal refused or queued for
+ * longer than `stuckAgeMs`, a conflicted broadcast, dead-lettered events, a failed balance audit.
+ */
+export function readinessReasons(
+  state: ServiceState,
+  lease: ServiceStatus['lease'],
+  coins: readonly CoinStatus[],
+  handlers: readonly HandlerStatus[],
+  stuckAgeMs: number,
+): string[] {
+  const reasons: string[] = [];
+  if (state === 'standby') reasons.push(`standing by: the lease is held by ${lease.holder ?? 'nobody yet'}`);
+  else if (state !== 'running') reasons.push(`the service is ${state}`);
+  if (state !== 'running') return reasons; // the rest is the holder's to say
+  for (const coin of coins) {
+    if (coin.nodeReachable === false) reasons.push(`${coin.coin}: the node is unreachable: ${coin.lastNodeError ?? 'no answer'}`);
+    else if (coin.nodeReachable === null) reasons.push(`${coin.coin}: the node has not answered yet`);
+    if (!coin.startupRescanDone) reasons.push(`${coin.coin}: the first sync with the chain is not finished`);
+    if (coin.audit && !coin.audit.ok) {
+      const problems = coin.audit.problems.map((problem) => problem.replace(`${coin.coin}: `, ''));
+      reasons.push(`${coin.coin}: the balance audit failed (${problems.join('; ') || coin.audit.status})`);
+    }
+    for (const wallet of coin.wallets) {
+      const where = `${coin.coin}/${wallet.wallet}`;
+      if (wallet.broadcastsToVet.length > 0) reasons.push(`${where}: broadcast ${wallet.broadcastsToVet.join(', ')} waits for a person (vetting)`);
+      if (wallet.refusedWithdrawals.length > 0) {
+        reasons.push(`${where}: withdrawal ${wallet.refusedWithdrawals.join(', ')} refused by the node, waits for a person`);
+      }
+      if (wallet.conflictedBroadcasts.length > 0) reasons.push(`${where}: broadcast ${wallet.conflictedBroadcasts.join(', ')} conflicted on the network`);
+      const oldest = wallet.oldestQueuedAgeSeconds;
+      if (oldest !== null && oldest * 1000 > stuckAgeMs) {
+        const stuck = wallet.pending.filter((w) => w.ageSeconds * 1000 > stuckAgeMs).length;
+        reasons.push(`${where}: ${stuck === 1 ? '1 withdrawal' : `${stuck}${stuck === STATUS_ROWS_MAX ? '+' : ''} withdrawals`} queued for over ${durationText(stuckAgeMs / 1000)} (oldest ${durationText(oldest)})`);
+      }
+    }
+  }
+  for (const handler of handlers) {
+    if (handler.deadLetters > 0) reasons.push(`events: handler ${handler.name} has ${handler.deadLetters} dead letter${handler.deadLetters === 1 ? '' : 's'}`);
+  }
+  return reasons;
+}
+
+/** A duration for people: 45 s, 12 min, 3 h 5 min, 2 d 4 h. */
+export function durationText(seconds: number): string {
+  const s = Math.max(0, Math.floor(seconds));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min`;
+  if (s < 86_400) return `${Math.floor(s / 3600)} h${s % 3600 >= 60 ? ` ${Math.floor((s % 3600) / 60)} min` : ''}`;
+  return `${Math.floor(s / 86_400)} d${s % 86_400 >= 3600 ? ` ${Math.floor((s % 86_400) / 3600)} h` : ''}`;
 }
 
 /** The message of an error, for logs and the status page. */

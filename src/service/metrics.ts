@@ -2,7 +2,9 @@
  * Prometheus metrics of the helper service, in a registry of its own (never the global one, so an
  * application embedding the service keeps its own metrics apart).
  */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { HandlerStatus } from '../events/dispatcher.js';
+import type { CoinStatus } from './helper-service.js';
 import type { TransactionStats } from '../store/managed-transaction.js';
 
 export class ServiceMetrics {
@@ -21,9 +23,19 @@ export class ServiceMetrics {
   readonly leaseHeld: Gauge;
   readonly auditDifference: Gauge<'coin'>;
   readonly auditShortfall: Gauge<'coin'>;
+  readonly tipAge: Gauge<'coin'>;
+  readonly ready: Gauge;
+  private readonly walletGauges: Record<
+    'pending' | 'pendingBaseUnits' | 'pendingOldest' | 'open' | 'vetting' | 'refused' | 'conflicted',
+    Gauge<'coin' | 'wallet'>
+  >;
+  private readonly handlerBehind: Gauge<'handler'>;
+  private readonly handlerDeadLetters: Gauge<'handler'>;
 
   constructor(stats: TransactionStats) {
     const registers = [this.registry];
+    // Process metrics (CPU, memory, event loop lag, open file descriptors), in our registry.
+    collectDefaultMetrics({ register: this.registry });
     this.notifications = new Counter({
       name: 'cryptoassets_notifications_total',
       help: 'Notified txids by outcome (applied, unknown_txid, failed); malformed ones are refused by the listener.',
@@ -87,21 +99,73 @@ export class ServiceMetrics {
       labelNames: ['coin'],
       registers,
     });
-    new Gauge({
-      name: 'cryptoassets_database_conflict_retries',
-      help: 'Managed transactions re-run after a database conflict since start.',
+    // Counters read from the transaction statistics at each scrape (they only ever grow).
+    const statCounter = (name: string, help: string, read: () => number) => {
+      let seen = 0;
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          const now = read();
+          if (now > seen) this.inc(now - seen);
+          seen = Math.max(seen, now);
+        },
+      });
+    };
+    statCounter('cryptoassets_database_conflict_retries_total', 'Managed transactions re-run after a database conflict.', () => stats.conflictRetries);
+    statCounter('cryptoassets_database_conflicts_given_up_total', 'Managed transactions that gave up after repeated conflicts.', () => stats.gaveUp);
+
+    this.tipAge = new Gauge({
+      name: 'cryptoassets_block_tip_age_seconds',
+      help: 'Seconds since this service first saw the current best block (grows while the chain or the node stalls).',
+      labelNames: ['coin'],
       registers,
-      collect() {
-        this.set(stats.conflictRetries);
-      },
     });
-    new Gauge({
-      name: 'cryptoassets_database_conflicts_given_up',
-      help: 'Managed transactions that gave up after repeated conflicts since start.',
+    this.ready = new Gauge({ name: 'cryptoassets_ready', help: '1 when /ready answers 200 (running, nothing waiting for a person).', registers });
+    const walletGauge = (name: string, help: string) => new Gauge({ name, help, labelNames: ['coin', 'wallet'], registers });
+    this.walletGauges = {
+      pending: walletGauge('cryptoassets_pending_withdrawals', 'Withdrawals queued for the next broadcast.'),
+      pendingBaseUnits: walletGauge('cryptoassets_pending_withdrawals_base_units', 'Sum of the queued withdrawals, in base units.'),
+      pendingOldest: walletGauge('cryptoassets_pending_withdrawal_oldest_age_seconds', 'Age of the oldest queued withdrawal (0 when none waits).'),
+      open: walletGauge('cryptoassets_broadcasts_open', 'Broadcasts opened and not yet closed (being sent, or interrupted and waiting for reconciliation).'),
+      vetting: walletGauge('cryptoassets_broadcasts_vetting', 'Interrupted broadcasts waiting for a person (resolve-broadcast).'),
+      refused: walletGauge('cryptoassets_refused_withdrawals', 'Withdrawals the node refused, waiting for an operator (retry-withdrawal or cancel-withdrawal).'),
+      conflicted: walletGauge('cryptoassets_broadcasts_conflicted', 'Sent broadcasts conflicting with the best chain: their withdrawals may be unpaid.'),
+    };
+    this.handlerBehind = new Gauge({
+      name: 'cryptoassets_event_handler_lag_events',
+      help: 'Events sequenced but not yet delivered to the handler.',
+      labelNames: ['handler'],
       registers,
-      collect() {
-        this.set(stats.gaveUp);
-      },
     });
+    this.handlerDeadLetters = new Gauge({
+      name: 'cryptoassets_event_dead_letters',
+      help: 'Events the handler gave up on (redeliver them with cryptoassets redeliver).',
+      labelNames: ['handler'],
+      registers,
+    });
+  }
+  /** Set the gauges that describe the books and the handlers from a status snapshot. */
+  observeStatus(coins: readonly CoinStatus[], handlers: readonly HandlerStatus[], ready: boolean): void {
+    this.ready.set(ready ? 1 : 0);
+    for (const coin of coins) {
+      if (coin.tipAgeSeconds !== null) this.tipAge.set({ coin: coin.coin }, coin.tipAgeSeconds);
+      for (const wallet of coin.wallets) {
+        const labels = { coin: coin.coin, wallet: wallet.wallet };
+        const g = this.walletGauges;
+        g.pending.set(labels, wallet.queuedWithdrawals);
+        g.pendingBaseUnits.set(labels, Number(wallet.queuedBaseUnits));
+        g.pendingOldest.set(labels, wallet.oldestQueuedAgeSeconds ?? 0);
+        g.open.set(labels, wallet.openBroadcasts.length);
+        g.vetting.set(labels, wallet.broadcastsToVet.length);
+        g.refused.set(labels, wallet.refusedWithdrawals.length);
+        g.conflicted.set(labels, wallet.conflictedBroadcasts.length);
+      }
+    }
+    for (const handler of handlers) {
+      this.handlerBehind.set({ handler: handler.name }, Number(handler.behind));
+      this.handlerDeadLetters.set({ handler: handler.name }, handler.deadLetters);
+    }
   }
 }

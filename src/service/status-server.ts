@@ -2,16 +2,24 @@
  * The status server: 127.0.0.1:18881 by default, read-only.
  *
  * - `GET /status.json`: the service status as JSON;
- * - `GET /`: the same as an HTML page (every value escaped);
+ * - `GET /`: a dashboard of the same, server-rendered HTML that reloads itself every
+ *   REFRESH_SECONDS (meta refresh: no script, so the strict CSP stays; every value escaped);
  * - `GET /metrics`: Prometheus metrics;
- * - `GET /health`: 200 while running or standing by, 503 otherwise.
+ * - `GET /health`: liveness: 200 while the process runs (running or standing by), 503 otherwise;
+ * - `GET /ready`: readiness: 200 `{"ready":true}`, or 503 with the reasons (see `readinessReasons`).
  *
  * Pages read the database only, never the node, so reloading them cannot load the node.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { LedgerLog } from '../ledger/coin-ledger.js';
-import type { CoinStatus, HelperService, ServiceStatus } from './helper-service.js';
+import type { HelperService } from './helper-service.js';
+import { renderDashboard } from './dashboard.js';
+
+export interface StatusServerOptions {
+  /** A block explorer's transaction page with `{txid}`: the dashboard links txids to it. */
+  readonly explorerUrl?: string | null;
+}
 
 export class StatusServer {
   private server: Server | undefined;
@@ -21,6 +29,7 @@ export class StatusServer {
     private readonly host: string,
     private readonly port: number,
     private readonly log: LedgerLog,
+    private readonly options: StatusServerOptions = {},
   ) {}
 
   /** Bind; rejects when the address is taken. */
@@ -69,7 +78,7 @@ export class StatusServer {
         send(response, 200, 'application/json', `${JSON.stringify(await this.service.status(), null, 2)}\n`);
         return;
       case '/':
-        send(response, 200, 'text/html; charset=utf-8', renderHtml(await this.service.status()));
+        send(response, 200, 'text/html; charset=utf-8', renderDashboard(await this.service.status(), { explorerUrl: this.options.explorerUrl ?? null }));
         return;
       case '/events': {
         const url = new URL(request.url ?? '/', 'http://status');
@@ -83,12 +92,19 @@ export class StatusServer {
         return;
       }
       case '/metrics':
+        await this.service.status({ recent: false }); // sets the gauges that describe the books
         send(response, 200, this.service.metrics.registry.contentType, await this.service.metrics.registry.metrics());
         return;
       case '/health': {
         const state = this.service.currentState;
         const healthy = state === 'running' || state === 'standby';
         send(response, healthy ? 200 : 503, 'text/plain; charset=utf-8', `${state}\n`);
+        return;
+      }
+      case '/ready': {
+        const status = await this.service.status({ recent: false });
+        const body = { ready: status.readiness.ready, state: status.state, reasons: status.readiness.reasons };
+        send(response, body.ready ? 200 : 503, 'application/json', `${JSON.stringify(body, null, 2)}\n`);
         return;
       }
       default:
@@ -102,7 +118,8 @@ function send(response: ServerResponse, status: number, type: string, body: stri
     'content-type': type,
     'cache-control': 'no-store',
     'x-content-type-options': 'nosniff',
-    'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'",
+    'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    'referrer-policy': 'no-referrer',
     ...headers,
   });
   response.end(body);
@@ -118,66 +135,3 @@ export function escapeHtml(value: unknown): string {
     .replace(/'/g, '&#39;');
 }
 
-function row(cells: unknown[]): string {
-  return `<tr>${cells.map((cell) => `<td>${escapeHtml(cell)}</td>`).join('')}</tr>`;
-}
-
-function auditText(audit: CoinStatus['audit']): string {
-  if (!audit) return 'not run yet';
-  if (audit.status !== 'checked') return `${audit.status} at ${audit.at}${audit.problems.length > 0 ? `: ${audit.problems.join('; ')}` : ''}`;
-  return audit.ok
-    ? `ok at ${audit.at} (node − books = ${audit.difference} base units, unaccounted ${audit.unaccounted})`
-    : `FAILED at ${audit.at}: ${audit.problems.join('; ')}`;
-}
-
-function renderHtml(status: ServiceStatus): string {
-  const coins = status.coins
-    .map((coin) => {
-      const wallets = coin.wallets
-        .map((wallet) =>
-          row([
-            wallet.wallet,
-            wallet.queuedWithdrawals,
-            wallet.openBroadcasts.join(', ') || '—',
-            wallet.broadcastsToVet.join(', ') || '—',
-            wallet.refusedWithdrawals.join(', ') || '—',
-            wallet.conflictedBroadcasts.join(', ') || '—',
-            wallet.backoffUntil ?? '—',
-          ]),
-        )
-        .join('');
-      const listener = coin.listener
-        ? `${coin.listener.kind} ${coin.listener.endpoint}: ${coin.listener.state}, ${coin.listener.received} received, last ${coin.listener.lastNotificationAt ?? 'never'}`
-        : 'none configured';
-      return `<h2>${escapeHtml(coin.coin)} (${escapeHtml(coin.network)}, ${escapeHtml(coin.backend)})</h2>
-<table>
-${row(['node reachable', coin.nodeReachable === null ? 'not yet known' : coin.nodeReachable ? 'yes' : `no: ${coin.lastNodeError ?? ''}`])}
-${row(['block height', coin.blockHeight ?? 'unknown'])}
-${row(['first sync with the chain', coin.startupRescanDone ? 'done' : 'pending'])}
-${row(['chain cursor', coin.cursor ? `block ${coin.cursor.height} ${coin.cursor.hash}` : 'none yet (full scan pending)'])}
-${row(['balance audit', auditText(coin.audit)])}
-${row(['tracked transactions', coin.trackedTransactions])}
-${row(['wallet notifications', listener])}
-</table>
-<table><tr><th>wallet</th><th>queued withdrawals</th><th>open broadcasts</th><th>broadcasts to vet</th><th>refused withdrawals</th><th>conflicted broadcasts</th><th>broadcasts paused until</th></tr>${wallets}</table>`;
-    })
-    .join('\n');
-  const tasks = status.tasks.map((task) => row([task.name, task.runs, task.failures, task.lastRunAt ?? 'never', task.lastError ?? ''])).join('');
-  return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>cryptoassets status</title>
-<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}</style>
-</head><body>
-<h1>cryptoassets helper service: ${escapeHtml(status.state)}</h1>
-<p>instance ${escapeHtml(status.instance)}, started ${escapeHtml(status.startedAt ?? '')}; lease ${
-    status.lease.held ? 'held' : `held by ${escapeHtml(status.lease.holder ?? 'nobody')}`
-  }</p>
-${coins}
-<h2>events (latest id ${escapeHtml(status.events.latestId)})</h2>
-<table><tr><th>handler</th><th>delivered up to</th><th>behind</th><th>attempts</th><th>next attempt</th><th>dead letters</th><th>last error</th></tr>${status.events.handlers
-    .map((handler) => row([handler.name, handler.deliveredId, handler.behind, handler.attempts, handler.nextAttemptAt ?? '', handler.deadLetters, handler.lastError ?? '']))
-    .join('')}</table>
-<h2>tasks</h2>
-<table><tr><th>task</th><th>runs</th><th>failures</th><th>last run</th><th>last error</th></tr>${tasks}</table>
-</body></html>
-`;
-}

@@ -7,6 +7,7 @@ import { expect } from 'vitest';
 import { CryptoAssets } from '../../src/app.js';
 import { MemoryBackend, MemoryChain } from '../../src/backends/memory/index.js';
 import { BTC, type CoinDefinition } from '../../src/domain/coins.js';
+import type { LedgerLog } from '../../src/ledger/coin-ledger.js';
 import type { EngineName } from '../../src/store/database.js';
 import { coinTables } from '../../src/store/migrations.js';
 import { createTestDatabase, type TestDatabase } from './engines.js';
@@ -21,7 +22,7 @@ export interface TestLedger {
   finish(): Promise<void>;
 }
 
-export async function openTestLedger(engine: EngineName, coin: CoinDefinition = BTC): Promise<TestLedger> {
+export async function openTestLedger(engine: EngineName, coin: CoinDefinition = BTC, options: { log?: LedgerLog } = {}): Promise<TestLedger> {
   const database = await createTestDatabase(engine);
   const network = coin.networks.regtest!;
   const chain = new MemoryChain({ network });
@@ -30,6 +31,7 @@ export async function openTestLedger(engine: EngineName, coin: CoinDefinition = 
     database: database.options,
     coins: [{ coin, network, backend }],
     migrate: true,
+    log: options.log,
   });
   return {
     app,

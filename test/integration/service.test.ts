@@ -65,8 +65,8 @@ describe.each(engines)('helper service on %s (in-memory chain)', (engine) => {
   const services: HelperService[] = [];
 
   beforeEach(async () => {
-    ledger = await openTestLedger(engine);
     log = new MemoryLog();
+    ledger = await openTestLedger(engine, BTC, { log }); // the ledger logs broadcasts and refusals
   });
   afterEach(async () => {
     for (const service of services.splice(0)) await service.stop();
@@ -305,7 +305,7 @@ describe.each(engines)('helper service on %s (in-memory chain)', (engine) => {
     const refused = await ledger.app.coin('btc').read(async (book) => (await book.wallet('main')).refusedWithdrawals());
     expect(refused.map((w) => w.amount)).toEqual([150_000n]);
     expect(withdrawals.filter((w) => w.state === 'broadcasted').map((w) => w.amount).sort()).toEqual([1_000n, 2_000n, 3_000n]);
-    expect(log.has('error', 'withdrawals refused by the node')).toBe(true);
+    expect(log.has('error', 'the node refused a withdrawal')).toBe(true);
   });
 
   it('audits the books against the node every audit period and fails loudly on a shortfall', async () => {
@@ -349,7 +349,12 @@ describe.each(engines)('helper service on %s (in-memory chain)', (engine) => {
       expect(html).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
       expect(html).not.toContain('<script>');
       const metrics = await (await fetch(`${base}/metrics`)).text();
-      expect(metrics).toContain('cryptoassets_database_conflict_retries');
+      expect(metrics).toContain('# TYPE cryptoassets_database_conflict_retries_total counter');
+      expect(metrics).toContain('process_cpu_seconds_total');
+      expect(metrics).toContain('cryptoassets_pending_withdrawals{coin="btc",wallet="<script>alert(1)</script>"} 0');
+      const ready = await fetch(`${base}/ready`);
+      const readiness = (await ready.json()) as { ready: boolean; reasons: string[] };
+      expect({ status: ready.status, ready: readiness.ready }).toEqual({ status: readiness.reasons.length === 0 ? 200 : 503, ready: readiness.reasons.length === 0 });
       expect((await fetch(`${base}/health`)).status).toBe(200);
       expect((await fetch(`${base}/status.json`, { method: 'POST' })).status).toBe(405);
       expect((await fetch(`${base}/nope`)).status).toBe(404);

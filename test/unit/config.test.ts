@@ -173,7 +173,7 @@ describe('loadConfigFile', () => {
         script: { type: 'script', command: join(dir, 'on-event.sh'), timeoutMs: 5000, maxAttempts: 3 },
         tool: { type: 'script', command: 'notify-tool', timeoutMs: 30_000, maxAttempts: 12 },
       },
-      statusServer: { enabled: false, host: '0.0.0.0', port: 8080 },
+      statusServer: { enabled: false, host: '0.0.0.0', port: 8080, explorerUrl: null },
       service: {
         broadcastPeriodMs: 500,
         pollPeriodMs: 2000,
@@ -181,6 +181,7 @@ describe('loadConfigFile', () => {
         resendUnprocessedAfterMs: 120_000,
         leaseTtlMs: null,
         auditPeriodMs: 300_000,
+        stuckWithdrawalAgeMs: 3_600_000,
         logLevel: 'debug',
       },
     };
@@ -250,7 +251,7 @@ describe('parseConfig', () => {
         },
       },
       events: {},
-      statusServer: { enabled: true, host: '127.0.0.1', port: 18881 },
+      statusServer: { enabled: true, host: '127.0.0.1', port: 18881, explorerUrl: null },
       service: {
         broadcastPeriodMs: 30_000,
         pollPeriodMs: 10_000,
@@ -258,6 +259,7 @@ describe('parseConfig', () => {
         resendUnprocessedAfterMs: 3_600_000,
         leaseTtlMs: null,
         auditPeriodMs: 300_000,
+        stuckWithdrawalAgeMs: 3_600_000,
         logLevel: 'info',
       },
     } satisfies Config);
@@ -369,7 +371,7 @@ describe('environment interpolation', () => {
     raw.status_server = { enabled: '${ENABLED}', port: '${PORT}' };
     raw.service = { poll_period: '${POLL:-0.25}' };
     const config = parseConfig(raw, { ENABLED: 'false', PORT: '9000' });
-    expect(config.statusServer).toEqual({ enabled: false, host: '127.0.0.1', port: 9000 });
+    expect(config.statusServer).toEqual({ enabled: false, host: '127.0.0.1', port: 9000, explorerUrl: null });
     expect(config.service.pollPeriodMs).toBe(250);
   });
 
@@ -433,6 +435,11 @@ describe('malformed configurations', () => {
     ['fractional integer', (raw) => (raw.database.pool_size = 1.5), 'config: database.pool_size: expected an integer, got a number'],
     ['bad enum', (raw) => (raw.service = { log_level: 'loud' }), 'config: service.log_level: expected one of fatal, error, warn, info, debug, trace, silent'],
     ['bad flag', (raw) => (raw.status_server = { enabled: 'yes' }), 'config: status_server.enabled: expected true or false, got text'],
+    [
+      'explorer URL without {txid}',
+      (raw) => (raw.status_server = { explorer_url: 'https://explorer.example/tx/' }),
+      'config: status_server.explorer_url: expected an http(s) URL containing {txid}',
+    ],
     ['zero period', (raw) => (raw.service = { broadcast_period: 0 }), 'config: service.broadcast_period: must be greater than 0 seconds'],
     [
       'unknown network',

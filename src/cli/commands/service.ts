@@ -7,23 +7,28 @@ import { HelperService } from '../../service/helper-service.js';
 import { StatusServer } from '../../service/status-server.js';
 import { loadCliConfig } from '../config-file.js';
 import { EXIT } from '../exit-codes.js';
-import { createLogger } from '../logger.js';
+import { chooseLogLevel, createLogger } from '../logger.js';
 import type { CliIo } from '../program.js';
 import { reportError } from '../program.js';
 
 /** How long a clean stop may take before the process gives up waiting. */
 const STOP_TIMEOUT_MS = 30_000;
 
-export async function serviceCommand(io: CliIo, options: { config?: string; initializeDatabase?: boolean }): Promise<number> {
+export async function serviceCommand(
+  io: CliIo,
+  options: { config?: string; initializeDatabase?: boolean; logLevel?: string },
+): Promise<number> {
   let config;
   let app;
+  let log;
   try {
     config = await loadCliConfig(io, options.config);
-    app = await openFromConfig(config, { migrate: options.initializeDatabase === true });
+    log = await createLogger(chooseLogLevel(options.logLevel, io.env, config.service.logLevel));
+    // The ledger logs every broadcast (sent, refused, interrupted) through the same logger.
+    app = await openFromConfig(config, { migrate: options.initializeDatabase === true, log });
   } catch (error) {
     return reportError(io, error);
   }
-  const log = createLogger(config.service.logLevel);
   let critical: Error | undefined;
   let wake: () => void = () => undefined;
   const done = new Promise<void>((resolve) => (wake = resolve));
@@ -34,7 +39,7 @@ export async function serviceCommand(io: CliIo, options: { config?: string; init
     },
   });
   const status = config.statusServer.enabled
-    ? new StatusServer(service, config.statusServer.host, config.statusServer.port, log)
+    ? new StatusServer(service, config.statusServer.host, config.statusServer.port, log, { explorerUrl: config.statusServer.explorerUrl })
     : undefined;
   const onSignal = (signal: string) => {
     log.info({ signal }, 'stopping');
