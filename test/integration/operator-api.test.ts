@@ -17,8 +17,12 @@ import {
 } from '../../src/domain/errors.js';
 import { sequenceEvents } from '../../src/events/event-store.js';
 import type { CoinLedger } from '../../src/ledger/coin-ledger.js';
-import { latestSchemaVersion, schemaVersions } from '../../src/store/migrations.js';
-import { enginesUnderTest } from '../helpers/engines.js';
+import { CryptoAssets } from '../../src/app.js';
+import { coinTables, latestSchemaVersion, schemaVersions } from '../../src/store/migrations.js';
+import { openDatabase } from '../../src/store/open.js';
+import { POSTGRES_COIN_MIGRATIONS, POSTGRES_GLOBAL_MIGRATIONS } from '../../src/store/postgres/schema.js';
+import { SQLITE_COIN_MIGRATIONS, SQLITE_GLOBAL_MIGRATIONS } from '../../src/store/sqlite/schema.js';
+import { createTestDatabase, enginesUnderTest } from '../helpers/engines.js';
 import { fundAccount, openTestLedger, randomTxid, rowCounts, type TestLedger } from '../helpers/ledger.js';
 
 const engines = await enginesUnderTest();
@@ -222,6 +226,47 @@ describe('ErrorCode', () => {
     expect(new Set(ERROR_CODES).size).toBe(ERROR_CODES.length);
     for (const code of ['insufficient_balance', 'not_found', 'invalid_argument', 'outcome_unknown', 'wallet_locked'] as const) {
       expect(ERROR_CODES).toContain(code);
+    }
+  });
+});
+
+describe.each(engines)('schema 3 to 4 on %s', (engine) => {
+  it('adds frozen_at to existing accounts (not frozen), keeps their balances, and the freeze works after it', async () => {
+    const database = await createTestDatabase(engine);
+    const raw = openDatabase(database.options);
+    try {
+      const sqlite = engine === 'sqlite';
+      const coin = (sqlite ? SQLITE_COIN_MIGRATIONS : POSTGRES_COIN_MIGRATIONS).filter((m) => m.version <= 3);
+      const global = sqlite ? SQLITE_GLOBAL_MIGRATIONS : POSTGRES_GLOBAL_MIGRATIONS;
+      const now = new Date().toISOString();
+      await raw.transaction('schema', async (tx) => {
+        await tx.run(`CREATE TABLE cryptoassets_migration (scope TEXT NOT NULL, version INTEGER NOT NULL, name TEXT NOT NULL,
+          applied_at ${sqlite ? 'TEXT' : 'TIMESTAMPTZ'} NOT NULL, PRIMARY KEY (scope, version))`);
+        for (const [scope, tables, migrations] of [
+          ['_global', coinTables('cryptoassets'), global],
+          ['btc', coinTables('btc'), coin],
+        ] as const) {
+          for (const migration of migrations) {
+            for (const statement of migration.statements(tables)) await tx.run(statement);
+            await tx.run('INSERT INTO cryptoassets_migration (scope, version, name, applied_at) VALUES (?, ?, ?, ?)', [scope, migration.version, migration.name, now]);
+          }
+        }
+        await tx.run(`INSERT INTO btc_wallet (name, created_at, updated_at) VALUES ('main', ?, ?)`, [now, now]);
+        await tx.run(`INSERT INTO btc_account (wallet_id, name, kind, balance, created_at, updated_at) VALUES (1, 'alice', 'user', 0, ?, ?)`, [now, now]);
+      });
+    } finally {
+      await raw.close();
+    }
+    const app = await CryptoAssets.open({ database: database.options, coins: [{ coin: BTC, network: regtest }], migrate: true });
+    try {
+      expect(await schemaVersions(app.database, ['btc'])).toMatchObject({ btc: 4 });
+      const btc = app.coin('btc');
+      expect(await btc.read(async (book) => (await book.wallet('main')).getAccount('alice'))).toMatchObject({ name: 'alice', balance: 0n, frozenAt: null });
+      const frozen = await btc.transaction(async (book) => (await book.wallet('main')).freezeAccount('alice'));
+      expect(frozen.frozenAt).toBeInstanceOf(Date);
+    } finally {
+      await app.close();
+      await database.drop();
     }
   });
 });
