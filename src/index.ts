@@ -21,7 +21,7 @@ export type { ReadingRegister } from './ledger/readings.js';
 export type { NetworkUpdate, ReadingApplied } from './ledger/tracking.js';
 export { CoinBook } from './ledger/coin-book.js';
 export { WalletBook, type SendOptions } from './ledger/wallet-book.js';
-export type { TransactionFilter, TransactionPage } from './ledger/queries.js';
+export type { JournalEntry, TransactionFilter, TransactionPage } from './ledger/queries.js';
 export { InvalidDeposit, type DepositChange, type DepositReport, type DepositUpdate } from './ledger/deposits.js';
 export type { AccountKey, AccountRef, CoinContext, WriteFence } from './ledger/context.js';
 export type { BalanceImport } from './ledger/balance-import.js';

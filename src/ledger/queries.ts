@@ -178,3 +178,38 @@ function timeParam(time: Date): string {
   if (!(time instanceof Date) || Number.isNaN(time.getTime())) throw new InvalidArgument('listTransactions: from/to must be valid Dates');
   return time.toISOString();
 }
+
+/** A journal entry with what an accountant needs beside it (see `listEntries`). */
+export interface JournalEntry extends Entry {
+  readonly accountName: string;
+  readonly transactionType: TransactionType;
+  /** Txid of the transaction's network transaction, null for off-chain entries. */
+  readonly txid: string | null;
+}
+
+/**
+ * Every journal entry of this wallet, oldest first, one page at a time (`after`: the previous
+ * page's `next`), for exports. Pages are keyed by entry id, so memory does not grow with the
+ * journal. @throws InvalidArgument (a malformed cursor)
+ */
+export async function listEntries(scope: WalletScope, page: { after?: string; limit?: number } = {}): Promise<{ items: JournalEntry[]; next: string | null }> {
+  if (page.after !== undefined && !/^(0|[1-9]\d{0,15})$/.test(page.after)) throw new InvalidArgument(`listEntries: not a cursor: ${JSON.stringify(page.after)}`);
+  const limit = Math.min(Math.max(Math.trunc(page.limit ?? 1000), 1), 10_000);
+  const t = scope.context.tables;
+  const rows = await scope.tx.all(
+    `SELECT e.*, t.label, t.type AS transaction_type, a.name AS account_name, n.txid
+     FROM ${t.entry} e
+     JOIN ${t.account} a ON a.id = e.account_id
+     JOIN ${t.transaction} t ON t.id = e.transaction_id
+     LEFT JOIN ${t.networkTransaction} n ON n.id = t.network_transaction_id
+     WHERE a.wallet_id = ? AND e.id > ? ORDER BY e.id LIMIT ?`,
+    [scope.walletId, Number(page.after ?? '0'), limit + 1],
+  );
+  const items = rows.slice(0, limit).map((row) => ({
+    ...entryFromRow(row),
+    accountName: String(row.account_name),
+    transactionType: row.transaction_type as TransactionType,
+    txid: row.txid === null || row.txid === undefined ? null : String(row.txid),
+  }));
+  return { items, next: rows.length > limit ? String(items.at(-1)!.id) : null };
+}

@@ -264,6 +264,15 @@ export class WalletBook {
     return queries.listTransactions(this.scope, filter);
   }
 
+  /**
+   * Every journal entry of this wallet, oldest first, with its account's name, its transaction's
+   * type and txid, one page at a time (default 1000, at most 10 000): pass `next` as `after`.
+   * What `cryptoassets export` writes, for one wallet.
+   */
+  listEntries(page: { after?: string; limit?: number } = {}): Promise<{ items: queries.JournalEntry[]; next: string | null }> {
+    return queries.listEntries(this.scope, page);
+  }
+
   /** A page of an account's journal, newest first. */
   accountHistory(account: AccountKey, page: { limit?: number; beforeId?: number } = {}): Promise<Entry[]> {
     return queries.accountHistory(this.scope, account, page);

@@ -186,6 +186,31 @@ describe.each(engines)('operator API on %s', (engine) => {
     }
   });
 
+  it('lists the journal of a wallet oldest first, page by page, with account names, types and txids', async () => {
+    await fundAccount(ledger, 'main', 'alice', 1_000_000n);
+    await inWallet((wallet) => wallet.createAccount('bob'));
+    for (let i = 1; i <= 3; i++) await inWallet((wallet) => wallet.transfer('alice', 'bob', BigInt(i)));
+    await fundAccount(ledger, 'other', 'carol', 5n); // another wallet: not listed
+    const seen: string[] = [];
+    let after: string | undefined;
+    for (;;) {
+      const page = await inWallet((wallet) => wallet.listEntries({ limit: 3, ...(after ? { after } : {}) }));
+      seen.push(...page.items.map((e) => `${e.accountName}:${e.kind}:${e.amount}:${e.transactionType}:${e.txid === null ? '-' : 'txid'}`));
+      if (page.next === null) break;
+      after = page.next;
+    }
+    expect(seen).toEqual([
+      'alice:deposit_credit:1000000:deposit:txid',
+      'alice:transfer_out:-1:internal:-',
+      'bob:transfer_in:1:internal:-',
+      'alice:transfer_out:-2:internal:-',
+      'bob:transfer_in:2:internal:-',
+      'alice:transfer_out:-3:internal:-',
+      'bob:transfer_in:3:internal:-',
+    ]);
+    await expect(inWallet((wallet) => wallet.listEntries({ after: 'x' }))).rejects.toBeInstanceOf(InvalidArgument);
+  });
+
   it('events are readable without a helper service: after() sequences what is committed, each once, in order', async () => {
     await fundAccount(ledger, 'main', 'alice', 1_000_000n);
     await inWallet((wallet) => wallet.withdraw('alice', EXTERNAL, 50_000n));
