@@ -268,6 +268,26 @@ describe.each(engines)('operator commands on %s', (engine) => {
     }
   });
 
+  it('doctor: a node that does not answer fails its line, without a secret, and the wallet is not asked', async () => {
+    const { database } = await seeded(engine);
+    try {
+      const url = engine === 'sqlite' ? `sqlite:${database.location}` : database.location;
+      const path = join(dir, `config-${++files}.yaml`);
+      writeFileSync(
+        path,
+        `database:\n  url: "${url}"\ncoins:\n  btc: {network: regtest, backend: {type: bitcoind, url: "http://127.0.0.1:9", username: u, password: node-s3cret, timeout_ms: 2000}}\n`,
+      );
+      const result = await cli(['doctor', '-c', path]);
+      expect(result.code).toBe(1);
+      expect(result.out).toMatch(/\nFAIL btc node: .+\n/);
+      expect(result.out).not.toContain('btc wallet:');
+      expect(result.out).toContain('ok   schema: latest');
+      expect(result.out + result.err).not.toContain('node-s3cret');
+    } finally {
+      await database.drop();
+    }
+  });
+
   it('doctor: a database not migrated to the latest schema fails the schema check', async () => {
     const database = await createTestDatabase(engine);
     try {
