@@ -132,7 +132,8 @@ export class WalletBook {
   /**
    * Send to an address: an internal transfer when it is a receiving address of this wallet (unless
    * `forceExternal`), otherwise a withdrawal debited now and queued for broadcast.
-   * @throws InvalidAmount, InvalidAddress, InsufficientBalance, SameAccount, IdempotencyKeyReused, NotFound
+   * Accounts by record, id or name.
+   * @throws InvalidAmount, InvalidAddress, InsufficientBalance, SameAccount, IdempotencyKeyReused, AccountFrozen, NotFound
    */
   send(
     from: AccountKey,
@@ -155,7 +156,7 @@ export class WalletBook {
     return transfers.withdraw(this.scope, from, address, amount, label, options);
   }
 
-  /** Move an amount between two accounts of this wallet, off-chain. */
+  /** Move an amount between two accounts of this wallet, off-chain. @throws AccountFrozen (either side), and as `send` */
   transfer(
     from: AccountKey,
     to: AccountKey,
