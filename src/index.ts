@@ -21,8 +21,9 @@ export type { ReadingRegister } from './ledger/readings.js';
 export type { NetworkUpdate, ReadingApplied } from './ledger/tracking.js';
 export { CoinBook } from './ledger/coin-book.js';
 export { WalletBook, type SendOptions } from './ledger/wallet-book.js';
+export type { JournalEntry, TransactionFilter, TransactionPage } from './ledger/queries.js';
 export { InvalidDeposit, type DepositChange, type DepositReport, type DepositUpdate } from './ledger/deposits.js';
-export type { AccountRef, CoinContext, WriteFence } from './ledger/context.js';
+export type { AccountKey, AccountRef, CoinContext, WriteFence } from './ledger/context.js';
 export type { BalanceImport } from './ledger/balance-import.js';
 export type { CoinCheck, LedgerCheck, WalletCheck } from './ledger/verify.js';
 export {

@@ -12,6 +12,15 @@ import { cancelWithdrawalCommand, retryWithdrawalCommand } from './commands/with
 import { serviceCommand } from './commands/service.js';
 import { deadLettersCommand, eventsCommand, redeliverCommand } from './commands/event-commands.js';
 import { verifyLedgerCommand } from './commands/verify-ledger.js';
+import {
+  accountsCommand,
+  balancesCommand,
+  exportCommand,
+  freezeCommand,
+  historyCommand,
+  withdrawalsCommand,
+} from './commands/operator-commands.js';
+import { doctorCommand } from './commands/doctor.js';
 import { describeError, EXIT, exitCodeFor } from './exit-codes.js';
 
 /** Where command output goes; tests pass their own. */
@@ -119,6 +128,94 @@ Exit codes: 0 ok, 1 refused, 2 service critical failure, 64 usage, 69 database o
       return run(() => command(io, this.opts()))();
     });
   }
+
+  configOption(
+    program
+      .command('balances')
+      .description('the balance of every account, per coin and wallet, in coins')
+      .option('--coin <code>', 'only this coin')
+      .option('--wallet <name>', 'only this wallet')
+      .option('--json', 'print one JSON document'),
+  ).action(function (this: Command) {
+    return run(() => balancesCommand(io, this.opts()))();
+  });
+
+  configOption(
+    program
+      .command('accounts')
+      .description('the accounts: id, name, kind, balance, frozen or not')
+      .option('--coin <code>', 'only this coin')
+      .option('--wallet <name>', 'only this wallet')
+      .option('--json', 'print one JSON document'),
+  ).action(function (this: Command) {
+    return run(() => accountsCommand(io, this.opts()))();
+  });
+
+  configOption(
+    program
+      .command('history')
+      .description("a page of an account's journal entries, newest first")
+      .requiredOption('--coin <code>', 'coin')
+      .requiredOption('--wallet <name>', 'wallet')
+      .requiredOption('--account <name>', 'account name')
+      .option('--limit <n>', 'entries per page (1..1000)', '100')
+      .option('--before <id>', 'only entries older than this entry id (the next page)')
+      .option('--csv', 'print CSV')
+      .option('--json', 'print one JSON document'),
+  ).action(function (this: Command) {
+    return run(() => historyCommand(io, this.opts()))();
+  });
+
+  configOption(
+    program
+      .command('withdrawals')
+      .description('withdrawals waiting (pending and refused by default): amount, address, state, age, refusal')
+      .option('--coin <code>', 'only this coin')
+      .option('--wallet <name>', 'only this wallet')
+      .option('--pending', 'queued ones')
+      .option('--refused', 'those the node refused')
+      .option('--all', 'every withdrawal, whatever its state')
+      .option('--json', 'print one JSON document'),
+  ).action(function (this: Command) {
+    return run(() => withdrawalsCommand(io, this.opts()))();
+  });
+
+  for (const [name, description, freeze] of [
+    ['freeze-account', 'freeze an account: it cannot send or receive transfers; deposits still credit it', true],
+    ['unfreeze-account', 'unfreeze an account', false],
+  ] as const) {
+    configOption(
+      program
+        .command(name)
+        .description(description)
+        .requiredOption('--coin <code>', 'coin')
+        .requiredOption('--wallet <name>', 'wallet')
+        .requiredOption('--account <name>', 'account name')
+        .option('--json', 'print the account as JSON'),
+    ).action(function (this: Command) {
+      return run(() => freezeCommand(io, this.opts(), freeze))();
+    });
+  }
+
+  configOption(
+    program
+      .command('export')
+      .description('every journal entry, oldest first, for accounting (streamed)')
+      .option('--coin <code>', 'only this coin')
+      .option('--csv', 'CSV with a header line')
+      .option('--json', 'one JSON document per line'),
+  ).action(function (this: Command) {
+    return run(() => exportCommand(io, this.opts()))();
+  });
+
+  configOption(
+    program
+      .command('doctor')
+      .description('check the configuration, the database and its schema, each node and wallet, the notification listener and webhook targets')
+      .option('--json', 'print the checks as one JSON document'),
+  ).action(function (this: Command) {
+    return run(() => doctorCommand(io, this.opts()))();
+  });
 
   configOption(
     program

@@ -5,14 +5,96 @@
  */
 export class CryptoAssetsError extends Error {
   /** Stable machine-readable code, e.g. `insufficient_balance`. */
-  readonly code: string;
+  readonly code: ErrorCode;
 
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = new.target.name;
     this.code = code;
   }
 }
+
+/** Codes of the ledger's own errors (the classes of this module and the event and notification errors). */
+export const LEDGER_ERROR_CODES = [
+  'invalid_amount',
+  'invalid_address',
+  'invalid_txid',
+  'invalid_name',
+  'insufficient_balance',
+  'balance_out_of_range',
+  'same_account',
+  'account_frozen',
+  'not_found',
+  'already_exists',
+  'idempotency_key_reused',
+  'invalid_state',
+  'invalid_argument',
+  'invalid_deposit',
+  'cannot_resolve_database_conflict',
+  'stale_reading',
+  'scan_incomplete',
+  'lease_lost',
+  'config_error',
+  'database_unavailable',
+  'unknown_coin',
+  'notification_listener_failed',
+  'event_delivery_failed',
+  'event_handler_load_failed',
+] as const;
+
+/**
+ * Codes of `BackendError`: `backend_error` (generic), transport failures, refusals of the
+ * backends, and bitcoind's JSON-RPC errors by name (`rpc_error` for a number without one).
+ */
+export const BACKEND_ERROR_CODES = [
+  'backend_error',
+  'backend_closed',
+  // transport
+  'node_unreachable',
+  'outcome_unknown',
+  'node_busy',
+  'unauthorized',
+  'forbidden',
+  'endpoint_not_found',
+  'garbage',
+  'answer_too_large',
+  'deadline_passed',
+  // answers
+  'wrong_network',
+  'invalid_request',
+  'invalid_cursor',
+  'tip_moving',
+  // JSON-RPC errors of bitcoind
+  'rpc_error',
+  'rpc_misc_error',
+  'rpc_type_error',
+  'wallet_error',
+  'invalid_address_or_key',
+  'insufficient_funds',
+  'invalid_parameter',
+  'wallet_locked',
+  'wrong_passphrase',
+  'wallet_not_encrypted',
+  'wallet_not_found',
+  'wallet_not_specified',
+  'transaction_verify_error',
+  'transaction_rejected',
+  'transaction_already_in_chain',
+  'node_warming_up',
+  'wallet_already_loaded',
+  'rpc_invalid_request',
+  'method_not_found',
+  'rpc_invalid_params',
+  'rpc_parse_error',
+] as const;
+
+export type LedgerErrorCode = (typeof LEDGER_ERROR_CODES)[number];
+export type BackendErrorCode = (typeof BACKEND_ERROR_CODES)[number];
+/** Every `code` a `CryptoAssetsError` can carry: switch on it exhaustively. */
+export type ErrorCode = LedgerErrorCode | BackendErrorCode;
+
+/** Every error code, for checks at run time. */
+export const ERROR_CODES: readonly ErrorCode[] = [...LEDGER_ERROR_CODES, ...BACKEND_ERROR_CODES];
 
 /** Why an amount was refused. */
 export type AmountErrorReason =
@@ -140,6 +222,18 @@ export class NotFound extends CryptoAssetsError {
   }
 }
 
+/**
+ * The account is frozen by an operator: it cannot send (transfers, withdrawals) nor receive
+ * transfers until it is unfrozen. Deposits to its addresses are still credited.
+ */
+export class AccountFrozen extends CryptoAssetsError {
+  readonly accountId: number;
+  constructor(accountId: number, detail: string) {
+    super('account_frozen', `account ${accountId} is frozen: ${detail}`);
+    this.accountId = accountId;
+  }
+}
+
 /** A unique thing (account name, address) already exists. */
 export class AlreadyExists extends CryptoAssetsError {
   constructor(what: string, key: string) {
@@ -158,6 +252,13 @@ export class IdempotencyKeyReused extends CryptoAssetsError {
 export class InvalidState extends CryptoAssetsError {
   constructor(message: string) {
     super('invalid_state', message);
+  }
+}
+
+/** An argument of a query is malformed (an unknown state, a cursor that is not one, an invalid Date). */
+export class InvalidArgument extends CryptoAssetsError {
+  constructor(message: string) {
+    super('invalid_argument', message);
   }
 }
 
@@ -242,7 +343,7 @@ export class UnknownCoin extends CryptoAssetsError {
 export class BackendError extends CryptoAssetsError {
   /** True when the call certainly had no effect and may be repeated. */
   readonly retryable: boolean;
-  constructor(message: string, options: { retryable: boolean; cause?: unknown; code?: string }) {
+  constructor(message: string, options: { retryable: boolean; cause?: unknown; code?: BackendErrorCode }) {
     super(options.code ?? 'backend_error', message, { cause: options.cause });
     this.retryable = options.retryable;
   }

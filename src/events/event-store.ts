@@ -20,8 +20,13 @@ function read<T>(database: Database, fn: (tx: SqlExecutor) => Promise<T>): Promi
 
 /**
  * Give committed, unsequenced events their public ids (`seq`), in the order they were written.
- * Only the service holding the lease runs this, so ids increase in the order events become
- * visible, and an event whose transaction committed late still gets the next id: none is skipped.
+ * The helper service runs this every round, and `EventsApi.after` before it reads, so that an
+ * application sees its events without a service. Any number of processes may run it at once:
+ * it is one SERIALIZABLE transaction that reads the unsequenced rows and MAX(seq) and writes
+ * seq = MAX+1, MAX+2, …, so two runs that overlap conflict (a concurrent update of the same rows,
+ * or the UNIQUE index on seq) and one of them is rolled back and re-run on the new state. Hence
+ * ids increase in the order events become visible, an event whose transaction committed late
+ * still gets the next id (none is skipped behind a reader's back), and no event gets two ids.
  * @returns how many were sequenced.
  */
 export async function sequenceEvents(database: Database): Promise<number> {
@@ -39,6 +44,15 @@ export async function sequenceEvents(database: Database): Promise<number> {
     }
     return rows.length;
   });
+}
+
+/**
+ * Sequence whatever is committed and not yet sequenced; a read first, so that a reader takes no
+ * write lock when there is nothing to do. @returns how many were sequenced.
+ */
+export async function sequenceCommitted(database: Database): Promise<number> {
+  const waiting = await read(database, (tx) => tx.get('SELECT id FROM cryptoassets_event WHERE seq IS NULL LIMIT 1'));
+  return waiting ? sequenceEvents(database) : 0;
 }
 
 interface EventRow extends Record<string, unknown> {

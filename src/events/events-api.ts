@@ -10,15 +10,26 @@ export class EventsApi {
   constructor(private readonly database: Database) {}
 
   /**
-   * Events with an id greater than `afterId`, oldest first (at most `limit`, 1..1000). Only events
-   * the service has sequenced appear; ids are increasing and gap-free in that order.
+   * Events with an id greater than `afterId`, oldest first (at most `limit`, 1..1000).
+   *
+   * Events get their ids (`seq`) when they are committed and sequenced. This call sequences what
+   * is committed first (a short write transaction, only when something waits), so it works without
+   * a helper service; with one running, both sequence the same way (see `sequenceEvents`).
+   * The guarantee: ids increase in the order events became visible, each event has exactly one
+   * id forever, and an event committed later always gets a greater id than any already handed
+   * out, so a reader that stores the last id it processed and asks for the events after it sees
+   * every event once, in order. `{ sequence: false }` only reads what is already sequenced
+   * (for a read-only database user).
    */
-  after(afterId: bigint | number | string = 0n, limit = 100): Promise<CryptoAssetsEvent[]> {
-    return store.eventsAfter(this.database, toSeq(afterId), limit);
+  async after(afterId: bigint | number | string = 0n, limit = 100, options: { sequence?: boolean } = {}): Promise<CryptoAssetsEvent[]> {
+    const after = toSeq(afterId);
+    if (options.sequence !== false) await store.sequenceCommitted(this.database);
+    return store.eventsAfter(this.database, after, limit);
   }
 
-  /** The newest event id (0n when none). */
-  latestId(): Promise<bigint> {
+  /** The newest event id (0n when none), after sequencing what is committed. */
+  async latestId(options: { sequence?: boolean } = {}): Promise<bigint> {
+    if (options.sequence !== false) await store.sequenceCommitted(this.database);
     return store.latestEventId(this.database);
   }
 

@@ -3,9 +3,9 @@
  * reserved account per wallet that broadcasts charge their fees to.
  */
 import { INT64_MAX, INT64_MIN } from '../domain/coins.js';
-import { AlreadyExists, BalanceOutOfRange, InsufficientBalance, InvalidName, NotFound } from '../domain/errors.js';
+import { AccountFrozen, AlreadyExists, BalanceOutOfRange, InsufficientBalance, InvalidName, InvalidState, NotFound } from '../domain/errors.js';
 import { checkName } from '../domain/names.js';
-import type { AccountRef, CoinScope, WalletScope } from './context.js';
+import type { AccountKey, CoinScope, WalletScope } from './context.js';
 import { accountIdOf } from './context.js';
 import type { Account, Wallet } from './records.js';
 import { accountFromRow, nowText, walletFromRow } from './rows.js';
@@ -50,13 +50,25 @@ export async function findAccountById(scope: WalletScope, id: number): Promise<A
 }
 
 /** The account of this wallet, by record, id or name. @throws NotFound */
-export async function getAccount(scope: WalletScope, account: AccountRef | string): Promise<Account> {
+export async function getAccount(scope: WalletScope, account: AccountKey): Promise<Account> {
   const found =
     typeof account === 'string'
       ? await findAccountByName(scope, account)
       : await findAccountById(scope, accountIdOf(account));
   if (!found) throw new NotFound('account', typeof account === 'string' ? account : accountIdOf(account));
   return found;
+}
+
+/**
+ * The id of an account of this wallet given by record, id or name. A name is looked up (NotFound
+ * when this wallet has no account of that name); a record or id is taken as given, and the
+ * statement that uses it is scoped to the wallet. @throws NotFound, InvalidName
+ */
+export async function resolveAccountId(scope: WalletScope, account: AccountKey): Promise<number> {
+  if (typeof account !== 'string') return accountIdOf(account);
+  const found = await findAccountByName(scope, account);
+  if (!found) throw new NotFound('account', account);
+  return found.id;
 }
 
 /** @throws AlreadyExists when the wallet has an account of that name; InvalidName for the reserved fee-account name. */
@@ -104,7 +116,8 @@ async function insertAccount(scope: WalletScope, name: string, kind: 'user' | 'n
  * can never both pass a balance check they made separately. The same condition keeps a balance
  * that may go negative above the smallest 64-bit value: the stored column is signed 64-bit, and
  * SQLite would otherwise turn an overflowing result into a floating-point number.
- * @returns the new balance. @throws InsufficientBalance, BalanceOutOfRange, NotFound
+ * A frozen account is refused by the same statement.
+ * @returns the new balance. @throws InsufficientBalance, BalanceOutOfRange, AccountFrozen, NotFound
  */
 export async function debitAccount(
   scope: WalletScope,
@@ -115,14 +128,16 @@ export async function debitAccount(
   // The lowest balance the debit may start from: the amount itself, or with a negative balance
   // allowed, whatever still leaves balance − amount ≥ INT64_MIN.
   const floor = allowNegativeBalance ? INT64_MIN + amount : amount;
+  // `frozen_at IS NULL` in the same statement: a freeze committed before this debit refuses it.
   const row = await scope.tx.get<{ balance: bigint }>(
     `UPDATE ${scope.context.tables.account} SET balance = balance - ?, updated_at = ?
-     WHERE id = ? AND wallet_id = ? AND balance >= ? RETURNING balance`,
+     WHERE id = ? AND wallet_id = ? AND balance >= ? AND frozen_at IS NULL RETURNING balance`,
     [amount, nowText(), accountId, scope.walletId, floor],
   );
   if (row) return BigInt(row.balance);
   const account = await findAccountById(scope, accountId);
   if (!account) throw new NotFound('account', accountId);
+  if (account.frozenAt !== null) throw new AccountFrozen(accountId, 'it cannot send');
   if (allowNegativeBalance) throw new BalanceOutOfRange({ accountId, balance: account.balance, change: -amount });
   throw new InsufficientBalance(accountId, account.balance, amount);
 }
@@ -130,20 +145,63 @@ export async function debitAccount(
 /**
  * Add a signed amount to an account's balance, unless the result would leave the signed 64-bit
  * range. The range condition is part of the UPDATE, so it costs no extra round trip; only a
- * refusal reads the account again, to tell a missing account from a full one.
- * @throws BalanceOutOfRange, NotFound
+ * refusal reads the account again, to tell a missing account from a full one. With `refuseFrozen`
+ * (transfers in) a frozen account is refused by the same statement.
+ * @throws BalanceOutOfRange, AccountFrozen, NotFound
  */
-export async function adjustAccount(scope: WalletScope, accountId: number, amount: bigint): Promise<void> {
+export async function adjustAccount(
+  scope: WalletScope,
+  accountId: number,
+  amount: bigint,
+  options: { refuseFrozen?: boolean } = {},
+): Promise<void> {
   const { low, high } = startingRange(amount);
   const changed = await scope.tx.run(
     `UPDATE ${scope.context.tables.account} SET balance = balance + ?, updated_at = ?
-     WHERE id = ? AND wallet_id = ? AND balance BETWEEN ? AND ?`,
+     WHERE id = ? AND wallet_id = ? AND balance BETWEEN ? AND ?${options.refuseFrozen ? ' AND frozen_at IS NULL' : ''}`,
     [amount, nowText(), accountId, scope.walletId, low, high],
   );
   if (changed === 1) return;
   const account = await findAccountById(scope, accountId);
   if (!account) throw new NotFound('account', accountId);
+  if (options.refuseFrozen && account.frozenAt !== null) throw new AccountFrozen(accountId, 'it cannot receive transfers');
   throw new BalanceOutOfRange({ accountId, balance: account.balance, change: amount });
+}
+
+/**
+ * Freeze an account of this wallet: from now on it cannot send (transfers out, withdrawals; its
+ * queued withdrawals wait unsent) nor receive transfers; deposits still credit it. Freezing a
+ * frozen account changes nothing. The network-fee account cannot be frozen (broadcasts charge it).
+ * @throws NotFound, InvalidState
+ */
+export async function freezeAccount(scope: WalletScope, account: AccountKey): Promise<Account> {
+  const found = await getAccount(scope, account);
+  if (found.kind === 'network_fee') throw new InvalidState('the network-fee account cannot be frozen: broadcasts charge their fees to it');
+  if (found.frozenAt !== null) return found;
+  const now = nowText();
+  const row = await scope.tx.get(
+    `UPDATE ${scope.context.tables.account} SET frozen_at = ?, updated_at = ? WHERE id = ? AND wallet_id = ? RETURNING *`,
+    [now, now, found.id, scope.walletId],
+  );
+  return accountFromRow(row!);
+}
+
+/** Unfreeze an account; unfreezing one that is not frozen changes nothing. @throws NotFound */
+export async function unfreezeAccount(scope: WalletScope, account: AccountKey): Promise<Account> {
+  const found = await getAccount(scope, account);
+  if (found.frozenAt === null) return found;
+  const row = await scope.tx.get(
+    `UPDATE ${scope.context.tables.account} SET frozen_at = NULL, updated_at = ? WHERE id = ? AND wallet_id = ? RETURNING *`,
+    [nowText(), found.id, scope.walletId],
+  );
+  return accountFromRow(row!);
+}
+
+/** Refuse a transfer to or from a frozen account before anything is written. @throws AccountFrozen */
+export function checkNotFrozen(account: Account, direction: 'send' | 'receive'): void {
+  if (account.frozenAt !== null) {
+    throw new AccountFrozen(account.id, direction === 'send' ? 'it cannot send' : 'it cannot receive transfers');
+  }
 }
 
 /**

@@ -6,9 +6,8 @@
 import { assertValidAddress } from '../domain/address.js';
 import { AlreadyExists, NotFound } from '../domain/errors.js';
 import { checkOptionalName } from '../domain/names.js';
-import type { AccountRef, WalletScope } from './context.js';
-import { accountIdOf } from './context.js';
-import { getAccount } from './accounts.js';
+import type { AccountKey, WalletScope } from './context.js';
+import { getAccount, resolveAccountId } from './accounts.js';
 import type { Account, Address } from './records.js';
 import { accountFromRow, addressFromRow, nowText } from './rows.js';
 
@@ -24,13 +23,13 @@ export async function findAddressRow(scope: WalletScope, canonical: string): Pro
  */
 export async function addReceivingAddress(
   scope: WalletScope,
-  account: AccountRef,
+  account: AccountKey,
   address: string,
   label: string | null,
 ): Promise<Address> {
   const canonical = assertValidAddress(address, scope.context.network);
   const checkedLabel = checkOptionalName('address label', label);
-  const owner = await getAccount(scope, accountIdOf(account));
+  const owner = await getAccount(scope, account);
   if (await findAddressRow(scope, canonical)) throw new AlreadyExists('address', canonical);
   if (checkedLabel !== null && (await labelTaken(scope, checkedLabel))) {
     throw new AlreadyExists('address label', checkedLabel);
@@ -55,8 +54,8 @@ export async function labelTaken(scope: WalletScope, label: string): Promise<boo
  * A label not used by any address of this wallet, for backends (block.io) that need unique labels
  * and callers that do not care to name addresses. Not meant for people to read.
  */
-export async function automaticLabel(scope: WalletScope, account: AccountRef): Promise<string> {
-  const accountId = accountIdOf(account);
+export async function automaticLabel(scope: WalletScope, account: AccountKey): Promise<string> {
+  const accountId = await resolveAccountId(scope, account);
   for (;;) {
     const suffix = Math.floor(Math.random() * 36 ** 6).toString(36).padStart(6, '0');
     const label = `account-${accountId}-${Date.now().toString(36)}-${suffix}`;
@@ -113,7 +112,7 @@ export async function externalAddressId(scope: WalletScope, canonical: string): 
 /** Receiving addresses of this wallet: active ones by default. */
 export async function listReceivingAddresses(
   scope: WalletScope,
-  options: { archived?: boolean | 'include'; account?: AccountRef } = {},
+  options: { archived?: boolean | 'include'; account?: AccountKey } = {},
 ): Promise<Address[]> {
   const conditions = ['wallet_id = ?'];
   const params: (number | string)[] = [scope.walletId];
@@ -121,7 +120,7 @@ export async function listReceivingAddresses(
   else if (options.archived !== 'include') conditions.push('archived_at IS NULL');
   if (options.account !== undefined) {
     conditions.push('account_id = ?');
-    params.push(accountIdOf(options.account));
+    params.push(await resolveAccountId(scope, options.account));
   }
   const rows = await scope.tx.all(
     `SELECT * FROM ${scope.context.tables.address} WHERE ${conditions.join(' AND ')} ORDER BY id`,

@@ -5,8 +5,7 @@
  * unaccounted and books nothing.
  */
 import { InvalidState } from '../domain/errors.js';
-import type { AccountRef, CoinScope, WalletScope } from './context.js';
-import { accountIdOf } from './context.js';
+import type { AccountKey, CoinScope, WalletScope } from './context.js';
 import { checkBalanceChange, getAccount } from './accounts.js';
 import { findTransaction, insertTransaction, postEntry } from './entries.js';
 import { exactSum, exactSumColumns } from './exact-sum.js';
@@ -51,11 +50,11 @@ export interface BalanceImport {
  */
 export async function importUnaccountedBalance(
   scope: WalletScope,
-  account: AccountRef,
+  account: AccountKey,
   backendBalance: bigint,
   label: string,
 ): Promise<BalanceImport> {
-  const target = await getAccount(scope, accountIdOf(account));
+  const target = await getAccount(scope, account);
   const expectedBalance = await expectedBackendBalance(scope);
   const unaccounted = backendBalance - expectedBalance;
   if (unaccounted <= 0n) return { imported: 0n, backendBalance, expectedBalance };

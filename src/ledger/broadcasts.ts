@@ -46,7 +46,9 @@ export interface OpenBroadcastOptions {
  */
 export async function openBroadcast(scope: WalletScope, options: OpenBroadcastOptions = {}): Promise<OpenedBroadcast | undefined> {
   const outputsMax = options.outputsMax ?? BROADCAST_OUTPUTS_MAX;
-  let withdrawals = await pendingWithdrawals(scope, options.withdrawalIds ? undefined : outputsMax);
+  // Withdrawals of frozen accounts stay in the queue: read in this transaction, so a freeze that
+  // commits first holds them, and one that overlaps conflicts with it.
+  let withdrawals = await pendingWithdrawals(scope, options.withdrawalIds ? undefined : outputsMax, { sendable: true });
   if (options.withdrawalIds) {
     const wanted = new Set(options.withdrawalIds);
     withdrawals = withdrawals.filter((withdrawal) => wanted.has(withdrawal.id)).slice(0, outputsMax);

@@ -6,10 +6,9 @@
 import { type CoinBackend, DEADLINE_PASSED, OUTCOME_UNKNOWN, REFUSAL_CODES } from '../backends/backend.js';
 import { AlreadyExists, BackendError, InvalidState } from '../domain/errors.js';
 import { checkOptionalName } from '../domain/names.js';
-import type { AccountRef, CoinContext, WriteFence } from './context.js';
+import type { AccountKey, CoinContext, WriteFence } from './context.js';
 import type { OpenedBroadcast } from './broadcasts.js';
 import { syncWithChain, type SyncResult } from './chain-sync.js';
-import { accountIdOf } from './context.js';
 import type { CoinBook } from './coin-book.js';
 import type { BalanceImport } from './balance-import.js';
 import type { DepositUpdate } from './deposits.js';
@@ -122,12 +121,12 @@ export class CoinLedger {
    * transaction open), then it is recorded. With no label, a unique automatic one is used.
    * @throws NotFound (wallet, account), AlreadyExists (label), BackendError
    */
-  async createReceivingAddress(walletName: string, account: AccountRef, options: { label?: string } = {}): Promise<Address> {
-    const accountId = accountIdOf(account);
+  async createReceivingAddress(walletName: string, account: AccountKey, options: { label?: string } = {}): Promise<Address> {
     const requested = checkOptionalName('address label', options.label);
+    let accountId = 0;
     const label = await this.read(async (book) => {
       const wallet = await book.wallet(walletName);
-      await wallet.getAccount(accountId);
+      accountId = (await wallet.getAccount(account)).id;
       if (requested !== null) {
         // Checked again at insert time; checking now saves a useless backend call.
         if (await wallet.isLabelTaken(requested)) throw new AlreadyExists('address label', requested);
@@ -177,7 +176,7 @@ export class CoinLedger {
    * @throws InvalidState when broadcasts changed meanwhile, or one is open or awaiting vetting;
    *   ScanIncomplete; BackendError.
    */
-  async importBalance(walletName: string, account: AccountRef, options: { label?: string } = {}): Promise<BalanceImport> {
+  async importBalance(walletName: string, account: AccountKey, options: { label?: string } = {}): Promise<BalanceImport> {
     const before = await this.read((book) => book.broadcastsFingerprint());
     const backendBalance = await this.backend.getBalance(this.context.coin.confirmationThreshold);
     await this.scanReceived();

@@ -44,8 +44,12 @@ export interface WalletScope extends CoinScope {
 /** An account given by record or by id. */
 export type AccountRef = number | { readonly id: number };
 
+/** An account given by record, by id or by name (names are unique per wallet). */
+export type AccountKey = AccountRef | string;
+
+/** The id of an account given by record or id. Names are resolved by `resolveAccountId` (accounts.ts). */
 export function accountIdOf(account: AccountRef): number {
   const id = typeof account === 'number' ? account : account?.id;
-  if (!Number.isSafeInteger(id)) throw new TypeError('expected an account or an account id');
+  if (!Number.isSafeInteger(id)) throw new TypeError('expected an account, an account id or an account name');
   return id;
 }

@@ -23,15 +23,16 @@ export async function writeEntry(
   );
 }
 
-/** Change a balance and journal it. */
+/** Change a balance and journal it; `refuseFrozen` for a transfer in (see `adjustAccount`). */
 export async function postEntry(
   scope: WalletScope,
   accountId: number,
   transactionId: number,
   kind: EntryKind,
   amount: bigint,
+  options: { refuseFrozen?: boolean } = {},
 ): Promise<void> {
-  await adjustAccount(scope, accountId, amount);
+  await adjustAccount(scope, accountId, amount, options);
   await writeEntry(scope, accountId, transactionId, kind, amount);
 }
 

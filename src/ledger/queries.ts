@@ -2,18 +2,26 @@
  * Read-only questions about one wallet. All of them are scoped by wallet id.
  */
 import { assertValidAddress } from '../domain/address.js';
-import type { AccountRef, WalletScope } from './context.js';
-import { accountIdOf } from './context.js';
-import { getAccount } from './accounts.js';
+import type { AccountKey, WalletScope } from './context.js';
+import { getAccount, resolveAccountId } from './accounts.js';
 import { transactionSelect, transactionsFromRows } from './entries.js';
-import type { Entry, Transaction } from './records.js';
+import { InvalidArgument } from '../domain/errors.js';
+import type { SqlValue } from '../store/database.js';
+import type { Entry, Transaction, TransactionState, TransactionType } from './records.js';
+import { TRANSACTION_STATES, TRANSACTION_TYPES } from './records.js';
 import { exactSum, exactSumColumns } from './exact-sum.js';
 import { entryFromRow } from './rows.js';
 
-/** Withdrawals queued and not yet part of a broadcast, oldest first. */
-export async function pendingWithdrawals(scope: WalletScope, limit?: number): Promise<Transaction[]> {
+/**
+ * Withdrawals queued and not yet part of a broadcast, oldest first. With `sendable`, only those
+ * whose sending account is not frozen (what a broadcast may take; the others wait in the queue).
+ */
+export async function pendingWithdrawals(scope: WalletScope, limit?: number, options: { sendable?: boolean } = {}): Promise<Transaction[]> {
+  const held = options.sendable
+    ? ` AND NOT EXISTS (SELECT 1 FROM ${scope.context.tables.account} s WHERE s.id = t.sending_account_id AND s.frozen_at IS NOT NULL)`
+    : '';
   const rows = await scope.tx.all(
-    `${transactionSelect(scope)} WHERE t.wallet_id = ? AND t.type = 'withdrawal' AND t.state = 'pending'
+    `${transactionSelect(scope)} WHERE t.wallet_id = ? AND t.type = 'withdrawal' AND t.state = 'pending'${held}
      ORDER BY t.id${limit === undefined ? '' : ' LIMIT ?'}`,
     limit === undefined ? [scope.walletId] : [scope.walletId, limit],
   );
@@ -21,12 +29,12 @@ export async function pendingWithdrawals(scope: WalletScope, limit?: number): Pr
 }
 
 /** All deposits of the wallet (credited or not), oldest first. */
-export async function deposits(scope: WalletScope, options: { account?: AccountRef } = {}): Promise<Transaction[]> {
+export async function deposits(scope: WalletScope, options: { account?: AccountKey } = {}): Promise<Transaction[]> {
   const params: number[] = [scope.walletId];
   let filter = '';
   if (options.account !== undefined) {
     filter = ' AND t.receiving_account_id = ?';
-    params.push(accountIdOf(options.account));
+    params.push(await resolveAccountId(scope, options.account));
   }
   const rows = await scope.tx.all(
     `${transactionSelect(scope)} WHERE t.wallet_id = ? AND t.type = 'deposit'${filter} ORDER BY t.id`,
@@ -45,14 +53,14 @@ export async function unconfirmedDeposits(scope: WalletScope): Promise<Transacti
 }
 
 /** Sum of an account's deposits that are on their way (seen, not yet credited, not conflicted). */
-export async function unconfirmedBalance(scope: WalletScope, account: AccountRef): Promise<bigint> {
+export async function unconfirmedBalance(scope: WalletScope, account: AccountKey): Promise<bigint> {
   const t = scope.context.tables;
   const row = await scope.tx.get(
     `SELECT ${exactSumColumns('t.amount', 'total')} FROM ${t.transaction} t
      JOIN ${t.networkTransaction} n ON n.id = t.network_transaction_id
      WHERE t.wallet_id = ? AND t.type = 'deposit' AND t.state = 'incoming' AND t.receiving_account_id = ?
        AND n.state = 'seen'`,
-    [scope.walletId, accountIdOf(account)],
+    [scope.walletId, await resolveAccountId(scope, account)],
   );
   return exactSum(row, 'total');
 }
@@ -63,13 +71,13 @@ export async function unconfirmedBalance(scope: WalletScope, account: AccountRef
  */
 export async function receivedByConfirmations(
   scope: WalletScope,
-  target: { account: AccountRef } | { address: string },
+  target: { account: AccountKey } | { address: string },
   minConfirmations: number,
 ): Promise<bigint> {
   const t = scope.context.tables;
   const [column, value] =
     'account' in target
-      ? ['t.receiving_account_id', accountIdOf(target.account)]
+      ? ['t.receiving_account_id', await resolveAccountId(scope, target.account)]
       : ['a.address', assertValidAddress(target.address, scope.context.network)];
   const row = await scope.tx.get(
     `SELECT ${exactSumColumns('t.amount', 'total')} FROM ${t.transaction} t
@@ -84,10 +92,10 @@ export async function receivedByConfirmations(
 /** A page of an account's journal, newest first. Pass the last entry's id as `beforeId` for the next page. */
 export async function accountHistory(
   scope: WalletScope,
-  account: AccountRef,
+  account: AccountKey,
   page: { limit?: number; beforeId?: number } = {},
 ): Promise<Entry[]> {
-  const owner = await getAccount(scope, accountIdOf(account));
+  const owner = await getAccount(scope, account);
   const limit = Math.min(Math.max(page.limit ?? 100, 1), 1000);
   const t = scope.context.tables;
   const rows = await scope.tx.all(
@@ -96,4 +104,112 @@ export async function accountHistory(
     [owner.id, page.beforeId ?? Number.MAX_SAFE_INTEGER, limit],
   );
   return rows.map(entryFromRow);
+}
+
+/** Filters and paging of `listTransactions`. */
+export interface TransactionFilter {
+  /** Only transactions this account sent or received (record, id or name). */
+  readonly account?: AccountKey;
+  /** Only these types (one or several). */
+  readonly type?: TransactionType | readonly TransactionType[];
+  /** Only these states (one or several). */
+  readonly state?: TransactionState | readonly TransactionState[];
+  /** Created at or after this time. */
+  readonly from?: Date;
+  /** Created before this time. */
+  readonly to?: Date;
+  /** Page size, 1..1000 (default 100). */
+  readonly limit?: number;
+  /** The `next` of the previous page; omit for the first (newest) page. */
+  readonly cursor?: string;
+}
+
+/** One page of transactions, newest first; `next` is the cursor of the following page, null at the end. */
+export interface TransactionPage {
+  readonly items: Transaction[];
+  readonly next: string | null;
+}
+
+/**
+ * Transactions of this wallet (or of one account), newest first, filtered, one page at a time.
+ * The cursor is the id the page ended at, so a page is stable while new transactions arrive:
+ * they are newer and appear on a new first page, never twice across pages.
+ * @throws NotFound (account), InvalidArgument (a malformed cursor, type or state)
+ */
+export async function listTransactions(scope: WalletScope, filter: TransactionFilter = {}): Promise<TransactionPage> {
+  const conditions = ['t.wallet_id = ?'];
+  const params: SqlValue[] = [scope.walletId];
+  if (filter.account !== undefined) {
+    const id = await resolveAccountId(scope, filter.account);
+    conditions.push('(t.sending_account_id = ? OR t.receiving_account_id = ?)');
+    params.push(id, id);
+  }
+  const inList = (column: string, values: readonly string[], known: readonly string[], what: string) => {
+    if (values.length === 0) throw new InvalidArgument(`listTransactions: an empty list of ${what}s matches nothing`);
+    for (const value of values) if (!known.includes(value)) throw new InvalidArgument(`listTransactions: unknown ${what} ${JSON.stringify(value)}`);
+    conditions.push(`${column} IN (${values.map(() => '?').join(', ')})`);
+    params.push(...values);
+  };
+  if (filter.type !== undefined) inList('t.type', typeof filter.type === 'string' ? [filter.type] : filter.type, TRANSACTION_TYPES, 'type');
+  if (filter.state !== undefined) inList('t.state', typeof filter.state === 'string' ? [filter.state] : filter.state, TRANSACTION_STATES, 'state');
+  if (filter.from !== undefined) {
+    conditions.push('t.created_at >= ?');
+    params.push(timeParam(filter.from));
+  }
+  if (filter.to !== undefined) {
+    conditions.push('t.created_at < ?');
+    params.push(timeParam(filter.to));
+  }
+  if (filter.cursor !== undefined) {
+    if (!/^[1-9]\d{0,15}$/.test(filter.cursor)) throw new InvalidArgument(`listTransactions: not a cursor: ${JSON.stringify(filter.cursor)}`);
+    conditions.push('t.id < ?');
+    params.push(Number(filter.cursor));
+  }
+  const limit = Math.min(Math.max(Math.trunc(filter.limit ?? 100), 1), 1000);
+  const rows = await scope.tx.all(
+    `${transactionSelect(scope)} WHERE ${conditions.join(' AND ')} ORDER BY t.id DESC LIMIT ?`,
+    [...params, limit + 1],
+  );
+  const items = transactionsFromRows(rows.slice(0, limit));
+  return { items, next: rows.length > limit ? String(items.at(-1)!.id) : null };
+}
+
+function timeParam(time: Date): string {
+  if (!(time instanceof Date) || Number.isNaN(time.getTime())) throw new InvalidArgument('listTransactions: from/to must be valid Dates');
+  return time.toISOString();
+}
+
+/** A journal entry with what an accountant needs beside it (see `listEntries`). */
+export interface JournalEntry extends Entry {
+  readonly accountName: string;
+  readonly transactionType: TransactionType;
+  /** Txid of the transaction's network transaction, null for off-chain entries. */
+  readonly txid: string | null;
+}
+
+/**
+ * Every journal entry of this wallet, oldest first, one page at a time (`after`: the previous
+ * page's `next`), for exports. Pages are keyed by entry id, so memory does not grow with the
+ * journal. @throws InvalidArgument (a malformed cursor)
+ */
+export async function listEntries(scope: WalletScope, page: { after?: string; limit?: number } = {}): Promise<{ items: JournalEntry[]; next: string | null }> {
+  if (page.after !== undefined && !/^(0|[1-9]\d{0,15})$/.test(page.after)) throw new InvalidArgument(`listEntries: not a cursor: ${JSON.stringify(page.after)}`);
+  const limit = Math.min(Math.max(Math.trunc(page.limit ?? 1000), 1), 10_000);
+  const t = scope.context.tables;
+  const rows = await scope.tx.all(
+    `SELECT e.*, t.label, t.type AS transaction_type, a.name AS account_name, n.txid
+     FROM ${t.entry} e
+     JOIN ${t.account} a ON a.id = e.account_id
+     JOIN ${t.transaction} t ON t.id = e.transaction_id
+     LEFT JOIN ${t.networkTransaction} n ON n.id = t.network_transaction_id
+     WHERE a.wallet_id = ? AND e.id > ? ORDER BY e.id LIMIT ?`,
+    [scope.walletId, Number(page.after ?? '0'), limit + 1],
+  );
+  const items = rows.slice(0, limit).map((row) => ({
+    ...entryFromRow(row),
+    accountName: String(row.account_name),
+    transactionType: row.transaction_type as TransactionType,
+    txid: row.txid === null || row.txid === undefined ? null : String(row.txid),
+  }));
+  return { items, next: rows.length > limit ? String(items.at(-1)!.id) : null };
 }

@@ -20,6 +20,8 @@ export interface Account {
   readonly kind: AccountKind;
   /** Credited balance in base units. Only the network-fee account (or an explicit override) goes negative. */
   readonly balance: bigint;
+  /** When an operator froze it (schema 4); null when not frozen. See `WalletBook.freezeAccount`. */
+  readonly frozenAt: Date | null;
   readonly createdAt: Date;
   readonly updatedAt: Date;
 }

@@ -66,6 +66,7 @@ export function accountFromRow(row: SqlRow): Account {
     name: String(row.name),
     kind: row.kind as AccountKind,
     balance: toBigint(row.balance),
+    frozenAt: toDateOrNull(row.frozen_at),
     createdAt: toDate(row.created_at),
     updatedAt: toDate(row.updated_at),
   };

@@ -9,9 +9,8 @@ import { toBaseUnits } from '../domain/amounts.js';
 import { IdempotencyKeyReused, InvalidAmount, SameAccount } from '../domain/errors.js';
 import { checkName, checkOptionalName } from '../domain/names.js';
 import { emitTxUpdate } from '../events/outbox.js';
-import type { AccountRef, WalletScope } from './context.js';
-import { accountIdOf } from './context.js';
-import { checkBalanceChange, debitAccount, getAccount } from './accounts.js';
+import type { AccountKey, WalletScope } from './context.js';
+import { checkBalanceChange, checkNotFrozen, debitAccount, getAccount, resolveAccountId } from './accounts.js';
 import { externalAddressId, findAccountByAddress, findAddressRow } from './addresses.js';
 import { findTransaction, insertTransaction, postEntry, transactionSelect, writeEntry } from './entries.js';
 import type { Transaction } from './records.js';
@@ -45,13 +44,13 @@ interface RequestShape {
  */
 export async function send(
   scope: WalletScope,
-  from: AccountRef,
+  from: AccountKey,
   address: string,
   amount: bigint | string,
   label: string | null,
   options: SendOptions = {},
 ): Promise<Transaction> {
-  const request = checkRequest(scope, from, amount, label, options);
+  const request = await checkRequest(scope, from, amount, label, options);
   const canonical = assertValidAddress(address, scope.context.network);
   const replay = await replayed(scope, options.idempotencyKey, { ...request, address: canonical });
   if (replay) return replay;
@@ -68,7 +67,7 @@ export async function send(
 /** Queue a withdrawal to an address outside the wallet (or, forced, inside it). */
 export async function withdraw(
   scope: WalletScope,
-  from: AccountRef,
+  from: AccountKey,
   address: string,
   amount: bigint | string,
   label: string | null,
@@ -83,30 +82,30 @@ export async function withdraw(
  */
 export async function transfer(
   scope: WalletScope,
-  from: AccountRef,
-  to: AccountRef,
+  from: AccountKey,
+  to: AccountKey,
   amount: bigint | string,
   label: string | null,
   options: Omit<SendOptions, 'forceExternal'> = {},
 ): Promise<Transaction> {
-  const request = checkRequest(scope, from, amount, label, options);
-  const toAccount = accountIdOf(to);
+  const request = await checkRequest(scope, from, amount, label, options);
+  const toAccount = await resolveAccountId(scope, to);
   const replay = await replayed(scope, options.idempotencyKey, { ...request, toAccount });
   if (replay) return replay;
   return transferUnchecked(scope, request.from, toAccount, request.amount, label, options, null);
 }
 
-function checkRequest(
+async function checkRequest(
   scope: WalletScope,
-  from: AccountRef,
+  from: AccountKey,
   amount: bigint | string,
   label: string | null,
   options: SendOptions,
-): RequestShape {
+): Promise<RequestShape> {
   const units = toBaseUnits(amount, scope.context.coin);
   checkOptionalName('transaction label', label);
   if (options.idempotencyKey !== undefined) checkName('idempotency key', options.idempotencyKey);
-  return { from: accountIdOf(from), amount: units };
+  return { from: await resolveAccountId(scope, from), amount: units };
 }
 
 async function transferUnchecked(
@@ -119,8 +118,11 @@ async function transferUnchecked(
   addressId: number | null,
 ): Promise<Transaction> {
   if (from === to) throw new SameAccount(from);
-  // Refused before the debit, so that nothing of the transfer is written even if the caller catches it.
-  checkBalanceChange(await getAccount(scope, to), amount);
+  // Refused before the debit, so that nothing of the transfer is written even if the caller catches
+  // it. The debit and the credit check the freeze again in their own statements.
+  const receiver = await getAccount(scope, to);
+  checkNotFrozen(receiver, 'receive');
+  checkBalanceChange(receiver, amount);
   await debitAccount(scope, from, amount, options.allowNegativeBalance ?? false);
   const id = await insertTransaction(scope, {
     type: 'internal',
@@ -133,7 +135,7 @@ async function transferUnchecked(
     idempotencyKey: options.idempotencyKey ?? null,
   });
   await writeEntry(scope, from, id, 'transfer_out', -amount);
-  await postEntry(scope, to, id, 'transfer_in', amount);
+  await postEntry(scope, to, id, 'transfer_in', amount, { refuseFrozen: true });
   return (await findTransaction(scope, id))!;
 }
 

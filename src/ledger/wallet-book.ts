@@ -3,7 +3,7 @@
  * or `getOrCreateWallet()` inside `app.transaction(…)`; it must not be kept beyond the callback.
  * Every look-up is scoped to this wallet by construction.
  */
-import type { AccountRef, WalletScope } from './context.js';
+import type { AccountKey, WalletScope } from './context.js';
 import * as accounts from './accounts.js';
 import * as addresses from './addresses.js';
 import * as broadcasts from './broadcasts.js';
@@ -50,8 +50,22 @@ export class WalletBook {
   }
 
   /** An account of this wallet by record, id or name, freshly read. @throws NotFound */
-  getAccount(account: AccountRef | string): Promise<Account> {
+  getAccount(account: AccountKey): Promise<Account> {
     return accounts.getAccount(this.scope, account);
+  }
+
+  /**
+   * Freeze an account: it can no longer send (transfers out, withdrawals; its queued withdrawals
+   * wait unsent) nor receive transfers (`AccountFrozen`); deposits still credit it. Idempotent.
+   * @throws NotFound, InvalidState (the network-fee account)
+   */
+  freezeAccount(account: AccountKey): Promise<Account> {
+    return accounts.freezeAccount(this.scope, account);
+  }
+
+  /** Unfreeze an account (idempotent). @throws NotFound */
+  unfreezeAccount(account: AccountKey): Promise<Account> {
+    return accounts.unfreezeAccount(this.scope, account);
   }
 
   /** All accounts of this wallet, including the network-fee account once it exists. */
@@ -71,12 +85,12 @@ export class WalletBook {
    * normally call `CoinLedger.createReceivingAddress`, which asks the backend first.
    * @throws InvalidAddress, AlreadyExists, NotFound
    */
-  addReceivingAddress(account: AccountRef, address: string, label: string | null = null): Promise<Address> {
+  addReceivingAddress(account: AccountKey, address: string, label: string | null = null): Promise<Address> {
     return addresses.addReceivingAddress(this.scope, account, address, label);
   }
 
   /** A label no other address of this wallet has. */
-  automaticLabel(account: AccountRef): Promise<string> {
+  automaticLabel(account: AccountKey): Promise<string> {
     return addresses.automaticLabel(this.scope, account);
   }
 
@@ -100,7 +114,7 @@ export class WalletBook {
   }
 
   /** Receiving addresses: active ones by default, `archived: true` for archived only, `'include'` for all. */
-  listReceivingAddresses(options: { archived?: boolean | 'include'; account?: AccountRef } = {}): Promise<Address[]> {
+  listReceivingAddresses(options: { archived?: boolean | 'include'; account?: AccountKey } = {}): Promise<Address[]> {
     return addresses.listReceivingAddresses(this.scope, options);
   }
 
@@ -118,10 +132,11 @@ export class WalletBook {
   /**
    * Send to an address: an internal transfer when it is a receiving address of this wallet (unless
    * `forceExternal`), otherwise a withdrawal debited now and queued for broadcast.
-   * @throws InvalidAmount, InvalidAddress, InsufficientBalance, SameAccount, IdempotencyKeyReused, NotFound
+   * Accounts by record, id or name.
+   * @throws InvalidAmount, InvalidAddress, InsufficientBalance, SameAccount, IdempotencyKeyReused, AccountFrozen, NotFound
    */
   send(
-    from: AccountRef,
+    from: AccountKey,
     address: string,
     amount: bigint | string,
     label: string | null = null,
@@ -132,7 +147,7 @@ export class WalletBook {
 
   /** Queue a withdrawal to the network, even to an address of this wallet. */
   withdraw(
-    from: AccountRef,
+    from: AccountKey,
     address: string,
     amount: bigint | string,
     label: string | null = null,
@@ -141,10 +156,10 @@ export class WalletBook {
     return transfers.withdraw(this.scope, from, address, amount, label, options);
   }
 
-  /** Move an amount between two accounts of this wallet, off-chain. */
+  /** Move an amount between two accounts of this wallet, off-chain. @throws AccountFrozen (either side), and as `send` */
   transfer(
-    from: AccountRef,
-    to: AccountRef,
+    from: AccountKey,
+    to: AccountKey,
     amount: bigint | string,
     label: string | null = null,
     options: Omit<transfers.SendOptions, 'forceExternal'> = {},
@@ -158,7 +173,7 @@ export class WalletBook {
   }
 
   /** Book the backend's unaccounted balance onto an account (see `CoinLedger.importBalance`). */
-  importUnaccountedBalance(account: AccountRef, backendBalance: bigint, label: string): Promise<imports.BalanceImport> {
+  importUnaccountedBalance(account: AccountKey, backendBalance: bigint, label: string): Promise<imports.BalanceImport> {
     return imports.importUnaccountedBalance(this.scope, account, backendBalance, label);
   }
 
@@ -221,7 +236,7 @@ export class WalletBook {
   }
 
   /** Every deposit (optionally of one account), oldest first. */
-  deposits(options: { account?: AccountRef } = {}): Promise<Transaction[]> {
+  deposits(options: { account?: AccountKey } = {}): Promise<Transaction[]> {
     return queries.deposits(this.scope, options);
   }
 
@@ -231,17 +246,36 @@ export class WalletBook {
   }
 
   /** Sum of an account's deposits on their way (seen, not yet credited). */
-  unconfirmedBalance(account: AccountRef): Promise<bigint> {
+  unconfirmedBalance(account: AccountKey): Promise<bigint> {
     return queries.unconfirmedBalance(this.scope, account);
   }
 
   /** All-time received by an account or address with at least `minConfirmations`. */
-  receivedByConfirmations(target: { account: AccountRef } | { address: string }, minConfirmations = 0): Promise<bigint> {
+  receivedByConfirmations(target: { account: AccountKey } | { address: string }, minConfirmations = 0): Promise<bigint> {
     return queries.receivedByConfirmations(this.scope, target, minConfirmations);
   }
 
+  /**
+   * Transactions of this wallet, or of one account (`account`: sent or received by it), newest
+   * first, filtered by type, state and creation time (`from` inclusive, `to` exclusive), one page
+   * of `limit` (default 100, at most 1000) at a time: pass the page's `next` as `cursor` for the
+   * following one (`next` is null on the last page).
+   */
+  listTransactions(filter: queries.TransactionFilter = {}): Promise<queries.TransactionPage> {
+    return queries.listTransactions(this.scope, filter);
+  }
+
+  /**
+   * Every journal entry of this wallet, oldest first, with its account's name, its transaction's
+   * type and txid, one page at a time (default 1000, at most 10 000): pass `next` as `after`.
+   * What `cryptoassets export` writes, for one wallet.
+   */
+  listEntries(page: { after?: string; limit?: number } = {}): Promise<{ items: queries.JournalEntry[]; next: string | null }> {
+    return queries.listEntries(this.scope, page);
+  }
+
   /** A page of an account's journal, newest first. */
-  accountHistory(account: AccountRef, page: { limit?: number; beforeId?: number } = {}): Promise<Entry[]> {
+  accountHistory(account: AccountKey, page: { limit?: number; beforeId?: number } = {}): Promise<Entry[]> {
     return queries.accountHistory(this.scope, account, page);
   }
 }

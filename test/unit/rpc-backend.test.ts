@@ -10,7 +10,7 @@ import type { CallOptions, RpcRequest, RpcResult, RpcTransport } from '../../src
 import { RpcError } from '../../src/backends/bitcoind/rpc-errors.js';
 import type { BitcoindBackendConfig } from '../../src/config/types.js';
 import { DOGE, LTC, type CoinDefinition, type NetworkParams } from '../../src/domain/coins.js';
-import { BackendError, InvalidTxid, NotFound } from '../../src/domain/errors.js';
+import { BackendError, type BackendErrorCode, InvalidTxid, NotFound } from '../../src/domain/errors.js';
 import { encodeAddress } from '../../src/domain/address.js';
 
 const TXID = 'ab'.repeat(32);
@@ -179,7 +179,7 @@ describe('BitcoindBackend.sendMany', () => {
       new BackendError('html', { retryable: false, code: 'garbage' }),
       new BackendError('too big', { retryable: false, code: 'answer_too_large' }),
       // A code the backend has never heard of cannot prove that nothing was sent.
-      new BackendError('new', { retryable: true, code: 'some_future_code' }),
+      new BackendError('new', { retryable: true, code: 'some_future_code' as BackendErrorCode }),
       new Error('socket hang up'),
       'not a txid',
       json('12'),
@@ -194,7 +194,7 @@ describe('BitcoindBackend.sendMany', () => {
   });
 
   it('passes on failures that prove nothing was sent', async () => {
-    for (const code of ['node_unreachable', 'node_busy', 'deadline_passed', 'unauthorized']) {
+    for (const code of ['node_unreachable', 'node_busy', 'deadline_passed', 'unauthorized'] as const) {
       const { backend: b } = backend(node({ sendmany: () => new BackendError('x', { retryable: true, code }) }));
       expect(await thrown(b.sendMany(ONE_OUTPUT, { comment: 'c' }))).toMatchObject({ code, retryable: true });
     }

@@ -12,10 +12,10 @@
  *   more than the client reads; for a send the backend makes this `outcome_unknown`.
  * An `RpcError` is the node's own answer: the call was refused and had no effect.
  */
-import { BackendError } from '../../domain/errors.js';
+import { BackendError, type BackendErrorCode } from '../../domain/errors.js';
 
 /** Stable codes of `RpcError`, by bitcoind's numeric RPC error code. */
-const RPC_CODES: Readonly<Record<number, string>> = {
+const RPC_CODES: Readonly<Record<number, BackendErrorCode>> = {
   [-1]: 'rpc_misc_error',
   // Also "Amount out of range" and "Invalid amount": amounts are parsed as typed parameters.
   [-3]: 'rpc_type_error',
@@ -48,7 +48,7 @@ const RPC_CODES: Readonly<Record<number, string>> = {
 const TRANSIENT_RPC_CODES: ReadonlySet<number> = new Set([-6, -28]);
 
 /** The stable `code` of an `RpcError` with bitcoind's numeric code `rpcCode`. */
-export function rpcErrorCode(rpcCode: number): string {
+export function rpcErrorCode(rpcCode: number): BackendErrorCode {
   return RPC_CODES[rpcCode] ?? 'rpc_error';
 }
 

@@ -182,6 +182,13 @@ export const POSTGRES_COIN_MIGRATIONS: readonly CoinMigration[] = [
       `UPDATE ${t.transaction} SET broadcast_attempts = 1 WHERE type = 'withdrawal' AND state IN ('broadcasting', 'broadcasted')`,
     ],
   },
+  {
+    version: 4,
+    name: 'frozen accounts',
+    // When an operator froze the account (null: not frozen). A frozen account neither sends nor
+    // receives transfers; deposits still credit it.
+    statements: (t) => [`ALTER TABLE ${t.account} ADD COLUMN frozen_at TIMESTAMPTZ`],
+  },
 ];
 
 /** Drop the CHECK constraints of `table` whose definition mentions `text`. */

@@ -109,6 +109,13 @@ export const SQLITE_COIN_MIGRATIONS: readonly CoinMigration[] = [
       ];
     },
   },
+  {
+    version: 4,
+    name: 'frozen accounts',
+    // When an operator froze the account (null: not frozen). A frozen account neither sends nor
+    // receives transfers; deposits still credit it.
+    statements: (t) => [`ALTER TABLE ${t.account} ADD COLUMN frozen_at TEXT`],
+  },
 ];
 
 /**
