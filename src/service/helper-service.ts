@@ -410,7 +410,8 @@ export class HelperService {
       lease,
       coins,
       events: {
-        latestId: (await this.app.events.latestId()).toString(),
+        // Read only: numbering events is a write, and the status page must not write (a standby serves it too).
+        latestId: (await this.app.events.latestId({ sequence: false })).toString(),
         handlers,
       },
       tasks: [this.leaseTask, ...this.tasks].map((task) => task.status()),
@@ -419,7 +420,7 @@ export class HelperService {
 
   /** Sequenced events after an id, for the status server's /events. */
   eventsAfter(after: bigint, limit: number) {
-    return this.app.events.after(after, limit);
+    return this.app.events.after(after, limit, { sequence: false });
   }
 
   private now(): number {
