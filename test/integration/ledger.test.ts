@@ -516,6 +516,22 @@ describe.each(engines)('ledger on %s', (engine) => {
     expect(await balanceOf('main', 'house')).toBe(70_000n);
   });
 
+  it('imports nothing for a refused withdrawal: the node wallet still holds its money', async () => {
+    const house = await account('main', 'house');
+    ledger.chain.fund(ledger.backend, 70_000n);
+    ledger.chain.mine(2);
+    expect((await btc.importBalance('main', house)).imported).toBe(70_000n);
+    // More than the node holds: refused alone, still debited, waiting for an operator.
+    const withdrawal = await btc.transaction(async (book) =>
+      (await book.wallet('main')).withdraw(house, EXTERNAL, 1_000_000n, null, { allowNegativeBalance: true }),
+    );
+    const outcome = await btc.broadcastPending('main');
+    expect(outcome.status === 'isolated' && outcome.refused.map((w) => w.id)).toEqual([withdrawal.id]);
+    const again = await btc.importBalance('main', house);
+    expect(again).toMatchObject({ imported: 0n, backendBalance: 70_000n, expectedBalance: 70_000n });
+    expect(await balanceOf('main', 'house')).toBe(-930_000n);
+  });
+
   it('refuses an import while a broadcast changes between the balance read and the booking', async () => {
     const house = await account('main', 'house');
     ledger.chain.fund(ledger.backend, 70_000n);
