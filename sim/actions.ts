@@ -5,7 +5,7 @@
  */
 import { BackendError, InvalidState, LeaseLost, ScanIncomplete, StaleReading } from '../src/domain/errors.js';
 import { AuditFailure } from './auditor.js';
-import { SimulatedCrash } from './crash.js';
+import { SimulatedCrash, SimulatedDatabaseFault } from './crash.js';
 import type { SimProcess } from './sim-process.js';
 import type { World } from './world.js';
 
@@ -25,6 +25,7 @@ export interface ActionResult {
  */
 export function expectedError(error: unknown, operator = false): string | null {
   if (error instanceof SimulatedCrash) return 'crash';
+  if (error instanceof SimulatedDatabaseFault) return `database ${error.kind}`;
   if (error instanceof BackendError) return `node ${error.code}`;
   if (error instanceof LeaseLost) return 'lease lost';
   if (error instanceof StaleReading) return 'stale reading';

@@ -14,8 +14,9 @@
  *   opened (a reading can only credit what the chain showed it; anything else is a stale or
  *   invented reading);
  * - a credited amount is the sum of the transaction's outputs to that address.
- * The states observed are those after each step; the chain only changes in chain steps and
- * sends, and a send never changes which deposits are confirmed.
+ * The states observed are every state the chain was in: after each step and after each change of
+ * the chain inside a step (a reader may have read it then). Sends never change which deposits are
+ * confirmed.
  *
  * Withdrawals: every send the chain accepted pays only withdrawals (each to its own address, at
  * its amount), pays each withdrawal at most once ever, carries the comment of the broadcast
@@ -113,8 +114,19 @@ export class Auditor {
     }
   }
 
-  private checkDeposits(ledger: LedgerSnapshot, synced: boolean): void {
+  /**
+   * Take note of the chain as it is now: called after every change of the chain inside a step
+   * (a reader may have read that state and record it later), and after every step.
+   */
+  observeChain(): Map<string, bigint> {
     const confirmed = this.model.confirmedDeposits(this.threshold);
+    for (const key of [...this.always.keys()]) if (!confirmed.has(key)) this.always.delete(key);
+    for (const key of confirmed.keys()) this.ever.add(key);
+    return confirmed;
+  }
+
+  private checkDeposits(ledger: LedgerSnapshot, synced: boolean): void {
+    const confirmed = this.observeChain();
     for (const [key, amount] of ledger.credited) {
       const onChain = this.outputAmount(key);
       if (onChain !== amount) throw new AuditFailure('deposit-amount', `${key} credited ${amount}, the chain's outputs to it sum to ${onChain}`);
@@ -130,8 +142,6 @@ export class Auditor {
       this.ever = new Set(confirmed.keys());
       return;
     }
-    for (const key of [...this.always.keys()]) if (!confirmed.has(key)) this.always.delete(key);
-    for (const key of confirmed.keys()) this.ever.add(key);
     for (const key of this.always.keys()) {
       if (!ledger.credited.has(key)) {
         throw new AuditFailure('deposit-reversed-without-cause', `${key} was reversed although the chain has confirmed it at every state since the last sync`);

@@ -20,6 +20,21 @@ export class SimulatedCrash extends Error {
   }
 }
 
+/**
+ * A statement of a live process fails without killing it, as a database under stress fails:
+ * `busy` with SQLite's SQLITE_BUSY (another connection holds the lock: the managed transaction
+ * runs the whole transaction again), `io` with SQLITE_IOERR (the transaction fails, the process
+ * goes on). The statement never runs and its transaction rolls back.
+ */
+export class SimulatedDatabaseFault extends Error {
+  readonly code: string;
+  constructor(readonly kind: 'busy' | 'io') {
+    super(kind === 'busy' ? 'simulated database busy (SQLITE_BUSY)' : 'simulated disk I/O error (SQLITE_IOERR)');
+    this.name = 'SimulatedDatabaseFault';
+    this.code = kind === 'busy' ? 'SQLITE_BUSY' : 'SQLITE_IOERR';
+  }
+}
+
 /** Where a backend-call fault fires: the (skip + 1)-th matching call of the process. */
 export interface CallTrigger {
   /** Only calls of this method; any method when absent. */

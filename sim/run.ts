@@ -11,11 +11,12 @@
  *
  * Exit code 0 when every run passed every check, 1 when any failed, 2 for bad arguments.
  */
+import { describeFailure, describeRun, replayCommand } from './report.js';
 import { runSimulation, type SimulationResult } from './simulation.js';
 import { RunStats } from './stats.js';
 
 /** Steps per run unless `--steps` says otherwise. */
-export const DEFAULT_STEPS = 300;
+const DEFAULT_STEPS = 300;
 
 interface Arguments {
   readonly seeds: number[];
@@ -52,42 +53,6 @@ function parseArguments(argv: readonly string[]): Arguments {
   return { seeds, steps, quiet, trace };
 }
 
-/** The command that replays one run. */
-export function replayCommand(result: Pick<SimulationResult, 'seed' | 'steps'>): string {
-  return `npm run simulate -- --seed ${result.seed} --steps ${result.steps}`;
-}
-
-/** The per-run line: seed, steps, time, faults by kind, crashes, takeovers. */
-export function describeRun(result: SimulationResult): string {
-  const stats = result.stats;
-  const faults = stats
-    .entries()
-    .filter(([name]) => name.startsWith('fault: '))
-    .map(([name, value]) => `${name.slice('fault: '.length)} ${value}`)
-    .join(', ');
-  return (
-    `seed ${result.seed}: ${result.failure ? 'FAILED' : 'ok'}, ${result.steps} steps, ${(result.millis / 1000).toFixed(2)} s, ` +
-    `crashes ${stats.get('crashes')} (+${stats.get('kills at rest')} kills at rest), stalls ${stats.get('stalls')}, ` +
-    `takeovers ${stats.get('takeovers')}, sends ${stats.get('sends accepted')}, deposit windows ${stats.get('deposit windows')}, ` +
-    `digest ${result.digest}; faults: ${faults || 'none'}`
-  );
-}
-
-/** A failure, with the command that replays it. */
-export function describeFailure(result: SimulationResult): string {
-  const failure = result.failure!;
-  const where = failure.step > result.steps ? 'in the settle phase' : `at step ${failure.step}`;
-  return [
-    `FAILED seed ${result.seed} ${where}: ${failure.check}`,
-    `  ${failure.detail}`,
-    `  replay: ${replayCommand(result)}`,
-    '  last steps:',
-    ...failure.trace.map((line) => `    ${line}`),
-    '  last service log lines:',
-    ...failure.log.map((line) => `    ${line}`),
-  ].join('\n');
-}
-
 async function main(): Promise<number> {
   let args: Arguments;
   try {
@@ -117,4 +82,9 @@ async function main(): Promise<number> {
   return failed.length > 0 ? 1 : 0;
 }
 
+// Output piped into `head` and the like: stop quietly when the reader goes away.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EPIPE') throw error;
+  process.exit(process.exitCode ?? 0);
+});
 process.exitCode = await main();

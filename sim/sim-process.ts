@@ -12,7 +12,7 @@ import type { LedgerLog } from '../src/ledger/coin-ledger.js';
 import { HelperService } from '../src/service/helper-service.js';
 import type { Database, SqlExecutor, SqlRow, SqlValue, TransactionMode } from '../src/store/database.js';
 import { SqliteDatabase } from '../src/store/sqlite/sqlite-database.js';
-import { type CallTrigger, describeTrigger, SimulatedCrash, triggerFires } from './crash.js';
+import { type CallTrigger, describeTrigger, SimulatedCrash, SimulatedDatabaseFault, triggerFires } from './crash.js';
 import { type ActionOutcome, type Actor, CallInterceptor } from './interceptor.js';
 
 /** Everything a process needs from the world that starts it. */
@@ -43,6 +43,7 @@ export class SimProcess implements Actor {
 
   private readonly interceptor = new CallInterceptor();
   private statementCrashIn: number | null = null;
+  private statementFault: { in: number; readonly kind: 'busy' | 'io' } | null = null;
   private callCrash: CallTrigger | null = null;
 
   private constructor(setup: ProcessSetup, app: CryptoAssets, service: HelperService) {
@@ -82,6 +83,12 @@ export class SimProcess implements Actor {
     return `crash at statement +${index}`;
   }
 
+  /** Fail the `index`-th SQL statement from now with a database error; the process lives on. */
+  armStatementFault(index: number, kind: 'busy' | 'io'): string {
+    this.statementFault = { in: index, kind };
+    return `database ${kind} at statement +${index}`;
+  }
+
   /** Crash at a backend call. */
   armCallCrash(trigger: CallTrigger): string {
     this.callCrash = trigger;
@@ -97,6 +104,7 @@ export class SimProcess implements Actor {
   /** Forget armed crashes and stalls that did not fire. */
   disarm(): void {
     this.statementCrashIn = null;
+    this.statementFault = null;
     this.callCrash = null;
     this.interceptor.disarm();
   }
@@ -135,6 +143,11 @@ export class SimProcess implements Actor {
   /** Called before every SQL statement of this process. */
   private beforeStatement(): void {
     if (this.dead) throw new SimulatedCrash(`(${this.name} is dead) at an SQL statement`);
+    if (this.statementFault !== null && this.statementFault.in-- === 0) {
+      const kind = this.statementFault.kind;
+      this.statementFault = null;
+      throw new SimulatedDatabaseFault(kind);
+    }
     if (this.statementCrashIn === null) return;
     if (this.statementCrashIn > 0) {
       this.statementCrashIn--;

@@ -97,7 +97,7 @@ export async function runStep(world: World): Promise<StepOutcome> {
     scan: 0.7,
     importBalance: 0.4,
     newAddress: 0.5,
-    race: 3,
+    race: 4,
     pause: active.some((process) => process.running) ? 3 : 0,
   };
   const kind = world.prng.weighted(weights);
@@ -222,6 +222,7 @@ function pay(world: World): StepOutcome {
   }));
   const txid = world.chain.payMany(outputs);
   world.model.noteDeposit(txid);
+  world.auditor.observeChain();
   world.stats.count('deposits paid');
   return { text: `pay ${txid.slice(0, 8)}: ${outputs.map((o) => `${o.amount}→${world.model.ourAddresses.get(o.address)}`).join(', ')}` };
 }
@@ -232,6 +233,7 @@ function mine(world: World): StepOutcome {
   const empty = world.prng.chance(0.2);
   if (empty) world.chain.mineEmpty(blocks);
   else world.chain.mine(blocks);
+  world.auditor.observeChain();
   return { text: `mine ${blocks}${empty ? ' empty' : ''} → height ${world.chain.height}` };
 }
 
@@ -243,9 +245,12 @@ function mine(world: World): StepOutcome {
 function reorganise(world: World): StepOutcome {
   const depth = world.prng.int(1, Math.min(6, world.chain.height));
   const returned = world.chain.reorg(depth);
+  // The node may be read between the disconnection and the new branch.
+  world.auditor.observeChain();
   const branch = world.prng.weighted({ empty: 5, confirming: 3, none: 2 });
   if (branch === 'empty') world.chain.mineEmpty(depth + 1);
   if (branch === 'confirming') world.chain.mine(depth + 1);
+  world.auditor.observeChain();
   world.stats.count('fault: reorganisation');
   return { text: `reorg ${depth} deep (${returned.length} txs back to the mempool), new branch: ${branch} → height ${world.chain.height}` };
 }
@@ -255,15 +260,27 @@ function doubleSpend(world: World): StepOutcome {
   const victim = world.prng.pick(world.model.unconfirmedDeposits());
   const conflict = world.chain.doubleSpend(victim);
   world.model.noteTransaction(conflict);
+  world.auditor.observeChain();
   world.stats.count('fault: double spend');
   return { text: `double spend of ${victim.slice(0, 8)} by ${conflict.slice(0, 8)}` };
 }
 
 // --- users ----------------------------------------------------------------------------------
 
-/** A user with credited money withdraws part of it, to an address of its own. */
+/**
+ * A user with credited money withdraws part of it, to an address of its own: outside, or now and
+ * then a fresh receiving address of ours (a send to ourselves is both a broadcast and a deposit).
+ */
 async function withdraw(world: World): Promise<StepOutcome> {
-  const address = world.chain.externalAddress();
+  let address = world.chain.externalAddress();
+  if (world.prng.chance(0.08)) {
+    const owner = world.prng.pick([...world.accounts.keys()]);
+    try {
+      address = await world.createAddress(owner);
+    } catch (error) {
+      return { text: `withdraw to ourselves: no address (${judge(world, 'application', 'createReceivingAddress', error)})` };
+    }
+  }
   const pickAmount = (balance: bigint) => world.prng.bigint(MINIMUM_WITHDRAWAL, balance < 3_000_000n ? balance : 3_000_000n);
   const users = [...world.accounts.keys()];
   const start = world.prng.int(0, users.length - 1);
@@ -282,7 +299,9 @@ async function withdraw(world: World): Promise<StepOutcome> {
   const { name, transaction } = queued;
   world.model.noteWithdrawal({ id: transaction.id, address, amount: transaction.amount, account: name });
   world.stats.count('withdrawals queued');
-  return { text: `withdrawal ${transaction.id}: ${name} ${transaction.amount}` };
+  const ours = world.model.ourAddresses.get(address);
+  if (ours !== undefined) world.stats.count('withdrawals to ourselves');
+  return { text: `withdrawal ${transaction.id}: ${name} ${transaction.amount}${ours === undefined ? '' : ` to ${ours}'s new address`}` };
 }
 
 /** The house withdraws more than the node wallet holds: the node refuses it. */
@@ -383,14 +402,21 @@ function callTrigger(world: World, methods: readonly (MemoryMethod | undefined)[
   return { ...(method === undefined ? {} : { method }), phase: world.prng.chance(0.5) ? 'before' : 'after', skip: world.prng.int(0, 2) };
 }
 
-/** Arm a crash at a random await of a money path, and run one. */
+/**
+ * Arm a crash at a random await of a money path (an SQL statement, or before or after a backend
+ * call), or a database error that the process survives, and run a money path.
+ */
 async function crash(world: World): Promise<StepOutcome> {
   const process = pickProcess(world);
-  const armed = world.prng.chance(0.5)
-    ? process.armStatementCrash(world.prng.int(0, 30))
-    : process.armCallCrash(callTrigger(world, CALLS));
+  const where = world.prng.weighted({ statement: 4, call: 4, databaseFault: 2 });
+  const armed =
+    where === 'statement'
+      ? process.armStatementCrash(world.prng.int(0, 20))
+      : where === 'call'
+        ? process.armCallCrash(callTrigger(world, CALLS))
+        : process.armStatementFault(world.prng.int(0, 30), world.prng.chance(0.5) ? 'busy' : 'io');
   const action = world.prng.weighted({ broadcast: 5, sync: 4, notify: 2, keepLease: 1 } satisfies Partial<Record<ProcessAction, number>>);
-  world.stats.count('crashes armed');
+  world.stats.count(where === 'databaseFault' ? 'fault: database error armed' : 'crashes armed');
   const result = await runProcessAction(world, process, action, armed);
   return { text: result.text, syncedBy: result.synced };
 }
@@ -506,14 +532,27 @@ async function importBalance(world: World): Promise<StepOutcome> {
 
 // --- interleavings --------------------------------------------------------------------------
 
-/** A change of the chain that may change which deposits are confirmed. */
+/**
+ * A change of the chain that may change which deposits are confirmed. `forkPoint`: the node is
+ * read in the middle of a reorganisation, when it has disconnected the old blocks and not yet
+ * connected the new branch: its tip is an older block again (bitcoind releases its lock between
+ * the steps of a reorganisation; `invalidateblock` leaves it there for good).
+ */
 function chainChange(world: World): StepOutcome {
   const kind = world.prng.weighted({
     reorg: world.chain.height > 0 ? 4 : 0,
+    forkPoint: world.chain.height > 1 ? 2 : 0,
     mine: 3,
     doubleSpend: world.model.unconfirmedDeposits().length > 0 ? 2 : 0,
     pay: 1,
   });
+  if (kind === 'forkPoint') {
+    const depth = world.prng.int(1, Math.min(2, world.chain.height));
+    world.chain.reorg(depth);
+    world.auditor.observeChain();
+    world.stats.count('fault: reorganisation');
+    return { text: `reorg ${depth} deep, tip back at the fork point → height ${world.chain.height}` };
+  }
   if (kind === 'reorg') return reorganise(world);
   if (kind === 'doubleSpend') return doubleSpend(world);
   if (kind === 'pay') return pay(world);
@@ -536,6 +575,8 @@ async function race(world: World): Promise<StepOutcome> {
   const lines: string[] = [];
   let syncedBy: SimProcess | null = null;
   let fullScan = false;
+  // Blocks arrive between readings: often the first reader sees one the ledger has not.
+  if (world.prng.chance(0.5)) lines.push(mine(world).text);
 
   if (holderFirst) {
     lines.push((await runProcessAction(world, holder, holderAction, holder.armStall(trigger()))).text);
