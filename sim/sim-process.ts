@@ -59,7 +59,7 @@ export class SimProcess implements Actor {
     // the opened ledger: the wrapper finds the process once it exists.
     let process: SimProcess | undefined;
     const sqlite = new SqliteDatabase({ path: setup.databasePath, synchronous: 'normal', clock: setup.databaseClock });
-    const database = crashableDatabase(sqlite, () => process?.beforeStatement());
+    const database = crashableDatabase(sqlite, () => process?.beforeStatement(), () => process?.dead ?? false);
     const backend = setup.chain.openWallet(setup.walletName);
     const app = await CryptoAssets.open({ database, coins: [{ coin: BTC, network: BTC.networks.regtest!, backend }] });
     const service = new HelperService(app, setup.config, log, { manual: true, clock: setup.clock, leaseTtlMs: setup.leaseTtlMs });
@@ -167,9 +167,10 @@ export class SimProcess implements Actor {
 /**
  * The process's view of its SQLite connection: every statement first asks `beforeStatement`,
  * which throws once the process is dead (or at the armed statement), so the statement never runs
- * and the transaction around it rolls back.
+ * and the transaction around it rolls back — even if the code inside caught the crash and went
+ * on: a killed process commits nothing.
  */
-function crashableDatabase(inner: Database, beforeStatement: () => void): Database {
+function crashableDatabase(inner: Database, beforeStatement: () => void, dead: () => boolean): Database {
   const executor = (tx: SqlExecutor): SqlExecutor => ({
     async all<T extends SqlRow = SqlRow>(sql: string, params?: readonly SqlValue[]): Promise<T[]> {
       beforeStatement();
@@ -187,7 +188,11 @@ function crashableDatabase(inner: Database, beforeStatement: () => void): Databa
   return {
     engine: inner.engine,
     transaction<T>(mode: TransactionMode, fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
-      return inner.transaction(mode, (tx) => fn(executor(tx)));
+      return inner.transaction(mode, async (tx) => {
+        const result = await fn(executor(tx));
+        if (dead()) throw new SimulatedCrash('(the process died inside this transaction) at its commit');
+        return result;
+      });
     },
     isConflict: (error) => inner.isConflict(error),
     version: () => inner.version(),
