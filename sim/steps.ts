@@ -6,15 +6,14 @@
  * broadcasts, scans, imports), to time, or to a helper-service process (lease, sync, broadcast,
  * notifications, crashes, stalls, kills).
  */
-import type { MemoryMethod } from '../src/backends/memory/index.js';
-import type { InjectedFailure } from '../src/backends/memory/index.js';
+import type { InjectedFailure, MemoryMethod } from '../src/backends/memory/index.js';
+import type { BalanceImport } from '../src/ledger/balance-import.js';
 import { resolveBroadcast } from '../src/service/broadcast-reconciler.js';
 import { broadcastSettledCheck } from '../src/service/timings.js';
-import type { BalanceImport } from '../src/ledger/balance-import.js';
 import { type ProcessAction, judge, runProcessAction } from './actions.js';
-import type { ActionOutcome } from './interceptor.js';
 import { AuditFailure } from './auditor.js';
 import type { CallTrigger } from './crash.js';
+import type { ActionOutcome } from './interceptor.js';
 import type { SimProcess } from './sim-process.js';
 import { HOUSE, LEASE_TTL_MS, LEDGER_WALLET, type World } from './world.js';
 

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { describeFailure } from '../../sim/report.js';
 import { runSimulation } from '../../sim/simulation.js';
 
-/** Seeds 1…SEEDS, each a run of STEPS steps, in sequence (about 2½ minutes on 2 cores). */
+/** Seeds 1…SEEDS, each a run of STEPS steps, in sequence: about 1½ minutes on 2 shared cores. */
 const SEEDS = 200;
 const STEPS = 150;
 
