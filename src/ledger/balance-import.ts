@@ -28,6 +28,8 @@ export async function expectedBackendBalance(scope: CoinScope): Promise<bigint> 
   }
   // Over every wallet the total may exceed 64 bits even though each balance fits: summed exactly.
   const accounts = await scope.tx.get(`SELECT ${exactSumColumns('balance', 'total')} FROM ${t.account}`);
+  // Queued and refused withdrawals alike are debited from their accounts and still in the node
+  // wallet (a refused one waits for an operator to retry or cancel it).
   const queued = await scope.tx.get(
     `SELECT ${exactSumColumns('amount', 'total')} FROM ${t.transaction} WHERE type = 'withdrawal' AND state IN ('pending', 'refused')`,
   );

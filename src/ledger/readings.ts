@@ -5,15 +5,18 @@
  * notifications), `scan-received`, an application importing its balance. A reading taken before
  * a reorganisation and applied after a newer one would undo what the newer one recorded (credit a
  * reversed deposit again). Each coin therefore has one register row holding the newest tip any
- * applied reading was taken at, with a sequence number that grows whenever that tip changes:
+ * applied reading was taken at, with a sequence number that grows whenever a reading is applied
+ * that began at the current number (and so whenever that tip changes):
  *
  * 1. before reading the node, a process takes a ticket: the register's current sequence number;
  * 2. it reads the node; the reading carries the tip it was taken at (see `ChainReading`);
  * 3. it applies the reading in one transaction that first checks the register:
- *    - the register holds the same tip: the reading describes the present; it is applied;
- *    - the tip differs and the register has not changed since the ticket: nothing newer was
- *      applied since the reading began, so the reading is the newest; the register moves to its
- *      tip with the next sequence number, and the reading is applied;
+ *    - the register holds the same tip: the reading describes the same blocks as the last one
+ *      applied; it is applied (if the register has not changed since the ticket, under the next
+ *      sequence number, so that readings of other tips begun earlier are refused);
+ *    - the tip differs and the register has not changed since the ticket: nothing was applied
+ *      since the reading began, so the reading is the newest; the register moves to its tip
+ *      with the next sequence number, and the reading is applied;
  *    - otherwise a reading of another tip was applied after this one began, and nothing tells
  *      which of the two is newer: this one is refused (`StaleReading`) and read again.
  *
@@ -83,7 +86,16 @@ export async function acceptReading(scope: CoinScope, tip: ChainTip, ticket: num
     return 1;
   }
   const seq = Number(row.reading_seq);
-  if (row.tip_hash === tip.hash) return seq;
+  if (row.tip_hash === tip.hash) {
+    // Readings of one tip agree on every confirmation, whatever their order: accepted. But the
+    // first one applied since the ticket must still move the sequence on, or a reading of
+    // another tip that began before it — an older one, if the chain has since gone back to
+    // this tip (a reorganisation seen at its fork point, `invalidateblock`) — would find the
+    // sequence unchanged and be taken for the newest.
+    if (seq !== ticket) return seq;
+    await scope.tx.run(`UPDATE ${table} SET reading_seq = ?, updated_at = ? WHERE id = 1`, [seq + 1, now]);
+    return seq + 1;
+  }
   if (seq !== ticket) {
     throw new StaleReading(
       `a ${scope.context.coin.code} reading at block ${tip.height} (${tip.hash.slice(0, 16)}…) began before a reading at ` +

@@ -275,7 +275,7 @@ export class HelperService {
     this.handlers.push(...(this.options.handlers ?? []));
     await this.startListeners();
     this.state = 'standby';
-    this.leaseTask.start();
+    if (!this.options.manual) this.leaseTask.start(); // manual: the caller calls keepLease()
   }
 
   /** Stop listeners and tasks, wait for work in flight, give the lease up. Idempotent. */

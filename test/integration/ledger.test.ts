@@ -13,6 +13,7 @@ import {
   InvalidName,
   NotFound,
   SameAccount,
+  StaleReading,
 } from '../../src/domain/errors.js';
 import type { CoinLedger } from '../../src/ledger/coin-ledger.js';
 import { CryptoAssets } from '../../src/app.js';
@@ -540,6 +541,22 @@ describe.each(engines)('ledger on %s', (engine) => {
     expect(await balanceOf('main', 'house')).toBe(70_000n);
   });
 
+  it('imports nothing for a refused withdrawal: the node wallet still holds its money', async () => {
+    const house = await account('main', 'house');
+    ledger.chain.fund(ledger.backend, 70_000n);
+    ledger.chain.mine(2);
+    expect((await btc.importBalance('main', house)).imported).toBe(70_000n);
+    // More than the node holds: refused alone, still debited, waiting for an operator.
+    const withdrawal = await btc.transaction(async (book) =>
+      (await book.wallet('main')).withdraw(house, EXTERNAL, 1_000_000n, null, { allowNegativeBalance: true }),
+    );
+    const outcome = await btc.broadcastPending('main');
+    expect(outcome.status === 'isolated' && outcome.refused.map((w) => w.id)).toEqual([withdrawal.id]);
+    const again = await btc.importBalance('main', house);
+    expect(again).toMatchObject({ imported: 0n, backendBalance: 70_000n, expectedBalance: 70_000n });
+    expect(await balanceOf('main', 'house')).toBe(-930_000n);
+  });
+
   it('refuses an import while a broadcast changes between the balance read and the booking', async () => {
     const house = await account('main', 'house');
     ledger.chain.fund(ledger.backend, 70_000n);
@@ -642,6 +659,24 @@ describe.each(engines)('ledger on %s', (engine) => {
     }
     expect(await rowCounts(ledger.app)).toEqual(before);
     expect(await balanceOf('main', 'alice')).toBe(9_000n);
+  });
+
+  it('refuses a reading begun before a newer one of the tip the chain went back to', async () => {
+    const alice = await account('main', 'alice');
+    const address = await btc.createReceivingAddress('main', alice);
+    const txid = ledger.chain.pay(address.address, 50_000n);
+    ledger.chain.mine(2);
+    await btc.syncWithChain(); // the register's tip: the deposit has 2 confirmations there
+    ledger.chain.mine(1);
+    const { seq: ticket } = await btc.read((book) => book.readingRegister());
+    const older = await ledger.backend.readTransactions([txid]); // 3 confirmations
+    // The node is read again at the fork point of a reorganisation: the register's own tip.
+    ledger.chain.reorg(1);
+    await btc.syncWithChain();
+    const error = await btc.transaction((book) => book.applyReading(older, ticket)).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StaleReading);
+    expect(ledger.chain.inspect(txid)!.confirmations).toBe(2);
+    expect(await balanceOf('main', 'alice')).toBe(0n);
   });
 
   it('scans received transactions page by page when the history is too large for one answer', async () => {
