@@ -7,7 +7,7 @@
  * [0, min(250 ms, 2 ms · 2^(attempt-1))], at most 10 re-runs — the library's default policy.
  */
 import BetterSqlite3 from 'better-sqlite3';
-import pg from 'pg';
+import type pg from 'pg';
 
 export type Row = Record<string, unknown>;
 export type Param = string | number | bigint | null;
@@ -66,7 +66,7 @@ export class SqliteStatements {
   private statement(sql: string): BetterSqlite3.Statement<unknown[], Row> {
     let statement = this.cache.get(sql);
     if (!statement) {
-      statement = this.db.prepare(sql) as BetterSqlite3.Statement<unknown[], Row>;
+      statement = this.db.prepare(sql);
       this.cache.set(sql, statement);
     }
     return statement;

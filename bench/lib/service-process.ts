@@ -30,7 +30,7 @@ export class ServiceProcess {
     const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'service', '-c', configPath], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, CI: undefined } as NodeJS.ProcessEnv,
+      env: { ...process.env, CI: undefined },
     });
     // Never leave the service behind if the benchmark itself dies.
     const kill = () => child.kill('SIGKILL');

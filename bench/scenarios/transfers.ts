@@ -85,7 +85,7 @@ async function runFor(ms: number, workers: number, step: () => Promise<StepOutco
 
 interface Side {
   /** One transfer. */
-  step(): Promise<StepOutcome>;
+  step: () => Promise<StepOutcome>;
   /** Conflict re-runs so far. */
   retries(): number;
 }

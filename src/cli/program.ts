@@ -272,7 +272,7 @@ export async function runCli(argv: readonly string[], io: CliIo = PROCESS_IO): P
     exitCode = code;
   });
   try {
-    await program.parseAsync(argv as string[]);
+    await program.parseAsync(argv);
     return exitCode;
   } catch (error) {
     if (error instanceof CommanderError) {

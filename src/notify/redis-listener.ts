@@ -6,7 +6,7 @@
  * SUBSCRIBE on every new connection, and an 'error' listener is always attached because an
  * EventEmitter without one turns a dropped connection into a crashed process.
  */
-import { createClient } from 'redis';
+import type { createClient } from 'redis';
 import type { RedisWalletNotifyConfig } from '../config/types.js';
 import { Delivery } from './delivery.js';
 import { describeError, NotificationListenerError } from './errors.js';
@@ -33,9 +33,17 @@ export interface RedisListenerOptions extends CommonListenerOptions {
   reconnectDelayMsMax?: number;
 }
 
+/**
+ * `redis` is loaded when a Redis listener starts, not when the package is imported: most
+ * configurations never use it.
+ */
+async function loadRedis(): Promise<typeof createClient> {
+  return (await import('redis')).createClient;
+}
+
 /** A subscriber connection that retries for ever with capped back-off. */
-function newClient(url: string, name: string, reconnectCapMs: number) {
-  return createClient({
+function newClient(create: typeof createClient, url: string, name: string, reconnectCapMs: number) {
+  return create({
     url,
     name,
     // Commands issued while disconnected would pile up; a subscriber has none to queue anyway.
@@ -89,7 +97,15 @@ export class RedisNotificationListener implements NotificationListener {
 
   private async begin(): Promise<void> {
     this.delivery.state = 'starting';
-    const client = this.createClient();
+    let create: typeof createClient;
+    try {
+      create = await loadRedis();
+    } catch (error) {
+      this.delivery.state = 'failed';
+      this.delivery.recordError(error);
+      throw new NotificationListenerError(`walletnotify: cannot load the redis package: ${describeError(error)}`, { cause: error });
+    }
+    const client = this.createClient(create);
     this.client = client;
     const timeoutMs = this.options.startTimeoutMs ?? START_TIMEOUT_MS;
     let timer: NodeJS.Timeout | undefined;
@@ -97,6 +113,8 @@ export class RedisNotificationListener implements NotificationListener {
       timer = setTimeout(() => reject(new Error(`not subscribed within ${timeoutMs} ms`)), timeoutMs);
     });
     try {
+      // stop() called while the package loaded found no client to cut: do not connect this one.
+      if (this.closing) throw new Error('stopped before connecting');
       await Promise.race([this.subscribe(client), timeout]);
     } catch (error) {
       // What the connection last reported says more than "timed out": keep it for the message.
@@ -123,8 +141,9 @@ export class RedisNotificationListener implements NotificationListener {
     await client.subscribe(this.config.channel, (message) => this.delivery.offer(message));
   }
 
-  private createClient(): Client {
+  private createClient(create: typeof createClient): Client {
     const client = newClient(
+      create,
       this.config.url,
       this.options.clientName ?? REDIS_CLIENT_NAME,
       this.options.reconnectDelayMsMax ?? RECONNECT_DELAY_MS_MAX,

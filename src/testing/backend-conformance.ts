@@ -214,7 +214,7 @@ export function defineBackendConformanceSuite(
       expect(new Set(txids).size, 'no transaction repeated').toBe(txids.length);
       expect(full.pages).toBeGreaterThanOrEqual(3);
       const positions = paid.map((payment) => txids.indexOf(payment.txid));
-      expect(positions.every((position) => position >= 0), `all 5 payments listed: ${positions}`).toBe(true);
+      expect(positions.every((position) => position >= 0), `all 5 payments listed: ${positions.join(',')}`).toBe(true);
       expect([...positions].sort((a, b) => a - b)).toEqual(positions);
       for (const payment of paid) {
         const listed = full.transactions.find((tx) => tx.txid === payment.txid);

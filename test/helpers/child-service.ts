@@ -30,10 +30,10 @@ export function startServiceProcess(config: string, env: Record<string, string |
   let output = '';
   const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'service', '-c', config], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, CI: undefined, ...env } as NodeJS.ProcessEnv,
+    env: { ...process.env, CI: undefined, ...env },
   });
-  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once('exit', (code, signal) => resolve({ code, signal })),
   );

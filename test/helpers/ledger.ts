@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { expect } from 'vitest';
 import { CryptoAssets } from '../../src/app.js';
-import { MemoryBackend, MemoryChain } from '../../src/backends/memory/index.js';
+import { type MemoryBackend, MemoryChain } from '../../src/backends/memory/index.js';
 import { BTC, type CoinDefinition } from '../../src/domain/coins.js';
 import type { LedgerLog } from '../../src/ledger/coin-ledger.js';
 import type { EngineName } from '../../src/store/database.js';

@@ -95,9 +95,9 @@ describe('concurrency on sqlite', () => {
       );
       // Listen for exits before anything else: a fast child may be gone before we would look.
       const exits = children.map((child) => new Promise((resolve) => child.once('exit', resolve)));
-      const lines = children.map((child) => createInterface({ input: child.stdout! })[Symbol.asyncIterator]());
+      const lines = children.map((child) => createInterface({ input: child.stdout })[Symbol.asyncIterator]());
       for (const line of lines) expect((await line.next()).value).toBe('ready');
-      for (const child of children) child.stdin!.write('go\n');
+      for (const child of children) child.stdin.write('go\n');
       const results = await Promise.all(lines.map(async (line) => JSON.parse((await line.next()).value as string)));
       await Promise.all(exits);
       expect(children.map((child) => child.exitCode)).toEqual([0, 0, 0, 0]);

@@ -310,9 +310,9 @@ describe.each(engines)('ledger on %s', (engine) => {
     });
     // The node wallet is empty: the batch of two is split, each refused alone.
     const outcome = await btc.broadcastPending('main');
-    expect(outcome.status === 'isolated' && outcome.refused.map((w) => w.id).sort()).toEqual([queued!.id, refused!.id].sort());
-    await btc.transaction(async (book) => (await book.wallet('main')).retryWithdrawal(queued!.id));
-    for (const id of [queued!.id, refused!.id]) {
+    expect(outcome.status === 'isolated' && outcome.refused.map((w) => w.id).sort()).toEqual([queued.id, refused.id].sort());
+    await btc.transaction(async (book) => (await book.wallet('main')).retryWithdrawal(queued.id));
+    for (const id of [queued.id, refused.id]) {
       const cancelled = await btc.transaction(async (book) => (await book.wallet('main')).cancelWithdrawal(id));
       expect(cancelled.state).toBe('cancelled');
     }
@@ -322,9 +322,9 @@ describe.each(engines)('ledger on %s', (engine) => {
       return main.accountHistory(await main.getAccount('alice'));
     });
     expect(history.filter((e) => e.kind === 'withdrawal_refund').map((e) => e.amount).sort()).toEqual([1_000n, 2_000n]);
-    const again = await btc.transaction(async (book) => (await book.wallet('main')).cancelWithdrawal(queued!.id)).catch((e: unknown) => e);
+    const again = await btc.transaction(async (book) => (await book.wallet('main')).cancelWithdrawal(queued.id)).catch((e: unknown) => e);
     expect((again as { code?: string }).code).toBe('invalid_state');
-    expect(await changesOf(refused!.id)).toEqual(['queued', 'broadcasting', 'refused', 'cancelled']);
+    expect(await changesOf(refused.id)).toEqual(['queued', 'broadcasting', 'refused', 'cancelled']);
     expect((await ledger.app.verifyLedger()).ok).toBe(true);
   });
 

@@ -15,7 +15,6 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   NotificationListenerError,
   RedisNotificationListener,
-  type ListenerLog,
   type RedisListenerOptions,
 } from '../../src/notify/index.js';
 import { recordingLog } from '../helpers/recording-log.js';

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { CryptoAssets } from '../../src/app.js';
-import { JsonNumber } from '../../src/backends/bitcoind/lossless-json.js';
+import type { JsonNumber } from '../../src/backends/bitcoind/lossless-json.js';
 import { loadConfigFile } from '../../src/config/load.js';
 import { parseAmount } from '../../src/domain/amounts.js';
 import { LTC } from '../../src/domain/coins.js';
@@ -66,7 +66,7 @@ service: {broadcast_period: 0.05, poll_period: 0.2, log_level: silent}
   function runService(): ChildProcess {
     return spawn(process.execPath, ['--import', 'tsx', MAIN, 'service', '-c', configPath], {
       stdio: 'ignore',
-      env: { ...process.env, LTC_PASSWORD: node.password } as NodeJS.ProcessEnv,
+      env: { ...process.env, LTC_PASSWORD: node.password },
     });
   }
 

@@ -276,7 +276,7 @@ describeWithNode()('helper service with Litecoin Core (regtest)', () => {
       await node.restart();
     }
     const sent = await waitUntilValue(async () => {
-      const current = await entry.app.coin('ltc').read(async (book) => (await book.wallet('main')).getTransaction(withdrawal!.id));
+      const current = await entry.app.coin('ltc').read(async (book) => (await book.wallet('main')).getTransaction(withdrawal.id));
       return current.state === 'broadcasted' ? current : undefined;
     }, 'the withdrawal to go out').catch(async (error: unknown) => {
       const states = await entry.app.coin('ltc').read(async (book) =>

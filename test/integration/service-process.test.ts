@@ -25,10 +25,10 @@ function startService(config: string): ChildProcess & { output: () => string } {
   let output = '';
   const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'service', '-c', config], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, CI: undefined } as NodeJS.ProcessEnv,
+    env: { ...process.env, CI: undefined },
   });
-  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
   return Object.assign(child, { output: () => output });
 }
 

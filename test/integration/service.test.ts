@@ -6,7 +6,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/types.js';
-import { CryptoAssets } from '../../src/app.js';
+import type { CryptoAssets } from '../../src/app.js';
 import { BTC } from '../../src/domain/coins.js';
 import type { LedgerLog } from '../../src/ledger/coin-ledger.js';
 import { HelperService } from '../../src/service/helper-service.js';
@@ -184,7 +184,6 @@ describe.each(engines)('helper service on %s (in-memory chain)', (engine) => {
   });
 
   it('reports a broadcast of ours that lost to a double spend as conflicted, never as confirmed', async () => {
-    const btc = ledger.app.coin('btc');
     await houseWithWithdrawals(1_000_000n, [30_000n]);
     const service = startService(serviceConfig(false));
     await service.start();

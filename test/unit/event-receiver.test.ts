@@ -163,7 +163,7 @@ describe('listenForEvents', () => {
       headers: { 'content-type': 'application/json', 'cryptoassets-signature': signature },
       body: new Blob([big]).stream(),
       duplex: 'half',
-    } as RequestInit);
+    });
 
     expect(declared).toEqual({ status: 413, text: 'body larger than 1024 bytes\n' });
     expect(streamed.status).toBe(413);

@@ -126,7 +126,7 @@ describe('HTTP walletnotify listener', () => {
     const big = `txid=${randomTxid()}&pad=${'x'.repeat(2_000)}`;
 
     const declared = await post(listener, big);
-    const streamed = await post(listener, new Blob([big]).stream(), { duplex: 'half' } as RequestInit);
+    const streamed = await post(listener, new Blob([big]).stream(), { duplex: 'half' });
 
     expect([declared.status, streamed.status]).toEqual([413, 413]);
     expect(got).toEqual([]);

@@ -13,7 +13,6 @@ import {
   NotAFifo,
   NotificationListenerError,
   PipeNotificationListener,
-  type ListenerLog,
   type PipeListenerOptions,
 } from '../../src/notify/index.js';
 import { recordingLog } from '../helpers/recording-log.js';

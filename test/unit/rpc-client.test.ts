@@ -106,7 +106,7 @@ async function failure(promise: Promise<unknown>): Promise<BackendError> {
 describe('RpcClient', () => {
   it('posts JSON-RPC 1.0 with Basic auth and keeps numbers exact', async () => {
     handler = rpcServer((method, params, id) => ({
-      body: `{"result":{"balance":92233720368.54775807,"method":"${method}","n":${(params as unknown[]).length}},"error":null,"id":${String(id)}}`,
+      body: `{"result":{"balance":92233720368.54775807,"method":"${method}","n":${(params).length}},"error":null,"id":${String(id)}}`,
     }));
     const result = (await client().call('getbalance', ['*', 1])) as { balance: JsonNumber; method: string; n: JsonNumber };
     expect(result.balance).toBeInstanceOf(JsonNumber);

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CryptoAssets } from '../../app.js';
-import { JsonNumber } from '../../backends/bitcoind/lossless-json.js';
+import type { JsonNumber } from '../../backends/bitcoind/lossless-json.js';
 import { parseConfig } from '../../config/load.js';
 import { formatAmount, parseAmount } from '../../domain/amounts.js';
 import { LTC } from '../../domain/coins.js';

@@ -156,5 +156,6 @@ async function readSnippet(response: Response, limit: number): Promise<string> {
     await reader.cancel().catch(() => undefined);
   }
   const text = Buffer.concat(chunks).subarray(0, limit).toString('utf8');
+  // eslint-disable-next-line no-control-regex -- control characters are what this removes
   return text.replace(/[\u0000-\u001f\u007f\ufffd]+/g, ' ').replace(/\s+/g, ' ').trim();
 }

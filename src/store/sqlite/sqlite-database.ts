@@ -126,7 +126,7 @@ export class SqliteDatabase implements Database {
   statement(sql: string): Statement {
     let statement = this.statements.get(sql);
     if (!statement) {
-      statement = this.connection.prepare(sql) as Statement;
+      statement = this.connection.prepare(sql);
       this.statements.set(sql, statement);
     }
     return statement;
