@@ -23,7 +23,7 @@
  * whose withdrawals it pays; a withdrawal the ledger holds as not sent (pending, refused,
  * cancelled) was not paid; a closed broadcast carries the txid of the send with its comment.
  */
-import { depositKey, type ChainModel } from './chain-model.js';
+import type { ChainModel } from './chain-model.js';
 import type { LedgerSnapshot } from './ledger-view.js';
 
 /** A broken guarantee. */

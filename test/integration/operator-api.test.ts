@@ -8,7 +8,7 @@ import { encodeAddress } from '../../src/domain/address.js';
 import { BTC } from '../../src/domain/coins.js';
 import {
   AccountFrozen,
-  CryptoAssetsError,
+  type CryptoAssetsError,
   ERROR_CODES,
   type ErrorCode,
   InvalidArgument,
