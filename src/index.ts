@@ -44,6 +44,7 @@ export { BROADCAST_OUTPUTS_MAX, type OpenBroadcastOptions, type OpenedBroadcast 
 export type * from './backends/backend.js';
 export { ANSWER_TOO_LARGE, DEADLINE_PASSED, OUTCOME_UNKNOWN, REFUSAL_CODES, TXID_PATTERN } from './backends/backend.js';
 export { MemoryBackend, MemoryChain, type MemoryChainOptions } from './backends/memory/index.js';
+export { BitcoindBackend, type BitcoindBackendOptions } from './backends/bitcoind/index.js';
 export { createBackend, memoryChainOf } from './backends/factory.js';
 
 export type { Database, EngineName, SqlExecutor, SqlValue, TransactionMode } from './store/database.js';
