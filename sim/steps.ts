@@ -593,9 +593,11 @@ async function race(world: World): Promise<StepOutcome> {
     fullScan = second.fullScan === true;
     const resumed = await resumeProcess(world, holder);
     lines.push(resumed.text);
-    // The holder's resumed sync re-reads the chain when its reading is refused; if it completed,
-    // it saw the chain as it is now too.
-    if (holderAction === 'sync' && resumed.completed) syncedBy = holder;
+    // The holder's resumed sync re-reads the chain when its reading is refused, which happens
+    // when the application's scan applied a newer one: if it then completed, it saw the chain as
+    // it is now. When the scan failed, nothing newer was applied, the holder's older reading is
+    // rightly accepted, and only the window rules apply (as for the resumed scan below).
+    if (holderAction === 'sync' && resumed.completed && fullScan) syncedBy = holder;
   } else {
     if (holder !== null) {
       const second = await runProcessAction(world, holder, holderAction);
