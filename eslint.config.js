@@ -1,6 +1,5 @@
-// ESLint: rules that catch bugs, not layout. There is no formatter check: the code keeps one
-// hand-kept style (two spaces, single quotes, semicolons, trailing commas, long lines), and
-// reformatting every file would collide with work in progress for no bug found.
+// ESLint: rules that catch bugs, not layout. Layout is Prettier's (.prettierrc.json; `npm run format`),
+// checked by `npm run format:check` in .ci/run.
 import js from '@eslint/js';
 import { defineConfig } from 'eslint/config';
 import tseslint from 'typescript-eslint';

@@ -61,7 +61,10 @@ function parseArgs(argv: readonly string[]): Options {
     else if (arg === '--full') mode = 'full';
     else if (arg === '--only' || arg.startsWith('--only=')) {
       const list = arg.startsWith('--only=') ? arg.slice('--only='.length) : value();
-      for (const name of list.split(',').map((n) => n.trim()).filter(Boolean)) {
+      for (const name of list
+        .split(',')
+        .map((n) => n.trim())
+        .filter(Boolean)) {
         const key = name === 'memory' ? 'deposits' : name;
         if (!(NAMES as string[]).includes(key)) throw new Error(`unknown scenario ${JSON.stringify(name)}; one of ${NAMES.join(', ')}`);
         if (!only.includes(key as ScenarioName)) only.push(key as ScenarioName);
@@ -87,8 +90,7 @@ async function main(): Promise<number> {
     mode: options.mode,
     tmpDir,
     postgres: postgresProblem === undefined ? { url: BENCH_POSTGRES_URL } : { unavailable: `PostgreSQL not reachable: ${postgresProblem}` },
-    node: () =>
-      (fixtureStart ??= NodeFixture.start(join(tmpDir, 'node'), options.mode).then((started) => (fixture = started))),
+    node: () => (fixtureStart ??= NodeFixture.start(join(tmpDir, 'node'), options.mode).then((started) => (fixture = started))),
   };
   progress(`mode ${options.mode}; scenarios ${options.only.join(', ')}`);
   const results: ScenarioResult[] = [];
@@ -119,7 +121,13 @@ async function main(): Promise<number> {
         failed = true;
         const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
         progress(`scenario ${name}: FAILED: ${message}`);
-        results.push({ scenario: name, title: `${name} (failed)`, figures: [], skipped: [`failed: ${String(error)}`], seconds: (now() - scenarioStart) / 1000 });
+        results.push({
+          scenario: name,
+          title: `${name} (failed)`,
+          figures: [],
+          skipped: [`failed: ${String(error)}`],
+          seconds: (now() - scenarioStart) / 1000,
+        });
       }
     }
   } finally {

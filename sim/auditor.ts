@@ -79,21 +79,30 @@ export class Auditor {
       if (row.state !== 'broadcasted') throw new AuditFailure('final-withdrawals', `withdrawal ${id} is ${row.state} after settling`);
       const info = this.model.inspect(paid[0]!.txid);
       if (info.confirmations < 1) {
-        throw new AuditFailure('final-withdrawals', `withdrawal ${id} was paid by ${info.txid}, which has ${info.confirmations} confirmations`);
+        throw new AuditFailure(
+          'final-withdrawals',
+          `withdrawal ${id} was paid by ${info.txid}, which has ${info.confirmations} confirmations`,
+        );
       }
     }
     const confirmed = this.model.confirmedDeposits(this.threshold);
     const chainTotal = [...confirmed.values()].reduce((sum, amount) => sum + amount, 0n);
     const ledgerTotal = [...ledger.credited.values()].reduce((sum, amount) => sum + amount, 0n);
     if (chainTotal !== ledgerTotal) {
-      throw new AuditFailure('final-deposits', `credited deposits sum to ${ledgerTotal}, the chain confirms ${chainTotal} to our addresses`);
+      throw new AuditFailure(
+        'final-deposits',
+        `credited deposits sum to ${ledgerTotal}, the chain confirms ${chainTotal} to our addresses`,
+      );
     }
     let sendFees = 0n;
     for (const send of this.model.sends.values()) {
       sendFees += send.fee;
       const broadcast = send.broadcastId === null ? undefined : ledger.broadcasts.get(send.broadcastId);
       if (broadcast?.state !== 'closed' || broadcast.txid !== send.txid) {
-        throw new AuditFailure('final-broadcasts', `send ${send.txid} (broadcast ${send.broadcastId}) is not recorded as its closed broadcast (${broadcast?.state ?? 'missing'})`);
+        throw new AuditFailure(
+          'final-broadcasts',
+          `send ${send.txid} (broadcast ${send.broadcastId}) is not recorded as its closed broadcast (${broadcast?.state ?? 'missing'})`,
+        );
       }
     }
     for (const broadcast of ledger.broadcasts.values()) {
@@ -101,7 +110,8 @@ export class Auditor {
         throw new AuditFailure('final-broadcasts', `broadcast ${broadcast.id} is still ${broadcast.state} after settling`);
       }
     }
-    if (feesTotal !== sendFees) throw new AuditFailure('final-fees', `the ledger booked ${feesTotal} in fees, the chain's sends paid ${sendFees}`);
+    if (feesTotal !== sendFees)
+      throw new AuditFailure('final-fees', `the ledger booked ${feesTotal} in fees, the chain's sends paid ${sendFees}`);
     // Everything is confirmed now: the node holds exactly what the ledger says it should, plus
     // what was given to it outside our addresses, minus what was imported of that.
     const node = this.model.nodeBalance(0);
@@ -129,14 +139,20 @@ export class Auditor {
     const confirmed = this.observeChain();
     for (const [key, amount] of ledger.credited) {
       const onChain = this.outputAmount(key);
-      if (onChain !== amount) throw new AuditFailure('deposit-amount', `${key} credited ${amount}, the chain's outputs to it sum to ${onChain}`);
+      if (onChain !== amount)
+        throw new AuditFailure('deposit-amount', `${key} credited ${amount}, the chain's outputs to it sum to ${onChain}`);
     }
     if (synced) {
       for (const key of confirmed.keys()) {
-        if (!ledger.credited.has(key)) throw new AuditFailure('deposits-at-sync', `the chain confirms ${key} but a completed sync left it uncredited`);
+        if (!ledger.credited.has(key))
+          throw new AuditFailure('deposits-at-sync', `the chain confirms ${key} but a completed sync left it uncredited`);
       }
       for (const key of ledger.credited.keys()) {
-        if (!confirmed.has(key)) throw new AuditFailure('deposits-at-sync', `${key} is credited after a completed sync, but the chain does not confirm it (${this.describe(key)})`);
+        if (!confirmed.has(key))
+          throw new AuditFailure(
+            'deposits-at-sync',
+            `${key} is credited after a completed sync, but the chain does not confirm it (${this.describe(key)})`,
+          );
       }
       this.always = new Map(confirmed);
       this.ever = new Set(confirmed.keys());
@@ -144,12 +160,18 @@ export class Auditor {
     }
     for (const key of this.always.keys()) {
       if (!ledger.credited.has(key)) {
-        throw new AuditFailure('deposit-reversed-without-cause', `${key} was reversed although the chain has confirmed it at every state since the last sync`);
+        throw new AuditFailure(
+          'deposit-reversed-without-cause',
+          `${key} was reversed although the chain has confirmed it at every state since the last sync`,
+        );
       }
     }
     for (const key of ledger.credited.keys()) {
       if (!this.ever.has(key)) {
-        throw new AuditFailure('deposit-credited-without-cause', `${key} is credited but the chain has not confirmed it at any state since the last sync (${this.describe(key)})`);
+        throw new AuditFailure(
+          'deposit-credited-without-cause',
+          `${key} is credited but the chain has not confirmed it at any state since the last sync (${this.describe(key)})`,
+        );
       }
     }
   }
@@ -157,34 +179,52 @@ export class Auditor {
   private checkSends(ledger: LedgerSnapshot): void {
     const paidBy = new Map<string, string>();
     for (const send of this.model.sends.values()) {
-      if (send.broadcastId === null) throw new AuditFailure('send-comment', `send ${send.txid} carries no broadcast comment (${String(send.comment)})`);
+      if (send.broadcastId === null)
+        throw new AuditFailure('send-comment', `send ${send.txid} carries no broadcast comment (${String(send.comment)})`);
       const paidIds: number[] = [];
       for (const output of send.outputs) {
         const withdrawal = this.model.withdrawalByAddress.get(output.address);
         if (!withdrawal) throw new AuditFailure('send-outputs', `send ${send.txid} pays ${output.address}, which no withdrawal asked for`);
         if (withdrawal.amount !== output.amount) {
-          throw new AuditFailure('send-outputs', `send ${send.txid} pays withdrawal ${withdrawal.id} ${output.amount} instead of ${withdrawal.amount}`);
+          throw new AuditFailure(
+            'send-outputs',
+            `send ${send.txid} pays withdrawal ${withdrawal.id} ${output.amount} instead of ${withdrawal.amount}`,
+          );
         }
         const earlier = paidBy.get(output.address);
         if (earlier !== undefined) {
-          throw new AuditFailure('paid-twice', `withdrawal ${withdrawal.id} was paid by ${earlier} and again by ${send.txid} (broadcast ${send.broadcastId})`);
+          throw new AuditFailure(
+            'paid-twice',
+            `withdrawal ${withdrawal.id} was paid by ${earlier} and again by ${send.txid} (broadcast ${send.broadcastId})`,
+          );
         }
         paidBy.set(output.address, send.txid);
         paidIds.push(withdrawal.id);
       }
       const broadcast = ledger.broadcasts.get(send.broadcastId);
-      if (!broadcast) throw new AuditFailure('send-comment', `send ${send.txid} names broadcast ${send.broadcastId}, which the ledger does not have`);
-      if (broadcast.comment !== send.comment) throw new AuditFailure('send-comment', `send ${send.txid} carries a comment that is not broadcast ${broadcast.id}'s`);
+      if (!broadcast)
+        throw new AuditFailure('send-comment', `send ${send.txid} names broadcast ${send.broadcastId}, which the ledger does not have`);
+      if (broadcast.comment !== send.comment)
+        throw new AuditFailure('send-comment', `send ${send.txid} carries a comment that is not broadcast ${broadcast.id}'s`);
       if (broadcast.state === 'returned') {
-        throw new AuditFailure('sent-broadcast-returned', `broadcast ${broadcast.id} was sent as ${send.txid} (step ${send.step}) but the ledger returned it`);
+        throw new AuditFailure(
+          'sent-broadcast-returned',
+          `broadcast ${broadcast.id} was sent as ${send.txid} (step ${send.step}) but the ledger returned it`,
+        );
       }
       if (broadcast.state === 'closed' && broadcast.txid !== send.txid) {
         throw new AuditFailure('broadcast-txid', `broadcast ${broadcast.id} was sent as ${send.txid} but closed with ${broadcast.txid}`);
       }
-      const members = [...ledger.withdrawals.values()].filter((row) => row.broadcastId === broadcast.id).map((row) => row.id).sort((a, b) => a - b);
+      const members = [...ledger.withdrawals.values()]
+        .filter((row) => row.broadcastId === broadcast.id)
+        .map((row) => row.id)
+        .sort((a, b) => a - b);
       const paid = paidIds.sort((a, b) => a - b);
       if (members.join(',') !== paid.join(',')) {
-        throw new AuditFailure('send-outputs', `send ${send.txid} paid withdrawals [${paid}] but broadcast ${broadcast.id} holds [${members}]`);
+        throw new AuditFailure(
+          'send-outputs',
+          `send ${send.txid} paid withdrawals [${paid}] but broadcast ${broadcast.id} holds [${members}]`,
+        );
       }
     }
     for (const row of ledger.withdrawals.values()) {
@@ -197,7 +237,10 @@ export class Auditor {
       if (broadcast.state !== 'closed') continue;
       const send = broadcast.txid === null ? undefined : this.model.sends.get(broadcast.txid);
       if (!send || send.broadcastId !== broadcast.id) {
-        throw new AuditFailure('broadcast-txid', `broadcast ${broadcast.id} is closed with ${broadcast.txid}, which is not the chain's send of it`);
+        throw new AuditFailure(
+          'broadcast-txid',
+          `broadcast ${broadcast.id} is closed with ${broadcast.txid}, which is not the chain's send of it`,
+        );
       }
     }
   }

@@ -37,7 +37,8 @@ function parseArguments(argv: readonly string[]): Arguments {
     const value = (): number => {
       const text = argv[++i];
       const number = Number(text);
-      if (text === undefined || !Number.isSafeInteger(number) || number < 0) throw new Error(`${flag} needs a non-negative integer, got ${String(text)}`);
+      if (text === undefined || !Number.isSafeInteger(number) || number < 0)
+        throw new Error(`${flag} needs a non-negative integer, got ${String(text)}`);
       return number;
     };
     if (flag === '--seed') seed = value();
@@ -65,7 +66,11 @@ async function main(): Promise<number> {
   const total = new RunStats();
   const failed: SimulationResult[] = [];
   for (const seed of args.seeds) {
-    const result = await runSimulation({ seed, steps: args.steps, ...(args.trace ? { onTrace: (line: string) => console.log(line) } : {}) });
+    const result = await runSimulation({
+      seed,
+      steps: args.steps,
+      ...(args.trace ? { onTrace: (line: string) => console.log(line) } : {}),
+    });
     total.add(result.stats);
     if (!args.quiet || result.failure) console.log(describeRun(result));
     if (result.failure) {
@@ -77,7 +82,12 @@ async function main(): Promise<number> {
   console.log(
     `\n${args.seeds.length} run(s) of ${args.steps} steps in ${seconds.toFixed(1)} s: ${args.seeds.length - failed.length} passed, ${failed.length} failed`,
   );
-  console.log(`totals: ${total.entries().map(([name, value]) => `${name} ${value}`).join(', ')}`);
+  console.log(
+    `totals: ${total
+      .entries()
+      .map(([name, value]) => `${name} ${value}`)
+      .join(', ')}`,
+  );
   for (const result of failed) console.log(`  failed: seed ${result.seed} (${result.failure!.check}) — ${replayCommand(result)}`);
   return failed.length > 0 ? 1 : 0;
 }

@@ -59,7 +59,11 @@ export class SimProcess implements Actor {
     // the opened ledger: the wrapper finds the process once it exists.
     let process: SimProcess | undefined;
     const sqlite = new SqliteDatabase({ path: setup.databasePath, synchronous: 'normal', clock: setup.databaseClock });
-    const database = crashableDatabase(sqlite, () => process?.beforeStatement(), () => process?.dead ?? false);
+    const database = crashableDatabase(
+      sqlite,
+      () => process?.beforeStatement(),
+      () => process?.dead ?? false,
+    );
     const backend = setup.chain.openWallet(setup.walletName);
     const app = await CryptoAssets.open({ database, coins: [{ coin: BTC, network: BTC.networks.regtest!, backend }] });
     const service = new HelperService(app, setup.config, log, { manual: true, clock: setup.clock, leaseTtlMs: setup.leaseTtlMs });

@@ -199,7 +199,9 @@ export async function leaseTimers(world: World): Promise<string[]> {
 }
 
 /** Withdrawal ids by state, and broadcasts under vetting, as the ledger holds them now. */
-async function ledgerFacts(world: World): Promise<{ refused: number[]; pending: number[]; vetting: { id: number; comment: string | null }[] }> {
+async function ledgerFacts(
+  world: World,
+): Promise<{ refused: number[]; pending: number[]; vetting: { id: number; comment: string | null }[] }> {
   return world.application.coin('btc').read(async (book) => {
     const wallet = await book.wallet(LEDGER_WALLET);
     return {
@@ -308,9 +310,11 @@ async function oversizedWithdraw(world: World): Promise<StepOutcome> {
   const address = world.chain.externalAddress();
   const holds = world.model.nodeBalance(0);
   const amount = (holds > 0n ? holds : 0n) + world.prng.bigint(1_000_000n, 100_000_000n);
-  const transaction = await world.application.coin('btc').transaction(async (book) =>
-    (await book.wallet(LEDGER_WALLET)).withdraw(world.accounts.get(HOUSE)!, address, amount, 'oversized', { allowNegativeBalance: true }),
-  );
+  const transaction = await world.application
+    .coin('btc')
+    .transaction(async (book) =>
+      (await book.wallet(LEDGER_WALLET)).withdraw(world.accounts.get(HOUSE)!, address, amount, 'oversized', { allowNegativeBalance: true }),
+    );
   world.model.noteWithdrawal({ id: transaction.id, address, amount, account: HOUSE });
   world.stats.count('withdrawals queued');
   world.stats.count('fault: oversized withdrawal');
@@ -423,7 +427,9 @@ async function crash(world: World): Promise<StepOutcome> {
 /** Stop a process at a backend call (a pause, a slow node) while the world goes on. */
 async function stall(world: World): Promise<StepOutcome> {
   const process = pickProcess(world);
-  const armed = process.armStall(callTrigger(world, [undefined, 'sendMany', 'sendMany', 'sendMany', 'changesSince', 'readTransactions', 'findByComment']));
+  const armed = process.armStall(
+    callTrigger(world, [undefined, 'sendMany', 'sendMany', 'sendMany', 'changesSince', 'readTransactions', 'findByComment']),
+  );
   const action = world.prng.weighted({ broadcast: 3, sync: 2, notify: 1 } satisfies Partial<Record<ProcessAction, number>>);
   const result = await runProcessAction(world, process, action, armed);
   return { text: result.text, syncedBy: result.synced };
@@ -475,7 +481,11 @@ async function operatorAction(world: World, action: 'retry' | 'cancel', id: numb
  * with the broadcast's comment (sent, with its txid and fee) and says "not sent" otherwise.
  * Careless: says "not sent" without looking; the product must refuse that for a sent broadcast.
  */
-export async function resolveVetting(world: World, broadcast: { id: number; comment: string | null }, careless: boolean): Promise<StepOutcome> {
+export async function resolveVetting(
+  world: World,
+  broadcast: { id: number; comment: string | null },
+  careless: boolean,
+): Promise<StepOutcome> {
   const found = broadcast.comment === null || careless ? undefined : world.model.sendWithComment(broadcast.comment);
   const verdict = found ? { sent: { txid: found.txid, fee: found.fee } } : ({ notSent: true } as const);
   const app = world.application;

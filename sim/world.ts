@@ -49,7 +49,9 @@ export class RingLog implements LedgerLog {
     return this.lines.slice(-count);
   }
   private push(level: string, fields: object, message: string): void {
-    this.lines.push(`${this.prefix()} ${level} ${message} ${JSON.stringify(fields, (_, value: unknown) => (typeof value === 'bigint' ? value.toString() : value))}`);
+    this.lines.push(
+      `${this.prefix()} ${level} ${message} ${JSON.stringify(fields, (_, value: unknown) => (typeof value === 'bigint' ? value.toString() : value))}`,
+    );
     if (this.lines.length > 200) this.lines.splice(0, 100);
   }
 }

@@ -241,7 +241,9 @@ export class CryptoAssets {
         );
       }
       if (version > expected) {
-        throw new InvalidState(`the tables of coin ${coin} are at schema ${version}, newer than this version of cryptoassets knows (${expected})`);
+        throw new InvalidState(
+          `the tables of coin ${coin} are at schema ${version}, newer than this version of cryptoassets knows (${expected})`,
+        );
       }
     }
   }

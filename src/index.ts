@@ -58,5 +58,12 @@ export { EventDispatcher, type DispatcherOptions, type HandlerStatus } from './e
 export type { DeadLetter } from './events/event-store.js';
 export * from './events/handlers/index.js';
 export * from './events/receiver/index.js';
-export { HelperService, type AuditStatus, type CoinStatus, type HelperServiceOptions, type ServiceStatus, type WalletStatus } from './service/helper-service.js';
+export {
+  HelperService,
+  type AuditStatus,
+  type CoinStatus,
+  type HelperServiceOptions,
+  type ServiceStatus,
+  type WalletStatus,
+} from './service/helper-service.js';
 export { StatusServer } from './service/status-server.js';

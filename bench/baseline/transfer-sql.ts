@@ -60,7 +60,14 @@ function insertParams(walletId: Param, from: number, to: number, amount: bigint,
 }
 
 /** One transfer on SQLite, in one BEGIN IMMEDIATE transaction. Throws on insufficient balance. */
-export function sqliteTransfer(db: SqliteStatements, s: TransferStatements, walletName: string, from: number, to: number, amount: bigint): Row {
+export function sqliteTransfer(
+  db: SqliteStatements,
+  s: TransferStatements,
+  walletName: string,
+  from: number,
+  to: number,
+  amount: bigint,
+): Row {
   return db.write(() => {
     const wallet = db.get(s.wallet, [walletName]);
     if (!wallet) throw new Error('no wallet');

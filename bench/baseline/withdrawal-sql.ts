@@ -57,11 +57,20 @@ export type WithdrawalStatements = ReturnType<typeof withdrawalStatements>;
 /** The event row's payload: the selected row as JSON (the library shapes it a little more). */
 function emitEvent(db: SqliteStatements, s: WithdrawalStatements, coin: string, id: Param, change: string, now: string): void {
   const row = db.get(s.payload, [id])!;
-  const payload = JSON.stringify({ ...row, change, coin }, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value));
+  const payload = JSON.stringify({ ...row, change, coin }, (_key, value: unknown) =>
+    typeof value === 'bigint' ? value.toString() : value,
+  );
   db.run(s.insertEvent, [coin, row.type as string, id, payload, now]);
 }
 
-function emitForBroadcast(db: SqliteStatements, s: WithdrawalStatements, coin: string, broadcastId: Param, change: string, now: string): void {
+function emitForBroadcast(
+  db: SqliteStatements,
+  s: WithdrawalStatements,
+  coin: string,
+  broadcastId: Param,
+  change: string,
+  now: string,
+): void {
   for (const row of db.all(s.broadcastWithdrawals, [broadcastId])) emitEvent(db, s, coin, row.id as bigint, change, now);
 }
 
@@ -80,8 +89,21 @@ export function queueWithdrawal(
     const now = new Date().toISOString();
     if (!db.get(s.debit, [amount, now, from, walletId, amount])) throw new Error('insufficient balance');
     const addressId = (db.get(s.addressRow, [address]) ?? db.get(s.insertExternalAddress, [address, now])!).id as bigint;
-    const id = db.get(s.insertTransaction, [walletId, 'withdrawal', 'pending', amount, from, null, addressId, null, null, null, now, now, now])!
-      .id as bigint;
+    const id = db.get(s.insertTransaction, [
+      walletId,
+      'withdrawal',
+      'pending',
+      amount,
+      from,
+      null,
+      addressId,
+      null,
+      null,
+      null,
+      now,
+      now,
+      now,
+    ])!.id as bigint;
     db.run(s.entry, [from, id, 'withdrawal', -amount, now]);
     emitEvent(db, s, coin, id, 'queued', now);
     return db.get(s.readBack, [walletId, id])!;
@@ -124,7 +146,19 @@ export async function broadcastBatch(
     db.run(s.markBroadcasted, [now, now, opened.id, walletId]);
     const feeAccountId = db.get(s.feeAccount, [walletId])!.id as bigint;
     const feeId = db.get(s.insertTransaction, [
-      walletId, 'network_fee', 'done', sent.fee, feeAccountId, null, null, opened.id, `network fee of broadcast ${opened.id}`, null, now, now, now,
+      walletId,
+      'network_fee',
+      'done',
+      sent.fee,
+      feeAccountId,
+      null,
+      null,
+      opened.id,
+      `network fee of broadcast ${opened.id}`,
+      null,
+      now,
+      now,
+      now,
     ])!.id as bigint;
     db.run(s.adjust, adjustParams(-sent.fee, now, feeAccountId, walletId));
     db.run(s.entry, [feeAccountId, feeId, 'network_fee', -sent.fee, now]);

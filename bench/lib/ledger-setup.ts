@@ -51,7 +51,12 @@ export function randomAmount(): bigint {
  * Record `addresses` (already made by the node) as receiving addresses of `walletName`, spread
  * round-robin over up to 1,000 accounts. Not timed.
  */
-export async function addReceivingAddresses(app: CryptoAssets, coin: string, walletName: string, addresses: readonly string[]): Promise<void> {
+export async function addReceivingAddresses(
+  app: CryptoAssets,
+  coin: string,
+  walletName: string,
+  addresses: readonly string[],
+): Promise<void> {
   const accounts = await createFundedAccounts(app, coin, walletName, Math.min(1000, addresses.length), 0n, 'customer');
   const ledger = app.coin(coin);
   for (let start = 0; start < addresses.length; start += 500) {

@@ -98,7 +98,12 @@ export class NodeFixture {
 
   /** A bare fetch client for baselines. */
   raw(wallet?: string): RawRpc {
-    return new RawRpc({ url: this.node.url, username: this.node.username!, password: this.node.password!, ...(wallet !== undefined ? { wallet } : {}) });
+    return new RawRpc({
+      url: this.node.url,
+      username: this.node.username!,
+      password: this.node.password!,
+      ...(wallet !== undefined ? { wallet } : {}),
+    });
   }
 
   walletName(size: number): string {
@@ -134,7 +139,9 @@ export class NodeFixture {
       const outputs: Record<string, JsonNumber> = {};
       for (const address of slice) outputs[address] = coins(rootValue);
       const txid = (await this.miner.call('sendmany', ['', outputs])) as string;
-      const tx = (await this.node.rpc('getrawtransaction', txid, true)) as { vout: { n: JsonNumber; scriptPubKey: { address?: string; addresses?: string[] } }[] };
+      const tx = (await this.node.rpc('getrawtransaction', txid, true)) as {
+        vout: { n: JsonNumber; scriptPubKey: { address?: string; addresses?: string[] } }[];
+      };
       const wanted = new Set(slice);
       for (const output of tx.vout) {
         const address = output.scriptPubKey.address ?? output.scriptPubKey.addresses?.[0];
@@ -159,11 +166,16 @@ export class NodeFixture {
             const change = head.value - PAYMENT_AMOUNT - PAYMENT_FEE;
             return {
               method: 'createrawtransaction',
-              params: [[{ txid: head.txid, vout: head.vout }], [{ [addresses[index]!]: coins(PAYMENT_AMOUNT) }, { [this.changeAddress]: coins(change) }]],
+              params: [
+                [{ txid: head.txid, vout: head.vout }],
+                [{ [addresses[index]!]: coins(PAYMENT_AMOUNT) }, { [this.changeAddress]: coins(change) }],
+              ],
             };
           }),
         );
-        const signed = await this.miner.batch(created.map((answer) => ({ method: 'signrawtransactionwithwallet', params: [unwrap(answer)] })));
+        const signed = await this.miner.batch(
+          created.map((answer) => ({ method: 'signrawtransactionwithwallet', params: [unwrap(answer)] })),
+        );
         const sent = await this.miner.batch(
           signed.map((answer) => {
             const result = unwrap(answer) as { hex: string; complete: boolean };

@@ -51,7 +51,8 @@ export class RawRpc {
     });
     const text = await response.text();
     // The node answers RPC errors as HTTP 500 (404 for an unknown method) with a JSON body.
-    if (!response.ok && response.status !== 500 && response.status !== 404) throw new Error(`HTTP ${response.status}: ${text.slice(0, 200)}`);
+    if (!response.ok && response.status !== 500 && response.status !== 404)
+      throw new Error(`HTTP ${response.status}: ${text.slice(0, 200)}`);
     return JSON.parse(text);
   }
 }

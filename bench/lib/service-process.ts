@@ -56,7 +56,8 @@ export class ServiceProcess {
   async waitForLog(text: string, timeoutMs: number): Promise<void> {
     await waitFor(
       () => {
-        if (this.exited) throw new Error(`the service exited (${this.child.exitCode ?? this.child.signalCode}): ${this.output.slice(-2000)}`);
+        if (this.exited)
+          throw new Error(`the service exited (${this.child.exitCode ?? this.child.signalCode}): ${this.output.slice(-2000)}`);
         return this.output.includes(text);
       },
       timeoutMs,

@@ -31,7 +31,12 @@ export function round(value: number, digits = 4): number {
 }
 
 /** Poll `condition` every `intervalMs` until it holds; fail after `timeoutMs` naming `what`. */
-export async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs: number, what: string, intervalMs = 20): Promise<void> {
+export async function waitFor(
+  condition: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  what: string,
+  intervalMs = 20,
+): Promise<void> {
   const deadline = now() + timeoutMs;
   while (!(await condition())) {
     if (now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);

@@ -69,7 +69,11 @@ export async function depositsScenario(context: BenchContext): Promise<ScenarioR
   const measuredAddresses = addresses.slice(WARMUP);
   const databasePath = join(context.tmpDir, 'intake.sqlite');
   {
-    const app = await CryptoAssets.open({ database: { kind: 'sqlite', path: databasePath }, coins: [{ coin: LTC, network }], migrate: true });
+    const app = await CryptoAssets.open({
+      database: { kind: 'sqlite', path: databasePath },
+      coins: [{ coin: LTC, network }],
+      migrate: true,
+    });
     try {
       await addReceivingAddresses(app, 'ltc', 'main', addresses);
     } finally {
@@ -81,7 +85,9 @@ export async function depositsScenario(context: BenchContext): Promise<ScenarioR
   const service = ServiceProcess.start(join(context.tmpDir, 'service.json'), serviceConfig(fixture, databasePath));
   const reader = new BetterSqlite3(databasePath);
   const credited = () =>
-    Number((reader.prepare(`SELECT COUNT(*) AS n FROM ltc_transaction WHERE type = 'deposit' AND state = 'credited'`).get() as { n: number }).n);
+    Number(
+      (reader.prepare(`SELECT COUNT(*) AS n FROM ltc_transaction WHERE type = 'deposit' AND state = 'credited'`).get() as { n: number }).n,
+    );
   /** Open the gate, mine, wait until `target` deposits are credited; times from the first block. */
   const intake = async (target: number) => {
     fixture.openGate();
@@ -101,7 +107,8 @@ export async function depositsScenario(context: BenchContext): Promise<ScenarioR
         lastChange = now();
       }
       if (service.exited) throw new Error(`the service exited: ${service.log.slice(-2000)}`);
-      if (now() - lastChange > 120_000) throw new Error(`intake stalled at ${n} of ${target} credited; service log: ${service.log.slice(-2000)}`);
+      if (now() - lastChange > 120_000)
+        throw new Error(`intake stalled at ${n} of ${target} credited; service log: ${service.log.slice(-2000)}`);
       await sleep(20);
     }
     const ms = now() - start;
@@ -156,7 +163,13 @@ export async function depositsScenario(context: BenchContext): Promise<ScenarioR
       baselineLabel: `node answering ${count.toLocaleString('en-US')} gettransaction as one batch`,
       better: 'higher',
       n: count,
-      extra: { oursMs: measured.ms, baselineMs: baseMs, blocks: measured.blocks, miningMs: measured.miningMs, firstCreditedMs: measured.firstCreditedMs },
+      extra: {
+        oursMs: measured.ms,
+        baselineMs: baseMs,
+        blocks: measured.blocks,
+        miningMs: measured.miningMs,
+        firstCreditedMs: measured.firstCreditedMs,
+      },
     }),
     figure({
       scenario: 'memory',
@@ -170,5 +183,11 @@ export async function depositsScenario(context: BenchContext): Promise<ScenarioR
       extra: { rssAtEndMiB: peak.rssMiB, peakAtStartupMiB: idle.peakMiB },
     }),
   ];
-  return { scenario: 'deposits', title: '3. Deposit intake (regtest) and 6. Memory of the service', figures, skipped: [], seconds: (now() - started) / 1000 };
+  return {
+    scenario: 'deposits',
+    title: '3. Deposit intake (regtest) and 6. Memory of the service',
+    figures,
+    skipped: [],
+    seconds: (now() - started) / 1000,
+  };
 }

@@ -22,7 +22,13 @@ export async function pollingScenario(context: BenchContext): Promise<ScenarioRe
   try {
     fixture = await context.node();
   } catch (error) {
-    return { scenario: 'polling', title: '4. Polling cost', figures: [], skipped: [`no regtest node: ${(error as Error).message}`], seconds: 0 };
+    return {
+      scenario: 'polling',
+      title: '4. Polling cost',
+      figures: [],
+      skipped: [`no regtest node: ${(error as Error).message}`],
+      seconds: 0,
+    };
   }
   for (const size of fixture.sizes) await fixture.paidWallet(size);
   await fixture.mineAll();
@@ -92,5 +98,11 @@ export async function pollingScenario(context: BenchContext): Promise<ScenarioRe
       await app.close();
     }
   }
-  return { scenario: 'polling', title: '4. Polling cost (one confirmation-polling round)', figures, skipped: [], seconds: (now() - started) / 1000 };
+  return {
+    scenario: 'polling',
+    title: '4. Polling cost (one confirmation-polling round)',
+    figures,
+    skipped: [],
+    seconds: (now() - started) / 1000,
+  };
 }

@@ -20,7 +20,13 @@ export async function rescanScenario(context: BenchContext): Promise<ScenarioRes
   try {
     fixture = await context.node();
   } catch (error) {
-    return { scenario: 'rescan', title: '5. Start-up rescan', figures: [], skipped: [`no regtest node: ${(error as Error).message}`], seconds: 0 };
+    return {
+      scenario: 'rescan',
+      title: '5. Start-up rescan',
+      figures: [],
+      skipped: [`no regtest node: ${(error as Error).message}`],
+      seconds: 0,
+    };
   }
   for (const size of fixture.sizes) await fixture.paidWallet(size);
   await fixture.mineAll();

@@ -97,7 +97,8 @@ async function compare(timing: Timing, workers: number, ours: Side, baseline: Si
   const empty = (): Tally => ({ done: 0, failed: 0, errors: new Map(), retries: 0, ms: 0 });
   const tallies = { ours: empty(), baseline: empty() };
   const order: ('ours' | 'baseline')[] = [];
-  for (let round = 0; round < timing.rounds; round++) order.push(...(round % 2 === 0 ? (['ours', 'baseline'] as const) : (['baseline', 'ours'] as const)));
+  for (let round = 0; round < timing.rounds; round++)
+    order.push(...(round % 2 === 0 ? (['ours', 'baseline'] as const) : (['baseline', 'ours'] as const)));
   for (const which of order) {
     const side = which === 'ours' ? ours : baseline;
     const before = side.retries();
@@ -163,7 +164,11 @@ async function sqliteFigures(context: BenchContext, timing: Timing): Promise<Fig
       // The ledger check over everything both sides wrote (after the last setting; it takes
       // seconds, so in full mode only).
       const check =
-        context.mode !== 'full' ? 'not run in quick mode' : synchronous === 'normal' ? (await app.verifyLedger()).ok : 'checked after NORMAL';
+        context.mode !== 'full'
+          ? 'not run in quick mode'
+          : synchronous === 'normal'
+            ? (await app.verifyLedger()).ok
+            : 'checked after NORMAL';
       figures.push(
         figure({
           scenario: 'transfers',
@@ -190,7 +195,11 @@ async function postgresFigures(url: string, timing: Timing, workerCounts: readon
   const statements = transferStatements('ltc');
   let ids: number[];
   {
-    const app = await CryptoAssets.open({ database: { kind: 'postgres', url, poolSize: 4 }, coins: [{ coin: LTC, network }], migrate: true });
+    const app = await CryptoAssets.open({
+      database: { kind: 'postgres', url, poolSize: 4 },
+      coins: [{ coin: LTC, network }],
+      migrate: true,
+    });
     try {
       ids = await createFundedAccounts(app, 'ltc', WALLET, ACCOUNTS, FUND_EACH);
     } finally {

@@ -41,7 +41,11 @@ async function timeFigures(context: BenchContext, count: number): Promise<Figure
   const destinations = Array.from({ length: WARMUP + count }, () => chain.externalAddress());
 
   const open = (path: string, backend?: typeof oursBackend) =>
-    CryptoAssets.open({ database: { kind: 'sqlite', path }, coins: [{ coin: LTC, network, ...(backend ? { backend } : {}) }], migrate: true });
+    CryptoAssets.open({
+      database: { kind: 'sqlite', path },
+      coins: [{ coin: LTC, network, ...(backend ? { backend } : {}) }],
+      migrate: true,
+    });
   const oursApp = await open(join(context.tmpDir, 'withdrawals-ours.sqlite'), oursBackend);
   const basePath = join(context.tmpDir, 'withdrawals-baseline.sqlite');
   // Set up by the library (not timed), without a backend: the baseline calls the backend itself.
@@ -124,7 +128,12 @@ async function timeFigures(context: BenchContext, count: number): Promise<Figure
         baseline: baseBroadcastMs,
         baselineLabel: 'same SQL statements via better-sqlite3, same backend calls',
         better: 'lower',
-        extra: { batches: oursBatches, baselineBatches: baseBatches, oursWithdrawalsPerSecond: (count / oursBroadcastMs) * 1000, ledgerCheck: check.ok },
+        extra: {
+          batches: oursBatches,
+          baselineBatches: baseBatches,
+          oursWithdrawalsPerSecond: (count / oursBroadcastMs) * 1000,
+          ledgerCheck: check.ok,
+        },
       }),
     ];
   } finally {

@@ -15,7 +15,11 @@ export async function createBackend(code: string, coin: CoinConfig): Promise<Coi
   const config: BackendConfig = coin.backend;
   switch (config.type) {
     case 'memory': {
-      const chain = new MemoryChain({ network: coin.network, feePerOutput: config.feePerOutput, seed: `cryptoassets-${code}-${Date.now()}` });
+      const chain = new MemoryChain({
+        network: coin.network,
+        feePerOutput: config.feePerOutput,
+        seed: `cryptoassets-${code}-${Date.now()}`,
+      });
       if (config.initialBlocks > 0) chain.mine(config.initialBlocks);
       const backend = chain.createWallet(code);
       chains.set(backend, chain);

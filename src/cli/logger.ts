@@ -13,13 +13,18 @@ export const LOG_LEVEL_ENV = 'CRYPTOASSETS_LOG_LEVEL';
 export const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 /** The level to log at: `--log-level`, else `CRYPTOASSETS_LOG_LEVEL`, else the configuration's. */
-export function chooseLogLevel(option: string | undefined, env: Readonly<Record<string, string | undefined>>, configured: LogLevel): LogLevel {
+export function chooseLogLevel(
+  option: string | undefined,
+  env: Readonly<Record<string, string | undefined>>,
+  configured: LogLevel,
+): LogLevel {
   for (const [value, where] of [
     [option, '--log-level'],
     [env[LOG_LEVEL_ENV], LOG_LEVEL_ENV],
   ] as const) {
     if (value === undefined || value === '') continue;
-    if (!(LOG_LEVELS as readonly string[]).includes(value)) throw new UsageError(`${where}: '${value}' is not a log level (${LOG_LEVELS.join(', ')})`);
+    if (!(LOG_LEVELS as readonly string[]).includes(value))
+      throw new UsageError(`${where}: '${value}' is not a log level (${LOG_LEVELS.join(', ')})`);
     return value as LogLevel;
   }
   return configured;

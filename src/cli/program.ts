@@ -57,13 +57,10 @@ Exit codes: 0 ok, 1 refused, 2 service critical failure, 64 usage, 69 database o
 70 internal error, 78 bad configuration, 130/143 demo --live stopped by a signal. See docs/cli.md.`,
   );
   const run = (action: () => Promise<number>) => async () => setExitCode(await action());
-  const configOption = (command: Command) =>
-    command.option('-c, --config <file>', 'configuration file (YAML)', io.env.CRYPTOASSETS_CONFIG);
+  const configOption = (command: Command) => command.option('-c, --config <file>', 'configuration file (YAML)', io.env.CRYPTOASSETS_CONFIG);
 
   configOption(
-    program
-      .command('initialize-database')
-      .description('create or upgrade the tables of every configured coin (safe to run again)'),
+    program.command('initialize-database').description('create or upgrade the tables of every configured coin (safe to run again)'),
   ).action(function (this: Command) {
     return run(() => initializeDatabaseCommand(io, this.opts()))();
   });
@@ -73,7 +70,10 @@ Exit codes: 0 ok, 1 refused, 2 service critical failure, 64 usage, 69 database o
       .command('service')
       .description('run the helper service: broadcasts, confirmations, notifications, status page (stops on SIGTERM)')
       .option('--initialize-database', 'create or upgrade the tables first (as initialize-database does)')
-      .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default: CRYPTOASSETS_LOG_LEVEL, else service.log_level)'),
+      .option(
+        '--log-level <level>',
+        'fatal, error, warn, info, debug, trace or silent (default: CRYPTOASSETS_LOG_LEVEL, else service.log_level)',
+      ),
   ).action(function (this: Command) {
     return run(() => serviceCommand(io, this.opts()))();
   });
@@ -114,7 +114,11 @@ Exit codes: 0 ok, 1 refused, 2 service critical failure, 64 usage, 69 database o
 
   for (const [name, description, command] of [
     ['retry-withdrawal', 'put a withdrawal the node refused back in the queue', retryWithdrawalCommand],
-    ['cancel-withdrawal', 'cancel a pending or refused withdrawal; its amount is refunded to the account by a new entry', cancelWithdrawalCommand],
+    [
+      'cancel-withdrawal',
+      'cancel a pending or refused withdrawal; its amount is refunded to the account by a new entry',
+      cancelWithdrawalCommand,
+    ],
   ] as const) {
     configOption(
       program
@@ -211,7 +215,9 @@ Exit codes: 0 ok, 1 refused, 2 service critical failure, 64 usage, 69 database o
   configOption(
     program
       .command('doctor')
-      .description('check the configuration, the database and its schema, each node and wallet, the notification listener and webhook targets')
+      .description(
+        'check the configuration, the database and its schema, each node and wallet, the notification listener and webhook targets',
+      )
       .option('--json', 'print the checks as one JSON document'),
   ).action(function (this: Command) {
     return run(() => doctorCommand(io, this.opts()))();

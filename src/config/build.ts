@@ -17,14 +17,7 @@ import { InvalidAmount } from '../domain/errors.js';
 import { DEFAULTS } from './defaults.js';
 import { Problems, type PathSegment } from './issues.js';
 import type { RawCoin, RawConfig } from './schema.js';
-import type {
-  BackendConfig,
-  CoinConfig,
-  Config,
-  DatabaseConfig,
-  EventHandlerConfig,
-  WalletNotifyConfig,
-} from './types.js';
+import type { BackendConfig, CoinConfig, Config, DatabaseConfig, EventHandlerConfig, WalletNotifyConfig } from './types.js';
 
 /** How to turn relative paths into absolute ones. */
 export interface BuildOptions {
@@ -104,11 +97,7 @@ class PathResolver {
 
 const DATABASE_URL_HELP = 'expected sqlite:<file path>, sqlite::memory: or postgresql://…';
 
-function buildDatabase(
-  raw: RawConfig['database'],
-  paths: PathResolver,
-  problems: Problems,
-): DatabaseConfig | undefined {
+function buildDatabase(raw: RawConfig['database'], paths: PathResolver, problems: Problems): DatabaseConfig | undefined {
   const transactionRetries = raw.transaction_retries ?? DEFAULTS.database.transactionRetries;
   const url = raw.url;
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase();
@@ -193,7 +182,10 @@ function buildCustomCoin(code: string, raw: RawCoin, problems: Problems): CoinDe
   let complete = true;
   for (const key of CUSTOM_COIN_KEYS) {
     if (raw[key] === undefined) {
-      problems.add(at(key), `required key is missing (${code} is not a builtin coin, so it must define name, decimals, max_money and networks)`);
+      problems.add(
+        at(key),
+        `required key is missing (${code} is not a builtin coin, so it must define name, decimals, max_money and networks)`,
+      );
       complete = false;
     }
   }
@@ -263,12 +255,7 @@ function parseMaxMoney(text: string, decimals: number, path: PathSegment[], prob
   }
 }
 
-function buildBackend(
-  raw: RawCoin['backend'],
-  path: PathSegment[],
-  paths: PathResolver,
-  problems: Problems,
-): BackendConfig | undefined {
+function buildBackend(raw: RawCoin['backend'], path: PathSegment[], paths: PathResolver, problems: Problems): BackendConfig | undefined {
   switch (raw.type) {
     case 'memory':
       return {

@@ -121,16 +121,12 @@ function hasProtocol(value: string, protocols: readonly string[]): boolean {
 }
 
 /** An `http://` or `https://` URL. */
-export const httpUrl = () =>
-  text().refine((value) => hasProtocol(value, ['http:', 'https:']), 'expected an http:// or https:// URL');
+export const httpUrl = () => text().refine((value) => hasProtocol(value, ['http:', 'https:']), 'expected an http:// or https:// URL');
 
 /** A `redis://` or `rediss://` URL. */
-export const redisUrl = () =>
-  text().refine((value) => hasProtocol(value, ['redis:', 'rediss:']), 'expected a redis:// or rediss:// URL');
+export const redisUrl = () => text().refine((value) => hasProtocol(value, ['redis:', 'rediss:']), 'expected a redis:// or rediss:// URL');
 
-const coinCode = z
-  .string()
-  .regex(COIN_CODE_PATTERN, 'coin codes are 2 to 16 lowercase letters or digits, starting with a letter');
+const coinCode = z.string().regex(COIN_CODE_PATTERN, 'coin codes are 2 to 16 lowercase letters or digits, starting with a letter');
 
 const networkName = z
   .string()

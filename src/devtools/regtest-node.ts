@@ -195,7 +195,7 @@ export class RegtestNode {
 
   /** Height of the best block. */
   async height(): Promise<number> {
-    return (await this.rpc('getblockcount') as JsonNumber).toNumber();
+    return ((await this.rpc('getblockcount')) as JsonNumber).toNumber();
   }
 
   /** Configuration of a bitcoind backend on `wallet` of this node. */
@@ -231,11 +231,7 @@ export class RegtestNode {
 
   /** Wait until this node's best block is `other`'s, and this node's wallets have caught up. */
   async syncWith(other: RegtestNode, timeoutMs = 20_000): Promise<void> {
-    await waitUntil(
-      async () => (await this.rpc('getbestblockhash')) === (await other.rpc('getbestblockhash')),
-      timeoutMs,
-      'chains sync',
-    );
+    await waitUntil(async () => (await this.rpc('getbestblockhash')) === (await other.rpc('getbestblockhash')), timeoutMs, 'chains sync');
     await this.settle();
   }
 

@@ -41,10 +41,7 @@ export function parseAmount(text: string, rules: AmountRules, options: AmountOpt
   }
   const significantFraction = fraction.replace(/0+$/, '');
   if (significantFraction.length > rules.decimals) {
-    throw new InvalidAmount(
-      'too_many_decimals',
-      `amount ${JSON.stringify(shorten(text))} has more than ${rules.decimals} decimals`,
-    );
+    throw new InvalidAmount('too_many_decimals', `amount ${JSON.stringify(shorten(text))} has more than ${rules.decimals} decimals`);
   }
   // Bound the digit count before BigInt() so absurd inputs fail fast and cheaply.
   if (whole.replace(/^0+/, '').length > 30) {
@@ -97,10 +94,7 @@ export function formatAmount(amount: bigint, rules: Pick<AmountRules, 'decimals'
 export function toBaseUnits(amount: bigint | string, rules: AmountRules, options: AmountOptions = {}): bigint {
   if (typeof amount === 'bigint') return checkAmount(amount, rules, options);
   if (typeof amount === 'string') return parseAmount(amount, rules, options);
-  throw new InvalidAmount(
-    'not_an_integer',
-    `amount must be a bigint of base units or decimal text, got ${typeof amount}`,
-  );
+  throw new InvalidAmount('not_an_integer', `amount must be a bigint of base units or decimal text, got ${typeof amount}`);
 }
 
 function shorten(text: string): string {

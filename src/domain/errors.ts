@@ -98,13 +98,7 @@ export const ERROR_CODES: readonly ErrorCode[] = [...LEDGER_ERROR_CODES, ...BACK
 
 /** Why an amount was refused. */
 export type AmountErrorReason =
-  | 'not_a_number'
-  | 'negative'
-  | 'zero'
-  | 'too_many_decimals'
-  | 'above_max_money'
-  | 'below_minimum'
-  | 'not_an_integer';
+  'not_a_number' | 'negative' | 'zero' | 'too_many_decimals' | 'above_max_money' | 'below_minimum' | 'not_an_integer';
 
 /** An amount given as text or bigint is not acceptable for the coin. */
 export class InvalidAmount extends CryptoAssetsError {
@@ -161,10 +155,7 @@ export class InsufficientBalance extends CryptoAssetsError {
   readonly balance: bigint;
   readonly amount: bigint;
   constructor(accountId: number, balance: bigint, amount: bigint) {
-    super(
-      'insufficient_balance',
-      `account ${accountId} holds ${balance} base units, cannot send ${amount}`,
-    );
+    super('insufficient_balance', `account ${accountId} holds ${balance} base units, cannot send ${amount}`);
     this.accountId = accountId;
     this.balance = balance;
     this.amount = amount;
@@ -298,7 +289,11 @@ export class ScanIncomplete extends CryptoAssetsError {
 
   constructor(txids: readonly string[], cause: unknown) {
     const reason = cause instanceof Error ? cause.message : String(cause);
-    super('scan_incomplete', `could not record ${txids.length} transaction(s): ${txids.slice(0, 10).join(', ')}${txids.length > 10 ? ', …' : ''} (${reason})`, { cause });
+    super(
+      'scan_incomplete',
+      `could not record ${txids.length} transaction(s): ${txids.slice(0, 10).join(', ')}${txids.length > 10 ? ', …' : ''} (${reason})`,
+      { cause },
+    );
     this.txids = txids;
   }
 }

@@ -149,7 +149,10 @@ export class EventDispatcher {
         }
         const pause = Math.ceil(this.backoffMs(attempts));
         await store.recordFailure(this.database, handler.name, attempts, Date.now() + pause, error);
-        this.log.warn({ handler: handler.name, event: event.id, attempts, retryInMs: Math.round(pause), err: error }, 'event delivery failed; will retry');
+        this.log.warn(
+          { handler: handler.name, event: event.id, attempts, retryInMs: Math.round(pause), err: error },
+          'event delivery failed; will retry',
+        );
         return;
       }
     }

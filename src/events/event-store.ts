@@ -31,9 +31,7 @@ function read<T>(database: Database, fn: (tx: SqlExecutor) => Promise<T>): Promi
  */
 export async function sequenceEvents(database: Database): Promise<number> {
   return write(database, async (tx) => {
-    const rows = await tx.all<{ id: unknown }>(
-      `SELECT id FROM cryptoassets_event WHERE seq IS NULL ORDER BY id LIMIT ${SEQUENCE_BATCH}`,
-    );
+    const rows = await tx.all<{ id: unknown }>(`SELECT id FROM cryptoassets_event WHERE seq IS NULL ORDER BY id LIMIT ${SEQUENCE_BATCH}`);
     if (rows.length === 0) return 0;
     const top = await tx.get<{ top: unknown }>('SELECT COALESCE(MAX(seq), 0) AS top FROM cryptoassets_event');
     let seq = BigInt(String(top?.top ?? 0));
@@ -109,10 +107,10 @@ export async function handlerProgress(database: Database, name: string): Promise
   return write(database, async (tx) => {
     let row = await tx.get<Record<string, unknown>>('SELECT * FROM cryptoassets_event_handler WHERE name = ?', [name]);
     if (!row) {
-      await tx.run('INSERT INTO cryptoassets_event_handler (name, delivered_seq, attempts, next_attempt_at_ms, updated_at) VALUES (?, 0, 0, 0, ?)', [
-        name,
-        new Date().toISOString(),
-      ]);
+      await tx.run(
+        'INSERT INTO cryptoassets_event_handler (name, delivered_seq, attempts, next_attempt_at_ms, updated_at) VALUES (?, 0, 0, 0, ?)',
+        [name, new Date().toISOString()],
+      );
       row = { name, delivered_seq: 0, attempts: 0, next_attempt_at_ms: 0, last_error: null };
     }
     return {
@@ -136,7 +134,13 @@ export async function recordDelivered(database: Database, name: string, seq: big
 }
 
 /** The handler failed event `seq` again; try again at `nextAttemptAtMs`. */
-export async function recordFailure(database: Database, name: string, attempts: number, nextAttemptAtMs: number, error: string): Promise<void> {
+export async function recordFailure(
+  database: Database,
+  name: string,
+  attempts: number,
+  nextAttemptAtMs: number,
+  error: string,
+): Promise<void> {
   await write(database, (tx) =>
     tx.run('UPDATE cryptoassets_event_handler SET attempts = ?, next_attempt_at_ms = ?, last_error = ?, updated_at = ? WHERE name = ?', [
       attempts,
@@ -152,10 +156,13 @@ export async function recordFailure(database: Database, name: string, attempts: 
 export async function deadLetter(database: Database, name: string, seq: bigint, attempts: number, error: string): Promise<void> {
   await write(database, async (tx) => {
     const now = new Date().toISOString();
-    await tx.run(
-      `INSERT INTO cryptoassets_event_dead_letter (handler, seq, attempts, last_error, dead_at) VALUES (?, ?, ?, ?, ?)`,
-      [name, seq, attempts, error.slice(0, 2_000), now],
-    );
+    await tx.run(`INSERT INTO cryptoassets_event_dead_letter (handler, seq, attempts, last_error, dead_at) VALUES (?, ?, ?, ?, ?)`, [
+      name,
+      seq,
+      attempts,
+      error.slice(0, 2_000),
+      now,
+    ]);
     await tx.run(
       'UPDATE cryptoassets_event_handler SET delivered_seq = ?, attempts = 0, next_attempt_at_ms = 0, last_error = ?, updated_at = ? WHERE name = ?',
       [seq, error.slice(0, 2_000), now, name],
@@ -197,7 +204,10 @@ export async function listDeadLetters(database: Database, handler?: string): Pro
 export async function requestRedelivery(database: Database, handler: string, eventId?: bigint): Promise<number> {
   return write(database, (tx) =>
     eventId === undefined
-      ? tx.run('UPDATE cryptoassets_event_dead_letter SET redeliver_requested_at = ? WHERE handler = ?', [new Date().toISOString(), handler])
+      ? tx.run('UPDATE cryptoassets_event_dead_letter SET redeliver_requested_at = ? WHERE handler = ?', [
+          new Date().toISOString(),
+          handler,
+        ])
       : tx.run('UPDATE cryptoassets_event_dead_letter SET redeliver_requested_at = ? WHERE handler = ? AND seq = ?', [
           new Date().toISOString(),
           handler,

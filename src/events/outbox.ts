@@ -98,7 +98,9 @@ async function buildPayload(scope: CoinScope, transactionId: number, change: TxU
     state: row.state,
     confirmations,
     confirmationThreshold: coin.confirmationThreshold,
-    credited: isDeposit ? row.state === 'credited' : row.state === 'broadcasted' && !conflicted && confirmations >= coin.confirmationThreshold,
+    credited: isDeposit
+      ? row.state === 'credited'
+      : row.state === 'broadcasted' && !conflicted && confirmations >= coin.confirmationThreshold,
     reversed: isDeposit && row.state !== 'credited' && toBigint(row.reversals) > 0n,
     conflicted,
     processed: row.processed_at !== null && row.processed_at !== undefined && isDeposit,

@@ -3,7 +3,15 @@
  * reserved account per wallet that broadcasts charge their fees to.
  */
 import { INT64_MAX, INT64_MIN } from '../domain/coins.js';
-import { AccountFrozen, AlreadyExists, BalanceOutOfRange, InsufficientBalance, InvalidName, InvalidState, NotFound } from '../domain/errors.js';
+import {
+  AccountFrozen,
+  AlreadyExists,
+  BalanceOutOfRange,
+  InsufficientBalance,
+  InvalidName,
+  InvalidState,
+  NotFound,
+} from '../domain/errors.js';
 import { checkName } from '../domain/names.js';
 import type { AccountKey, CoinScope, WalletScope } from './context.js';
 import { accountIdOf } from './context.js';
@@ -22,10 +30,11 @@ export async function getOrCreateWallet(scope: CoinScope, name: string): Promise
   const existing = await findWallet(scope, name);
   if (existing) return existing;
   const now = nowText();
-  const row = await scope.tx.get(
-    `INSERT INTO ${scope.context.tables.wallet} (name, created_at, updated_at) VALUES (?, ?, ?) RETURNING *`,
-    [name, now, now],
-  );
+  const row = await scope.tx.get(`INSERT INTO ${scope.context.tables.wallet} (name, created_at, updated_at) VALUES (?, ?, ?) RETURNING *`, [
+    name,
+    now,
+    now,
+  ]);
   return walletFromRow(row!);
 }
 
@@ -42,19 +51,13 @@ export async function findAccountByName(scope: WalletScope, name: string): Promi
 }
 
 export async function findAccountById(scope: WalletScope, id: number): Promise<Account | undefined> {
-  const row = await scope.tx.get(`SELECT * FROM ${scope.context.tables.account} WHERE wallet_id = ? AND id = ?`, [
-    scope.walletId,
-    id,
-  ]);
+  const row = await scope.tx.get(`SELECT * FROM ${scope.context.tables.account} WHERE wallet_id = ? AND id = ?`, [scope.walletId, id]);
   return row ? accountFromRow(row) : undefined;
 }
 
 /** The account of this wallet, by record, id or name. @throws NotFound */
 export async function getAccount(scope: WalletScope, account: AccountKey): Promise<Account> {
-  const found =
-    typeof account === 'string'
-      ? await findAccountByName(scope, account)
-      : await findAccountById(scope, accountIdOf(account));
+  const found = typeof account === 'string' ? await findAccountByName(scope, account) : await findAccountById(scope, accountIdOf(account));
   if (!found) throw new NotFound('account', typeof account === 'string' ? account : accountIdOf(account));
   return found;
 }
@@ -87,17 +90,14 @@ export async function getOrCreateAccount(scope: WalletScope, name: string): Prom
 
 /** The wallet's network-fee account, created on first use. Its balance is minus the fees paid. */
 export async function getNetworkFeeAccount(scope: WalletScope): Promise<Account> {
-  const row = await scope.tx.get(
-    `SELECT * FROM ${scope.context.tables.account} WHERE wallet_id = ? AND kind = 'network_fee'`,
-    [scope.walletId],
-  );
+  const row = await scope.tx.get(`SELECT * FROM ${scope.context.tables.account} WHERE wallet_id = ? AND kind = 'network_fee'`, [
+    scope.walletId,
+  ]);
   return row ? accountFromRow(row) : insertAccount(scope, NETWORK_FEE_ACCOUNT_NAME, 'network_fee');
 }
 
 export async function listAccounts(scope: WalletScope): Promise<Account[]> {
-  const rows = await scope.tx.all(`SELECT * FROM ${scope.context.tables.account} WHERE wallet_id = ? ORDER BY id`, [
-    scope.walletId,
-  ]);
+  const rows = await scope.tx.all(`SELECT * FROM ${scope.context.tables.account} WHERE wallet_id = ? ORDER BY id`, [scope.walletId]);
   return rows.map(accountFromRow);
 }
 
@@ -119,12 +119,7 @@ async function insertAccount(scope: WalletScope, name: string, kind: 'user' | 'n
  * A frozen account is refused by the same statement.
  * @returns the new balance. @throws InsufficientBalance, BalanceOutOfRange, AccountFrozen, NotFound
  */
-export async function debitAccount(
-  scope: WalletScope,
-  accountId: number,
-  amount: bigint,
-  allowNegativeBalance: boolean,
-): Promise<bigint> {
+export async function debitAccount(scope: WalletScope, accountId: number, amount: bigint, allowNegativeBalance: boolean): Promise<bigint> {
   // The lowest balance the debit may start from: the amount itself, or with a negative balance
   // allowed, whatever still leaves balance − amount ≥ INT64_MIN.
   const floor = allowNegativeBalance ? INT64_MIN + amount : amount;

@@ -57,7 +57,9 @@ export async function labelTaken(scope: WalletScope, label: string): Promise<boo
 export async function automaticLabel(scope: WalletScope, account: AccountKey): Promise<string> {
   const accountId = await resolveAccountId(scope, account);
   for (;;) {
-    const suffix = Math.floor(Math.random() * 36 ** 6).toString(36).padStart(6, '0');
+    const suffix = Math.floor(Math.random() * 36 ** 6)
+      .toString(36)
+      .padStart(6, '0');
     const label = `account-${accountId}-${Date.now().toString(36)}-${suffix}`;
     if (!(await labelTaken(scope, label))) return label;
   }
@@ -66,10 +68,10 @@ export async function automaticLabel(scope: WalletScope, account: AccountKey): P
 /** A receiving address of this wallet (archived or not). @throws InvalidAddress, NotFound */
 export async function getReceivingAddress(scope: WalletScope, address: string): Promise<Address> {
   const canonical = assertValidAddress(address, scope.context.network);
-  const row = await scope.tx.get(
-    `SELECT * FROM ${scope.context.tables.address} WHERE address = ? AND wallet_id = ?`,
-    [canonical, scope.walletId],
-  );
+  const row = await scope.tx.get(`SELECT * FROM ${scope.context.tables.address} WHERE address = ? AND wallet_id = ?`, [
+    canonical,
+    scope.walletId,
+  ]);
   if (!row) throw new NotFound('receiving address', canonical);
   return addressFromRow(row);
 }
@@ -91,10 +93,11 @@ export async function findAccountByAddress(scope: WalletScope, canonical: string
  */
 export async function setArchived(scope: WalletScope, address: string, archived: boolean): Promise<Address> {
   const found = await getReceivingAddress(scope, address);
-  const row = await scope.tx.get(
-    `UPDATE ${scope.context.tables.address} SET archived_at = ? WHERE id = ? AND wallet_id = ? RETURNING *`,
-    [archived ? (found.archivedAt?.toISOString() ?? nowText()) : null, found.id, scope.walletId],
-  );
+  const row = await scope.tx.get(`UPDATE ${scope.context.tables.address} SET archived_at = ? WHERE id = ? AND wallet_id = ? RETURNING *`, [
+    archived ? (found.archivedAt?.toISOString() ?? nowText()) : null,
+    found.id,
+    scope.walletId,
+  ]);
   return addressFromRow(row!);
 }
 
@@ -122,9 +125,6 @@ export async function listReceivingAddresses(
     conditions.push('account_id = ?');
     params.push(await resolveAccountId(scope, options.account));
   }
-  const rows = await scope.tx.all(
-    `SELECT * FROM ${scope.context.tables.address} WHERE ${conditions.join(' AND ')} ORDER BY id`,
-    params,
-  );
+  const rows = await scope.tx.all(`SELECT * FROM ${scope.context.tables.address} WHERE ${conditions.join(' AND ')} ORDER BY id`, params);
   return rows.map(addressFromRow);
 }

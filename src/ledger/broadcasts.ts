@@ -127,7 +127,11 @@ export async function closeBroadcast(scope: WalletScope, broadcastId: number, tx
  * writes no `requeued` events: the withdrawals' state as the application knows it, `broadcasting`,
  * goes on until they are sent or refused.
  */
-export async function returnBroadcast(scope: WalletScope, broadcastId: number, options: { quiet?: boolean } = {}): Promise<NetworkTransaction> {
+export async function returnBroadcast(
+  scope: WalletScope,
+  broadcastId: number,
+  options: { quiet?: boolean } = {},
+): Promise<NetworkTransaction> {
   const broadcast = await getBroadcast(scope, broadcastId);
   if (broadcast.state !== 'opened' && broadcast.state !== 'vetting') {
     throw new InvalidState(`broadcast ${broadcastId} is ${broadcast.state}, not open`);

@@ -234,7 +234,10 @@ export class CoinLedger {
     return this.send(walletName, opened);
   }
 
-  private async send(walletName: string, opened: OpenedBroadcast): Promise<Exclude<BroadcastOutcome, { status: 'nothing_to_send' | 'isolated' }> | RefusedBatch> {
+  private async send(
+    walletName: string,
+    opened: OpenedBroadcast,
+  ): Promise<Exclude<BroadcastOutcome, { status: 'nothing_to_send' | 'isolated' }> | RefusedBatch> {
     const broadcastId = opened.broadcast.id;
     const fields = { coin: this.code, wallet: walletName, broadcast: broadcastId, withdrawals: opened.withdrawals.length };
     let sent;
@@ -254,7 +257,9 @@ export class CoinLedger {
       // Only a backend error other than "outcome unknown" proves nothing was sent; anything else
       // (including a bug's exception) is treated as possibly sent, never as safe to resend.
       if (error instanceof BackendError && error.code !== OUTCOME_UNKNOWN) {
-        const broadcast = await this.transaction(async (book) => (await book.wallet(walletName)).returnBroadcast(broadcastId, { quiet: true }));
+        const broadcast = await this.transaction(async (book) =>
+          (await book.wallet(walletName)).returnBroadcast(broadcastId, { quiet: true }),
+        );
         if (REFUSAL_CODES.has(error.code)) {
           this.host.log.warn({ ...fields, err: error.message }, 'the node refused the batch; splitting it to find what it refuses');
           return { status: 'refused_batch', withdrawalIds: opened.withdrawals.map((w) => w.id), broadcast, error };
@@ -293,13 +298,22 @@ export class CoinLedger {
     const leaseGeneration = this.fence?.generation;
     const refused = await this.transaction(async (book) => {
       const wallet = await book.wallet(walletName);
-      const opened = await wallet.openBroadcast({ withdrawalIds: [withdrawalId!], ...(leaseGeneration === undefined ? {} : { leaseGeneration }) });
+      const opened = await wallet.openBroadcast({
+        withdrawalIds: [withdrawalId!],
+        ...(leaseGeneration === undefined ? {} : { leaseGeneration }),
+      });
       if (!opened) return [];
       return wallet.refuseBroadcast(opened.broadcast.id, `${batch.error.code}: ${batch.error.message}`);
     });
     for (const withdrawal of refused) {
       this.host.log.error(
-        { coin: this.code, wallet: walletName, withdrawal: withdrawal.id, amount: withdrawal.amount.toString(), reason: withdrawal.refusal },
+        {
+          coin: this.code,
+          wallet: walletName,
+          withdrawal: withdrawal.id,
+          amount: withdrawal.amount.toString(),
+          reason: withdrawal.refusal,
+        },
         'the node refused a withdrawal; it waits for an operator (retry-withdrawal or cancel-withdrawal)',
       );
     }

@@ -231,9 +231,11 @@ export async function markProcessed(scope: WalletScope, transactionId: number): 
   }
   if (transaction.processedAt) return transaction;
   const now = nowText();
-  await scope.tx.run(
-    `UPDATE ${scope.context.tables.transaction} SET processed_at = ?, updated_at = ? WHERE id = ? AND wallet_id = ?`,
-    [now, now, transactionId, scope.walletId],
-  );
+  await scope.tx.run(`UPDATE ${scope.context.tables.transaction} SET processed_at = ?, updated_at = ? WHERE id = ? AND wallet_id = ?`, [
+    now,
+    now,
+    transactionId,
+    scope.walletId,
+  ]);
   return (await findTransaction(scope, transactionId))!;
 }

@@ -55,12 +55,7 @@ import { type NodeBookFigures, sameNodeFigures } from './node-figures.js';
 
 /** What an explanation item is about; see the module comment. */
 export type NodeAuditItemKind =
-  | 'queued_withdrawals'
-  | 'incoming_deposits'
-  | 'broadcasts_in_doubt'
-  | 'conflicted_broadcasts'
-  | 'unaccounted'
-  | 'shortfall';
+  'queued_withdrawals' | 'incoming_deposits' | 'broadcasts_in_doubt' | 'conflicted_broadcasts' | 'unaccounted' | 'shortfall';
 
 /** One line of the explanation of a difference. */
 export interface NodeAuditItem {
@@ -239,7 +234,8 @@ export function compareWithNode(
         'the node holds more than the books explain: money never imported or credited (payments to addresses not in the ledger,' +
         ' mined coins, funding, another ledger sharing the node wallet); `import-balance` books it onto an account',
     });
-    if (options.unaccountedFails) problems.push(`${code}: the node wallet holds ${unaccounted} base units that the ledger does not account for`);
+    if (options.unaccountedFails)
+      problems.push(`${code}: the node wallet holds ${unaccounted} base units that the ledger does not account for`);
   }
   if (shortfall > 0n) {
     const inDoubt = ledger.inDoubtBroadcasts.length > 0;

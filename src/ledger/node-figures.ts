@@ -135,6 +135,8 @@ export function sameNodeFigures(a: NodeBookFigures, b: NodeBookFigures): boolean
     a.conflictedFees === b.conflictedFees &&
     a.incomingDeposits === b.incomingDeposits &&
     a.inDoubtBroadcasts.length === b.inDoubtBroadcasts.length &&
-    a.inDoubtBroadcasts.every((broadcast, i) => broadcast.id === b.inDoubtBroadcasts[i]!.id && broadcast.state === b.inDoubtBroadcasts[i]!.state)
+    a.inDoubtBroadcasts.every(
+      (broadcast, i) => broadcast.id === b.inDoubtBroadcasts[i]!.id && broadcast.state === b.inDoubtBroadcasts[i]!.state,
+    )
   );
 }

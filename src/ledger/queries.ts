@@ -146,12 +146,14 @@ export async function listTransactions(scope: WalletScope, filter: TransactionFi
   }
   const inList = (column: string, values: readonly string[], known: readonly string[], what: string) => {
     if (values.length === 0) throw new InvalidArgument(`listTransactions: an empty list of ${what}s matches nothing`);
-    for (const value of values) if (!known.includes(value)) throw new InvalidArgument(`listTransactions: unknown ${what} ${JSON.stringify(value)}`);
+    for (const value of values)
+      if (!known.includes(value)) throw new InvalidArgument(`listTransactions: unknown ${what} ${JSON.stringify(value)}`);
     conditions.push(`${column} IN (${values.map(() => '?').join(', ')})`);
     params.push(...values);
   };
   if (filter.type !== undefined) inList('t.type', typeof filter.type === 'string' ? [filter.type] : filter.type, TRANSACTION_TYPES, 'type');
-  if (filter.state !== undefined) inList('t.state', typeof filter.state === 'string' ? [filter.state] : filter.state, TRANSACTION_STATES, 'state');
+  if (filter.state !== undefined)
+    inList('t.state', typeof filter.state === 'string' ? [filter.state] : filter.state, TRANSACTION_STATES, 'state');
   if (filter.from !== undefined) {
     conditions.push('t.created_at >= ?');
     params.push(timeParam(filter.from));
@@ -161,15 +163,16 @@ export async function listTransactions(scope: WalletScope, filter: TransactionFi
     params.push(timeParam(filter.to));
   }
   if (filter.cursor !== undefined) {
-    if (!/^[1-9]\d{0,15}$/.test(filter.cursor)) throw new InvalidArgument(`listTransactions: not a cursor: ${JSON.stringify(filter.cursor)}`);
+    if (!/^[1-9]\d{0,15}$/.test(filter.cursor))
+      throw new InvalidArgument(`listTransactions: not a cursor: ${JSON.stringify(filter.cursor)}`);
     conditions.push('t.id < ?');
     params.push(Number(filter.cursor));
   }
   const limit = Math.min(Math.max(Math.trunc(filter.limit ?? 100), 1), 1000);
-  const rows = await scope.tx.all(
-    `${transactionSelect(scope)} WHERE ${conditions.join(' AND ')} ORDER BY t.id DESC LIMIT ?`,
-    [...params, limit + 1],
-  );
+  const rows = await scope.tx.all(`${transactionSelect(scope)} WHERE ${conditions.join(' AND ')} ORDER BY t.id DESC LIMIT ?`, [
+    ...params,
+    limit + 1,
+  ]);
   const items = transactionsFromRows(rows.slice(0, limit));
   return { items, next: rows.length > limit ? String(items.at(-1)!.id) : null };
 }
@@ -192,8 +195,12 @@ export interface JournalEntry extends Entry {
  * page's `next`), for exports. Pages are keyed by entry id, so memory does not grow with the
  * journal. @throws InvalidArgument (a malformed cursor)
  */
-export async function listEntries(scope: WalletScope, page: { after?: string; limit?: number } = {}): Promise<{ items: JournalEntry[]; next: string | null }> {
-  if (page.after !== undefined && !/^(0|[1-9]\d{0,15})$/.test(page.after)) throw new InvalidArgument(`listEntries: not a cursor: ${JSON.stringify(page.after)}`);
+export async function listEntries(
+  scope: WalletScope,
+  page: { after?: string; limit?: number } = {},
+): Promise<{ items: JournalEntry[]; next: string | null }> {
+  if (page.after !== undefined && !/^(0|[1-9]\d{0,15})$/.test(page.after))
+    throw new InvalidArgument(`listEntries: not a cursor: ${JSON.stringify(page.after)}`);
   const limit = Math.min(Math.max(Math.trunc(page.limit ?? 1000), 1), 10_000);
   const t = scope.context.tables;
   const rows = await scope.tx.all(

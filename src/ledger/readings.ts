@@ -122,12 +122,10 @@ export async function moveCursor(scope: CoinScope, tip: ChainTip, expected?: Cha
   const row = await registerRow(scope);
   if (!row) {
     if (expected) return false;
-    await scope.tx.run(`INSERT INTO ${table} (id, reading_seq, cursor_hash, cursor_height, scanned_at, updated_at) VALUES (1, 0, ?, ?, ?, ?)`, [
-      tip.hash,
-      tip.height,
-      now,
-      now,
-    ]);
+    await scope.tx.run(
+      `INSERT INTO ${table} (id, reading_seq, cursor_hash, cursor_height, scanned_at, updated_at) VALUES (1, 0, ?, ?, ?, ?)`,
+      [tip.hash, tip.height, now, now],
+    );
     return true;
   }
   if (expected !== undefined && (row.cursor_hash ?? null) !== (expected?.hash ?? null)) return false;

@@ -85,8 +85,7 @@ export function addressFromRow(row: SqlRow): Address {
 }
 
 /** Columns a transaction query must select (with `t` the transaction, `a` the address, `n` the network transaction). */
-export const TRANSACTION_COLUMNS =
-  't.*, a.address AS address_text, n.txid AS txid';
+export const TRANSACTION_COLUMNS = 't.*, a.address AS address_text, n.txid AS txid';
 
 export function transactionFromRow(row: SqlRow): Transaction {
   return {

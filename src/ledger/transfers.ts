@@ -149,7 +149,10 @@ async function queueWithdrawal(
 ): Promise<Transaction> {
   const minimum = scope.context.coin.minimumWithdrawal;
   if (amount < minimum) {
-    throw new InvalidAmount('below_minimum', `a withdrawal of ${amount} is below the coin's minimum of ${minimum} base units (the network's dust limit)`);
+    throw new InvalidAmount(
+      'below_minimum',
+      `a withdrawal of ${amount} is below the coin's minimum of ${minimum} base units (the network's dust limit)`,
+    );
   }
   await debitAccount(scope, from, amount, options.allowNegativeBalance ?? false);
   const addressId = await externalAddressId(scope, canonical);
@@ -173,10 +176,7 @@ async function queueWithdrawal(
  */
 async function replayed(scope: WalletScope, key: string | undefined, request: RequestShape): Promise<Transaction | undefined> {
   if (key === undefined) return undefined;
-  const row = await scope.tx.get(`${transactionSelect(scope)} WHERE t.wallet_id = ? AND t.idempotency_key = ?`, [
-    scope.walletId,
-    key,
-  ]);
+  const row = await scope.tx.get(`${transactionSelect(scope)} WHERE t.wallet_id = ? AND t.idempotency_key = ?`, [scope.walletId, key]);
   if (!row) return undefined;
   const earlier = transactionFromRow(row);
   const differences: string[] = [];

@@ -119,7 +119,9 @@ async function verifyWallet(scope: WalletScope, name: string): Promise<WalletChe
     [walletId],
   );
   for (const row of misdirected) {
-    problems.push(`entry ${toId(row.id)} of ${row.type} transaction ${toId(row.transaction_id)} posts to another account than the transaction's`);
+    problems.push(
+      `entry ${toId(row.id)} of ${row.type} transaction ${toId(row.transaction_id)} posts to another account than the transaction's`,
+    );
   }
 
   // Wallet-wide totals legitimately exceed 64 bits (a wallet's lifetime of deposits), so they are

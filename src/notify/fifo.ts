@@ -77,7 +77,13 @@ function fstatRaw(fd: number): Promise<Stats> {
 
 function requireFifo(path: string, stats: Stats): Stats {
   if (stats.isFIFO()) return stats;
-  const what = stats.isFile() ? 'a regular file' : stats.isDirectory() ? 'a directory' : stats.isSymbolicLink() ? 'a symbolic link' : 'a socket or device';
+  const what = stats.isFile()
+    ? 'a regular file'
+    : stats.isDirectory()
+      ? 'a directory'
+      : stats.isSymbolicLink()
+        ? 'a symbolic link'
+        : 'a socket or device';
   throw new NotAFifo(
     `walletnotify: ${path} exists and is ${what}, not a named pipe (FIFO). ` +
       'A walletnotify hook that wrote to it while no pipe existed may have created it; remove it and start again.',

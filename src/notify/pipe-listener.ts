@@ -81,7 +81,9 @@ export class PipeNotificationListener implements NotificationListener {
       this.delivery.recordError(error);
       await this.removeIfOurs();
       if (error instanceof NotificationListenerError) throw error;
-      throw new NotificationListenerError(`walletnotify: cannot open the named pipe ${this.path}: ${describeError(error)}`, { cause: error });
+      throw new NotificationListenerError(`walletnotify: cannot open the named pipe ${this.path}: ${describeError(error)}`, {
+        cause: error,
+      });
     }
     if (this.stopping) return; // stop() was called while we were opening; it cleans up.
     this.checkTimer = setInterval(() => void this.check(), this.options.checkIntervalMs ?? CHECK_INTERVAL_MS);
@@ -177,7 +179,9 @@ export class PipeNotificationListener implements NotificationListener {
     }
     if (this.stopping || !this.socket) return;
     if (now && !now.isFIFO()) {
-      return this.fatal(new NotAFifo(`walletnotify: ${this.path} was replaced by something that is not a named pipe; notifications written to it are lost`));
+      return this.fatal(
+        new NotAFifo(`walletnotify: ${this.path} was replaced by something that is not a named pipe; notifications written to it are lost`),
+      );
     }
     if (!now || now.ino !== this.opened.ino || now.dev !== this.opened.dev) {
       // Writers open the path, so the pipe we hold is no longer reachable: switch to what is there.

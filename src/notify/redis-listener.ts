@@ -133,7 +133,10 @@ export class RedisNotificationListener implements NotificationListener {
     }
     this.subscribed = true;
     this.delivery.state = 'listening';
-    this.log.info({ listener: 'redis', server: safeServer(this.config.url), channel: this.config.channel }, 'walletnotify: subscribed to the Redis channel');
+    this.log.info(
+      { listener: 'redis', server: safeServer(this.config.url), channel: this.config.channel },
+      'walletnotify: subscribed to the Redis channel',
+    );
   }
 
   private async subscribe(client: Client): Promise<void> {
@@ -169,7 +172,9 @@ export class RedisNotificationListener implements NotificationListener {
     client.on('terminated', (cause: unknown) => {
       // Our strategy never gives up, so this means node-redis closed the client for good.
       if (this.closing) return;
-      const error = new NotificationListenerError(`walletnotify: the Redis client stopped reconnecting: ${describeError(cause)}`, { cause });
+      const error = new NotificationListenerError(`walletnotify: the Redis client stopped reconnecting: ${describeError(cause)}`, {
+        cause,
+      });
       this.delivery.state = 'failed';
       this.delivery.recordError(error);
       this.log.error({ listener: 'redis', err: error }, 'walletnotify: the Redis listener cannot go on');

@@ -46,10 +46,7 @@ export async function reconcileBroadcasts(
     } else {
       await ledger.transaction(async (book) => (await book.wallet(walletName)).markBroadcastForVetting(broadcast.id));
       vetting.push(broadcast.id);
-      log.error(
-        fields,
-        'interrupted broadcast not found in the node wallet; a person must vet it (cryptoassets resolve-broadcast)',
-      );
+      log.error(fields, 'interrupted broadcast not found in the node wallet; a person must vet it (cryptoassets resolve-broadcast)');
     }
   }
   return { closed, vetting, waiting };

@@ -46,7 +46,10 @@ a{color:#0b57d0}
 /** The dashboard page of a status snapshot. */
 export function renderDashboard(status: ServiceStatus, options: DashboardOptions): string {
   const now = options.now ?? new Date();
-  const ago = (iso: string | null, none = 'never') => (iso === null ? escapeHtml(none) : `<time datetime="${escapeHtml(iso)}" title="${escapeHtml(iso)}">${escapeHtml(agoText(iso, now))}</time>`);
+  const ago = (iso: string | null, none = 'never') =>
+    iso === null
+      ? escapeHtml(none)
+      : `<time datetime="${escapeHtml(iso)}" title="${escapeHtml(iso)}">${escapeHtml(agoText(iso, now))}</time>`;
   const txid = (value: string | null) => {
     if (value === null) return '<span class="empty">—</span>';
     const text = `<span class="txid">${escapeHtml(value)}</span>`;
@@ -89,7 +92,13 @@ ${
   const tasks = `<section class="card" id="tasks"><h2>Tasks</h2>
 ${table(
   ['task', 'runs', 'failures', 'last run', 'last error'],
-  status.tasks.map((t) => [escapeHtml(t.name), escapeHtml(t.runs), cls(t.failures > 0 ? 'warn' : '', t.failures), ago(t.lastRunAt), wrap(t.lastError ?? '')]),
+  status.tasks.map((t) => [
+    escapeHtml(t.name),
+    escapeHtml(t.runs),
+    cls(t.failures > 0 ? 'warn' : '', t.failures),
+    ago(t.lastRunAt),
+    wrap(t.lastError ?? ''),
+  ]),
 )}
 </section>`;
   return `<!doctype html>
@@ -153,17 +162,28 @@ ${coin.wallets.map((wallet) => walletSection(coin, wallet, ago, txid)).join('\n'
 function walletSection(coin: CoinStatus, wallet: WalletStatus, ago: Ago, txid: Txid): string {
   const code = coin.coin.toUpperCase();
   const attention: string[] = [];
-  if (wallet.refusedWithdrawals.length > 0) attention.push(`<span class="bad">refused withdrawals: ${escapeHtml(wallet.refusedWithdrawals.join(', '))}</span> (retry-withdrawal or cancel-withdrawal)`);
-  if (wallet.broadcastsToVet.length > 0) attention.push(`<span class="bad">broadcasts to vet: ${escapeHtml(wallet.broadcastsToVet.join(', '))}</span> (resolve-broadcast)`);
-  if (wallet.conflictedBroadcasts.length > 0) attention.push(`<span class="bad">conflicted broadcasts: ${escapeHtml(wallet.conflictedBroadcasts.join(', '))}</span>`);
-  if (wallet.openBroadcasts.length > 0) attention.push(`<span class="warn">open broadcasts: ${escapeHtml(wallet.openBroadcasts.join(', '))}</span>`);
+  if (wallet.refusedWithdrawals.length > 0)
+    attention.push(
+      `<span class="bad">refused withdrawals: ${escapeHtml(wallet.refusedWithdrawals.join(', '))}</span> (retry-withdrawal or cancel-withdrawal)`,
+    );
+  if (wallet.broadcastsToVet.length > 0)
+    attention.push(`<span class="bad">broadcasts to vet: ${escapeHtml(wallet.broadcastsToVet.join(', '))}</span> (resolve-broadcast)`);
+  if (wallet.conflictedBroadcasts.length > 0)
+    attention.push(`<span class="bad">conflicted broadcasts: ${escapeHtml(wallet.conflictedBroadcasts.join(', '))}</span>`);
+  if (wallet.openBroadcasts.length > 0)
+    attention.push(`<span class="warn">open broadcasts: ${escapeHtml(wallet.openBroadcasts.join(', '))}</span>`);
   if (wallet.backoffUntil) attention.push(`<span class="warn">broadcasts paused until ${ago(wallet.backoffUntil)}</span>`);
   const pending =
     wallet.pending.length === 0
       ? '<p class="empty">No withdrawal waits.</p>'
       : table(
           ['id', `amount (${code})`, 'to', 'queued'],
-          wallet.pending.map((w) => [escapeHtml(w.id), num(w.amount), `<span class="txid">${escapeHtml(w.address ?? '')}</span>`, ago(w.createdAt)]),
+          wallet.pending.map((w) => [
+            escapeHtml(w.id),
+            num(w.amount),
+            `<span class="txid">${escapeHtml(w.address ?? '')}</span>`,
+            ago(w.createdAt),
+          ]),
         );
   const refused =
     wallet.refused.length === 0
@@ -186,7 +206,10 @@ function walletSection(coin: CoinStatus, wallet: WalletStatus, ago: Ago, txid: T
           ['id', 'state', 'txid', `fee (${code})`, 'when'],
           wallet.recentBroadcasts.map((b) => [
             escapeHtml(b.id),
-            cls(b.conflicted || b.state === 'vetting' ? 'bad' : b.state === 'opened' ? 'warn' : '', b.conflicted ? `${b.state}, conflicted` : b.state),
+            cls(
+              b.conflicted || b.state === 'vetting' ? 'bad' : b.state === 'opened' ? 'warn' : '',
+              b.conflicted ? `${b.state}, conflicted` : b.state,
+            ),
             txid(b.txid),
             num(b.fee ?? ''),
             ago(b.at),

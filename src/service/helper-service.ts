@@ -95,7 +95,13 @@ export interface WalletStatus {
   /** The oldest queued withdrawals, at most STATUS_ROWS_MAX. */
   readonly pending: readonly PendingWithdrawalStatus[];
   /** The refused withdrawals with the node's reason, at most STATUS_ROWS_MAX. */
-  readonly refused: readonly { readonly id: number; readonly amount: string; readonly address: string | null; readonly reason: string | null; readonly at: string }[];
+  readonly refused: readonly {
+    readonly id: number;
+    readonly amount: string;
+    readonly address: string | null;
+    readonly reason: string | null;
+    readonly at: string;
+  }[];
   /** The latest broadcasts and deposits, newest first, at most STATUS_ROWS_MAX each. */
   readonly recentBroadcasts: readonly BroadcastStatus[];
   readonly recentDeposits: readonly DepositStatus[];
@@ -523,7 +529,8 @@ export class HelperService {
     return {
       generation,
       check: (tx) => checkLease(tx, engine, SERVICE_LEASE, this.instance, generation),
-      sendDeadline: () => (this.leaseHeld && this.generation === generation ? sendDeadline(this.leaseRenewedAt, this.leaseTtlMs, coin.timeoutMs) : -Infinity),
+      sendDeadline: () =>
+        this.leaseHeld && this.generation === generation ? sendDeadline(this.leaseRenewedAt, this.leaseTtlMs, coin.timeoutMs) : -Infinity,
       now: () => this.now(),
     };
   }
@@ -532,7 +539,8 @@ export class HelperService {
     this.state = 'running';
     const generation = this.generation!;
     const service = this.config.service;
-    const check = (tx: Parameters<WriteFence['check']>[0]) => checkLease(tx, this.app.database.engine, SERVICE_LEASE, this.instance, generation);
+    const check = (tx: Parameters<WriteFence['check']>[0]) =>
+      checkLease(tx, this.app.database.engine, SERVICE_LEASE, this.instance, generation);
     this.dispatcher = new EventDispatcher(fencedDatabase(this.app.database, check), this.handlers, this.log, {
       pollMs: this.options.eventPollMs,
       retryBaseMs: service.eventRetryBaseMs,
@@ -549,13 +557,18 @@ export class HelperService {
       const resendAfter = service.resendUnprocessedAfterMs;
       if (resendAfter !== null) {
         this.tasks.push(
-          new PeriodicTask(`${code}:resend-unprocessed`, Math.min(resendAfter, 60_000), async () => {
-            const resent = await coin.ledger.transaction((book) => book.resendUnprocessed(resendAfter));
-            if (resent > 0) {
-              this.log.info({ coin: code, resent }, 'resent txupdate for deposits not marked processed');
-              this.dispatcher?.poke();
-            }
-          }, this.log),
+          new PeriodicTask(
+            `${code}:resend-unprocessed`,
+            Math.min(resendAfter, 60_000),
+            async () => {
+              const resent = await coin.ledger.transaction((book) => book.resendUnprocessed(resendAfter));
+              if (resent > 0) {
+                this.log.info({ coin: code, resent }, 'resent txupdate for deposits not marked processed');
+                this.dispatcher?.poke();
+              }
+            },
+            this.log,
+          ),
         );
       }
     }
@@ -587,7 +600,10 @@ export class HelperService {
     end();
     for (const update of result.updates) this.applied(code, update);
     if (result.unknown.length > 0) {
-      this.log.warn({ coin: code, txids: result.unknown.slice(0, 10), count: result.unknown.length }, 'tracked transactions unknown to the backend wallet');
+      this.log.warn(
+        { coin: code, txids: result.unknown.slice(0, 10), count: result.unknown.length },
+        'tracked transactions unknown to the backend wallet',
+      );
     }
     if (result.cursor) {
       if (coin.tip?.hash !== result.cursor.hash) coin.tip = { hash: result.cursor.hash, seenAt: Date.now() };
@@ -599,7 +615,10 @@ export class HelperService {
     this.metrics.tracked.set({ coin: code }, tracked.length);
     if (!coin.startupRescanDone) {
       coin.startupRescanDone = true;
-      this.log.info({ coin: code, transactions: result.transactions, updates: result.updates.length, inParts: result.inParts }, 'first sync with the chain done');
+      this.log.info(
+        { coin: code, transactions: result.transactions, updates: result.updates.length, inParts: result.inParts },
+        'first sync with the chain done',
+      );
     }
   }
 
@@ -640,7 +659,8 @@ export class HelperService {
         for (const one of sent) this.metrics.withdrawalsBroadcast.inc({ coin: code }, one.withdrawals.length);
         if (sent.length > 0 || outcome.status === 'isolated') this.dispatcher?.poke();
         // The ledger logs each refused withdrawal once, with the node's reason.
-        if (outcome.status === 'isolated' && outcome.refused.length > 0) this.metrics.withdrawalsRefused.inc({ coin: code }, outcome.refused.length);
+        if (outcome.status === 'isolated' && outcome.refused.length > 0)
+          this.metrics.withdrawalsRefused.inc({ coin: code }, outcome.refused.length);
         const stopped = outcome.status === 'isolated' ? outcome.stopped : outcome.status === 'sent' ? undefined : outcome;
         if (stopped?.status === 'returned' && stopped.error.code === DEADLINE_PASSED) {
           // Our lease is too old to start a send: not the node's fault; the next renewal fixes it.
@@ -743,7 +763,10 @@ export class HelperService {
       } catch (error) {
         // The next sync reads every change since the cursor: nothing notified is lost.
         this.metrics.notifications.inc({ coin: code, result: 'failed' }, batch.length);
-        this.log.error({ coin: code, txids: batch.slice(0, 10), err: errorText(error) }, 'could not apply notified transactions; the next sync picks them up');
+        this.log.error(
+          { coin: code, txids: batch.slice(0, 10), err: errorText(error) },
+          'could not apply notified transactions; the next sync picks them up',
+        );
       }
     }
     if (coin.queue.size > 0) {
@@ -770,7 +793,10 @@ export class HelperService {
       }
     }
     for (const id of update.conflictedBroadcasts) {
-      this.log.error({ coin: code, broadcast: id, txid: update.txid }, 'our broadcast is conflicted on the network; its withdrawals may be unpaid');
+      this.log.error(
+        { coin: code, broadcast: id, txid: update.txid },
+        'our broadcast is conflicted on the network; its withdrawals may be unpaid',
+      );
     }
   }
 
@@ -842,20 +868,25 @@ export function readinessReasons(
     }
     for (const wallet of coin.wallets) {
       const where = `${coin.coin}/${wallet.wallet}`;
-      if (wallet.broadcastsToVet.length > 0) reasons.push(`${where}: broadcast ${wallet.broadcastsToVet.join(', ')} waits for a person (vetting)`);
+      if (wallet.broadcastsToVet.length > 0)
+        reasons.push(`${where}: broadcast ${wallet.broadcastsToVet.join(', ')} waits for a person (vetting)`);
       if (wallet.refusedWithdrawals.length > 0) {
         reasons.push(`${where}: withdrawal ${wallet.refusedWithdrawals.join(', ')} refused by the node, waits for a person`);
       }
-      if (wallet.conflictedBroadcasts.length > 0) reasons.push(`${where}: broadcast ${wallet.conflictedBroadcasts.join(', ')} conflicted on the network`);
+      if (wallet.conflictedBroadcasts.length > 0)
+        reasons.push(`${where}: broadcast ${wallet.conflictedBroadcasts.join(', ')} conflicted on the network`);
       const oldest = wallet.oldestQueuedAgeSeconds;
       if (oldest !== null && oldest * 1000 > stuckAgeMs) {
         const stuck = wallet.pending.filter((w) => w.ageSeconds * 1000 > stuckAgeMs).length;
-        reasons.push(`${where}: ${stuck === 1 ? '1 withdrawal' : `${stuck}${stuck === STATUS_ROWS_MAX ? '+' : ''} withdrawals`} queued for over ${durationText(stuckAgeMs / 1000)} (oldest ${durationText(oldest)})`);
+        reasons.push(
+          `${where}: ${stuck === 1 ? '1 withdrawal' : `${stuck}${stuck === STATUS_ROWS_MAX ? '+' : ''} withdrawals`} queued for over ${durationText(stuckAgeMs / 1000)} (oldest ${durationText(oldest)})`,
+        );
       }
     }
   }
   for (const handler of handlers) {
-    if (handler.deadLetters > 0) reasons.push(`events: handler ${handler.name} has ${handler.deadLetters} dead letter${handler.deadLetters === 1 ? '' : 's'}`);
+    if (handler.deadLetters > 0)
+      reasons.push(`events: handler ${handler.name} has ${handler.deadLetters} dead letter${handler.deadLetters === 1 ? '' : 's'}`);
   }
   return reasons;
 }

@@ -112,7 +112,13 @@ export async function acquireLease(
  * `name` by the database's clock. Runs inside the caller's write transaction, so the write and
  * the check commit together (a concurrent takeover makes one of the two conflict and re-run).
  */
-export async function checkLease(tx: SqlExecutor, engine: Database['engine'], name: string, holder: string, generation: number): Promise<void> {
+export async function checkLease(
+  tx: SqlExecutor,
+  engine: Database['engine'],
+  name: string,
+  holder: string,
+  generation: number,
+): Promise<void> {
   const row = await tx.get(
     `SELECT 1 AS ok FROM cryptoassets_lease WHERE name = ? AND holder = ? AND generation = ? AND expires_at_ms > ${nowMsSql(engine)}`,
     [name, holder, generation],
@@ -147,10 +153,7 @@ export async function releaseLease(database: Database, name: string, holder: str
     database,
     // Expired now rather than deleted: the generation must keep growing across holders.
     (tx) =>
-      tx.run(
-        `UPDATE cryptoassets_lease SET expires_at_ms = ${nowMsSql(database.engine)} WHERE name = ? AND holder = ?`,
-        [name, holder],
-      ),
+      tx.run(`UPDATE cryptoassets_lease SET expires_at_ms = ${nowMsSql(database.engine)} WHERE name = ? AND holder = ?`, [name, holder]),
     { mode: 'write', policy: RETRY_POLICY_DEFAULT },
   );
 }

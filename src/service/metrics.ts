@@ -42,7 +42,12 @@ export class ServiceMetrics {
       labelNames: ['coin', 'result'],
       registers,
     });
-    this.depositsCredited = new Counter({ name: 'cryptoassets_deposits_credited_total', help: 'Deposits credited.', labelNames: ['coin'], registers });
+    this.depositsCredited = new Counter({
+      name: 'cryptoassets_deposits_credited_total',
+      help: 'Deposits credited.',
+      labelNames: ['coin'],
+      registers,
+    });
     this.depositsReversed = new Counter({
       name: 'cryptoassets_deposits_reversed_total',
       help: 'Credited deposits reversed (reorganisation or double spend).',
@@ -73,9 +78,24 @@ export class ServiceMetrics {
       labelNames: ['coin'],
       registers,
     });
-    this.tracked = new Gauge({ name: 'cryptoassets_tracked_transactions', help: 'Network transactions below the tracking limit.', labelNames: ['coin'], registers });
-    this.nodeUp = new Gauge({ name: 'cryptoassets_node_up', help: '1 when the last call to the backend succeeded.', labelNames: ['coin'], registers });
-    this.blockHeight = new Gauge({ name: 'cryptoassets_block_height', help: 'Best block height reported by the backend.', labelNames: ['coin'], registers });
+    this.tracked = new Gauge({
+      name: 'cryptoassets_tracked_transactions',
+      help: 'Network transactions below the tracking limit.',
+      labelNames: ['coin'],
+      registers,
+    });
+    this.nodeUp = new Gauge({
+      name: 'cryptoassets_node_up',
+      help: '1 when the last call to the backend succeeded.',
+      labelNames: ['coin'],
+      registers,
+    });
+    this.blockHeight = new Gauge({
+      name: 'cryptoassets_block_height',
+      help: 'Best block height reported by the backend.',
+      labelNames: ['coin'],
+      registers,
+    });
     this.leaseHeld = new Gauge({
       name: 'cryptoassets_lease_held',
       help: '1 while this service holds the lease and works; 0 on standby (its other gauges are then stale or reset).',
@@ -113,8 +133,16 @@ export class ServiceMetrics {
         },
       });
     };
-    statCounter('cryptoassets_database_conflict_retries_total', 'Managed transactions re-run after a database conflict.', () => stats.conflictRetries);
-    statCounter('cryptoassets_database_conflicts_given_up_total', 'Managed transactions that gave up after repeated conflicts.', () => stats.gaveUp);
+    statCounter(
+      'cryptoassets_database_conflict_retries_total',
+      'Managed transactions re-run after a database conflict.',
+      () => stats.conflictRetries,
+    );
+    statCounter(
+      'cryptoassets_database_conflicts_given_up_total',
+      'Managed transactions that gave up after repeated conflicts.',
+      () => stats.gaveUp,
+    );
 
     this.tipAge = new Gauge({
       name: 'cryptoassets_block_tip_age_seconds',
@@ -122,16 +150,32 @@ export class ServiceMetrics {
       labelNames: ['coin'],
       registers,
     });
-    this.ready = new Gauge({ name: 'cryptoassets_ready', help: '1 when /ready answers 200 (running, nothing waiting for a person).', registers });
+    this.ready = new Gauge({
+      name: 'cryptoassets_ready',
+      help: '1 when /ready answers 200 (running, nothing waiting for a person).',
+      registers,
+    });
     const walletGauge = (name: string, help: string) => new Gauge({ name, help, labelNames: ['coin', 'wallet'], registers });
     this.walletGauges = {
       pending: walletGauge('cryptoassets_pending_withdrawals', 'Withdrawals queued for the next broadcast.'),
       pendingBaseUnits: walletGauge('cryptoassets_pending_withdrawals_base_units', 'Sum of the queued withdrawals, in base units.'),
-      pendingOldest: walletGauge('cryptoassets_pending_withdrawal_oldest_age_seconds', 'Age of the oldest queued withdrawal (0 when none waits).'),
-      open: walletGauge('cryptoassets_broadcasts_open', 'Broadcasts opened and not yet closed (being sent, or interrupted and waiting for reconciliation).'),
+      pendingOldest: walletGauge(
+        'cryptoassets_pending_withdrawal_oldest_age_seconds',
+        'Age of the oldest queued withdrawal (0 when none waits).',
+      ),
+      open: walletGauge(
+        'cryptoassets_broadcasts_open',
+        'Broadcasts opened and not yet closed (being sent, or interrupted and waiting for reconciliation).',
+      ),
       vetting: walletGauge('cryptoassets_broadcasts_vetting', 'Interrupted broadcasts waiting for a person (resolve-broadcast).'),
-      refused: walletGauge('cryptoassets_refused_withdrawals', 'Withdrawals the node refused, waiting for an operator (retry-withdrawal or cancel-withdrawal).'),
-      conflicted: walletGauge('cryptoassets_broadcasts_conflicted', 'Sent broadcasts conflicting with the best chain: their withdrawals may be unpaid.'),
+      refused: walletGauge(
+        'cryptoassets_refused_withdrawals',
+        'Withdrawals the node refused, waiting for an operator (retry-withdrawal or cancel-withdrawal).',
+      ),
+      conflicted: walletGauge(
+        'cryptoassets_broadcasts_conflicted',
+        'Sent broadcasts conflicting with the best chain: their withdrawals may be unpaid.',
+      ),
     };
     this.handlerBehind = new Gauge({
       name: 'cryptoassets_event_handler_lag_events',

@@ -78,7 +78,12 @@ export class StatusServer {
         send(response, 200, 'application/json', `${JSON.stringify(await this.service.status(), null, 2)}\n`);
         return;
       case '/':
-        send(response, 200, 'text/html; charset=utf-8', renderDashboard(await this.service.status(), { explorerUrl: this.options.explorerUrl ?? null }));
+        send(
+          response,
+          200,
+          'text/html; charset=utf-8',
+          renderDashboard(await this.service.status(), { explorerUrl: this.options.explorerUrl ?? null }),
+        );
         return;
       case '/events': {
         const url = new URL(request.url ?? '/', 'http://status');
@@ -134,4 +139,3 @@ export function escapeHtml(value: unknown): string {
     .replace(/"/g, '&quot;')
     .replace(/'/g, '&#39;');
 }
-

@@ -83,5 +83,7 @@ export function broadcastSettledCheck(
 }
 
 async function databaseNowMs(database: Database): Promise<number> {
-  return database.transaction('read', async (tx) => Number((await tx.get<{ now_ms: unknown }>(`SELECT ${nowMsSql(database.engine)} AS now_ms`))!.now_ms));
+  return database.transaction('read', async (tx) =>
+    Number((await tx.get<{ now_ms: unknown }>(`SELECT ${nowMsSql(database.engine)} AS now_ms`))!.now_ms),
+  );
 }

@@ -105,11 +105,10 @@ async function migrateUnlocked(database: Database, coinCodes: readonly string[])
     const tables = coinTables(coin === GLOBAL_SCOPE ? 'cryptoassets' : coin);
     const applied: number[] = [];
     for (const migration of migrationsFor(database, coin)) {
-      const didApply = await runManagedTransaction(
-        database,
-        (tx) => applyOnce(database, tx, coin, tables, migration),
-        { mode: migration.rebuildsTables ? 'schema' : 'write', policy: RETRY_POLICY_DEFAULT },
-      );
+      const didApply = await runManagedTransaction(database, (tx) => applyOnce(database, tx, coin, tables, migration), {
+        mode: migration.rebuildsTables ? 'schema' : 'write',
+        policy: RETRY_POLICY_DEFAULT,
+      });
       if (didApply) applied.push(migration.version);
     }
     results.push({ coin, applied, version: latestSchemaVersion(database, coin) });
@@ -154,10 +153,7 @@ async function applyOnce(
     // still let a second run fail on "already exists" rather than see the first one's tables.
     await tx.get(`SELECT pg_advisory_xact_lock(hashtext(?)) AS locked`, [`${HISTORY_TABLE}:${coin}`]);
   }
-  const done = await tx.get(`SELECT 1 AS done FROM ${HISTORY_TABLE} WHERE scope = ? AND version = ?`, [
-    coin,
-    migration.version,
-  ]);
+  const done = await tx.get(`SELECT 1 AS done FROM ${HISTORY_TABLE} WHERE scope = ? AND version = ?`, [coin, migration.version]);
   if (done) return false;
   for (const statement of migration.statements(tables)) await tx.run(statement);
   await tx.run(`INSERT INTO ${HISTORY_TABLE} (scope, version, name, applied_at) VALUES (?, ?, ?, ?)`, [

@@ -22,7 +22,11 @@ export interface TestLedger {
   finish(): Promise<void>;
 }
 
-export async function openTestLedger(engine: EngineName, coin: CoinDefinition = BTC, options: { log?: LedgerLog } = {}): Promise<TestLedger> {
+export async function openTestLedger(
+  engine: EngineName,
+  coin: CoinDefinition = BTC,
+  options: { log?: LedgerLog } = {},
+): Promise<TestLedger> {
   const database = await createTestDatabase(engine);
   const network = coin.networks.regtest!;
   const chain = new MemoryChain({ network });

@@ -144,9 +144,7 @@ describe.each(engines)('amounts in range on %s', (engine) => {
     const before = await rowCounts(ledger.app, 'big');
 
     const error = await expectOutOfRange(
-      big.transaction(async (book) =>
-        (await book.wallet('main')).transfer(house, carol, FIVE_COINS, null, { allowNegativeBalance: true }),
-      ),
+      big.transaction(async (book) => (await book.wallet('main')).transfer(house, carol, FIVE_COINS, null, { allowNegativeBalance: true })),
       house.id,
     );
     expect(error.balance).toBe(-FIVE_COINS);
@@ -166,9 +164,7 @@ describe.each(engines)('amounts in range on %s', (engine) => {
         await wallet.withdraw(alice, EXTERNAL, 1n, null);
         return (await wallet.openBroadcast())!;
       });
-      return big.transaction(async (book) =>
-        (await book.wallet('main')).closeBroadcast(opened.broadcast.id, randomTxid(), fee),
-      );
+      return big.transaction(async (book) => (await book.wallet('main')).closeBroadcast(opened.broadcast.id, randomTxid(), fee));
     }
     await broadcastOneWithdrawal(FIVE_COINS);
     const feeAccount = await big.read(async (book) => (await book.wallet('main')).getNetworkFeeAccount());
@@ -228,10 +224,10 @@ describe.each(engines)('amounts in range on %s', (engine) => {
   it('reports an engine-level 64-bit overflow of a query as BalanceOutOfRange, not as a raw database error', async () => {
     // SQLite's SUM() fails on overflow; PostgreSQL's SUM(bigint) is exact (numeric).
     const sum = ledger.app.database.transaction('read', (tx) =>
-      tx.get<{ total: unknown }>('SELECT SUM(v) AS total FROM (SELECT CAST(? AS BIGINT) AS v UNION ALL SELECT CAST(? AS BIGINT)) AS parts', [
-        INT64_MAX,
-        1n,
-      ]),
+      tx.get<{ total: unknown }>(
+        'SELECT SUM(v) AS total FROM (SELECT CAST(? AS BIGINT) AS v UNION ALL SELECT CAST(? AS BIGINT)) AS parts',
+        [INT64_MAX, 1n],
+      ),
     );
     if (engine === 'sqlite') await expectOutOfRange(sum);
     else expect((await sum)?.total).toBe(INT64_MAX + 1n);

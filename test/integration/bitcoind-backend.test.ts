@@ -205,7 +205,9 @@ describeWithNode()('BitcoindBackend on Litecoin Core regtest', () => {
       // Runs of sends to outsiders: several pages in a row hold no receive at all.
       const runs = i === 3 ? 4 : i % 2 === 0 ? 1 : 0;
       for (let s = 0; s < runs; s++) {
-        const sent = await backend.sendMany([{ address: await a.minerNewAddress(), amount: 1_000_000n }], { comment: `page send ${i}.${s}` });
+        const sent = await backend.sendMany([{ address: await a.minerNewAddress(), amount: 1_000_000n }], {
+          comment: `page send ${i}.${s}`,
+        });
         sends.push(sent.txid);
       }
       await a.mine(1);
@@ -260,9 +262,7 @@ describeWithNode()('BitcoindBackend on Litecoin Core regtest', () => {
     const send = pending.transactions.find((tx) => tx.txid === sent.txid)!;
     expect(send).toMatchObject({ fee: sent.fee, comment: 'since send', confirmations: 0 });
     expect(send.sent).toEqual([expect.objectContaining({ amount: 1_000_000n })]);
-    expect(pending.transactions.find((tx) => tx.txid === payment)?.received).toEqual([
-      expect.objectContaining({ amount: 50_000_000n }),
-    ]);
+    expect(pending.transactions.find((tx) => tx.txid === payment)?.received).toEqual([expect.objectContaining({ amount: 50_000_000n })]);
 
     const [block] = await a.mine(1);
     const mined = await backend.listSinceBlock(pending.lastBlock);
@@ -355,7 +355,10 @@ describeWithNode()('BitcoindBackend on Litecoin Core regtest', () => {
     const history = (await a.walletRpc(wallet, 'listtransactions', '*', 100)) as unknown[];
     const balance = await backend.getBalance(0);
     const error = await thrown(
-      backend.sendMany([{ address: await a.minerNewAddress(), amount: 1_000_000n }], { comment: 'too late', notAfter: performance.now() - 1 }),
+      backend.sendMany([{ address: await a.minerNewAddress(), amount: 1_000_000n }], {
+        comment: 'too late',
+        notAfter: performance.now() - 1,
+      }),
     );
     expect(error).toBeInstanceOf(BackendError);
     expect(error).toMatchObject({ code: 'deadline_passed', retryable: true });
@@ -428,7 +431,7 @@ describeWithNode()('BitcoindBackend on Litecoin Core regtest', () => {
 
       // Node B spends the same coin elsewhere and builds a longer chain.
       const conflict = (await b.rpc('createrawtransaction', input, {
-        [await b.walletRpc(b.minerWallet, 'getnewaddress') as string]: new JsonNumber(coins(value - 100_000n)),
+        [(await b.walletRpc(b.minerWallet, 'getnewaddress')) as string]: new JsonNumber(coins(value - 100_000n)),
       })) as string;
       const conflictSigned = (await b.rpc('signrawtransactionwithkey', conflict, [key])) as { hex: string };
       await b.rpc('sendrawtransaction', conflictSigned.hex);
@@ -451,7 +454,10 @@ describeWithNode()('BitcoindBackend on Litecoin Core regtest', () => {
       expect(changes.tip).toEqual(await backend.chainTip());
       expect(changes.removed).toContain(txid);
       expect(changes.transactions.map((tx) => tx.txid)).not.toContain(txid);
-      expect((await backend.readTransactions([txid])).transactions[0]).toMatchObject({ confirmations: after.confirmations, received: before.received });
+      expect((await backend.readTransactions([txid])).transactions[0]).toMatchObject({
+        confirmations: after.confirmations,
+        received: before.received,
+      });
       // It left listtransactions, so a scan no longer lists it.
       const page = await backend.listReceived(null, 10);
       expect(page.transactions.map((tx) => tx.txid)).not.toContain(txid);

@@ -108,9 +108,16 @@ function expectOneLine(result: Outcome, code: number, pattern: RegExp, secrets: 
 describe('configuration mistakes', () => {
   it('names a misspelt top-level key (and suggests the right one), exit 78, opening nothing', async () => {
     const database = join(dir, 'typo.sqlite');
-    const path = configFile('typo.yaml', `databse:\n  url: sqlite:${database}\ncoins:\n  btc:\n    network: regtest\n    backend: {type: memory}\n`);
+    const path = configFile(
+      'typo.yaml',
+      `databse:\n  url: sqlite:${database}\ncoins:\n  btc:\n    network: regtest\n    backend: {type: memory}\n`,
+    );
     const result = await cli(['initialize-database', '-c', path]);
-    expectOneLine(result, 78, /^cryptoassets: config: databse: unknown key; did you mean database\? \(allowed here: database, coins, events, status_server, service\) \(and 1 more problem\)\n$/);
+    expectOneLine(
+      result,
+      78,
+      /^cryptoassets: config: databse: unknown key; did you mean database\? \(allowed here: database, coins, events, status_server, service\) \(and 1 more problem\)\n$/,
+    );
     expect(existsSync(database)).toBe(false);
   });
 
@@ -195,7 +202,9 @@ describe('a database that cannot be reached', () => {
       expectOneLine(
         result,
         69,
-        new RegExp(`^cryptoassets: database: cannot connect to PostgreSQL at postgresql://ledger:\\*\\*\\*@127\\.0\\.0\\.1:${port}/books: the server closed the connection during start-up \\(is it a PostgreSQL server\\?\\)\n$`),
+        new RegExp(
+          `^cryptoassets: database: cannot connect to PostgreSQL at postgresql://ledger:\\*\\*\\*@127\\.0\\.0\\.1:${port}/books: the server closed the connection during start-up \\(is it a PostgreSQL server\\?\\)\n$`,
+        ),
         [secret],
       );
     } finally {
@@ -213,7 +222,12 @@ describe('a database that cannot be reached', () => {
     const url = `postgresql://ledger:${secret}@${redis.host}:${redis.port}/books`;
     const result = await cli(['initialize-database', '-c', withDatabase('redis.yaml', url, '  connect_timeout: 1\n')]);
     // Redis waits for the end of a line that PostgreSQL's start-up message never sends.
-    expectOneLine(result, 69, /^cryptoassets: database: cannot connect to PostgreSQL at postgresql:\/\/ledger:\*\*\*@127\.0\.0\.1:6379\/books: (no answer within 1 s|the server closed the connection)/, [secret]);
+    expectOneLine(
+      result,
+      69,
+      /^cryptoassets: database: cannot connect to PostgreSQL at postgresql:\/\/ledger:\*\*\*@127\.0\.0\.1:6379\/books: (no answer within 1 s|the server closed the connection)/,
+      [secret],
+    );
   });
 
   it('names a SQLite file whose folder does not exist, exit 69, and creates neither', async () => {
@@ -221,7 +235,11 @@ describe('a database that cannot be reached', () => {
     const file = join(folder, 'ledger.sqlite');
     for (const command of ['initialize-database', 'service', 'events']) {
       const result = await cli([command, '-c', withDatabase('no-folder.yaml', `sqlite:${file}`)]);
-      expectOneLine(result, 69, new RegExp(`^cryptoassets: database: cannot open SQLite file ${file}: the folder ${folder} does not exist\n$`));
+      expectOneLine(
+        result,
+        69,
+        new RegExp(`^cryptoassets: database: cannot open SQLite file ${file}: the folder ${folder} does not exist\n$`),
+      );
       expect(existsSync(join(dir, 'no-such-folder'))).toBe(false);
     }
   });
@@ -242,7 +260,9 @@ describe('a database never initialised', () => {
       expectOneLine(
         result,
         1,
-        new RegExp(`^cryptoassets: the database has no tables yet \\(the SQLite file ${file} does not exist\\): run \`cryptoassets initialize-database\`\n$`),
+        new RegExp(
+          `^cryptoassets: the database has no tables yet \\(the SQLite file ${file} does not exist\\): run \`cryptoassets initialize-database\`\n$`,
+        ),
       );
       expect(existsSync(file)).toBe(false);
       expect(existsSync(`${file}-wal`)).toBe(false);
@@ -253,15 +273,28 @@ describe('a database never initialised', () => {
 describe('redeliver', () => {
   it('refuses a handler that is not configured, naming the configured ones, exit 64, before opening the database', async () => {
     const database = join(dir, 'redeliver.sqlite');
-    const events = 'events:\n  app: {type: webhook, url: "http://127.0.0.1:9/", secret: "${HOOK_SECRET}"}\n  audit: {type: script, command: /bin/true}\n';
-    const path = configFile('redeliver.yaml', `database:\n  url: sqlite:${database}\ncoins:\n  btc: {network: regtest, backend: {type: memory}}\n${events}`);
+    const events =
+      'events:\n  app: {type: webhook, url: "http://127.0.0.1:9/", secret: "${HOOK_SECRET}"}\n  audit: {type: script, command: /bin/true}\n';
+    const path = configFile(
+      'redeliver.yaml',
+      `database:\n  url: sqlite:${database}\ncoins:\n  btc: {network: regtest, backend: {type: memory}}\n${events}`,
+    );
     const result = await cli(['redeliver', '-c', path, '--handler', 'nope'], { HOOK_SECRET: 'webhook-s3cret' });
-    expectOneLine(result, 64, /^cryptoassets: redeliver: --handler "nope" is not a configured event handler; configured: app, audit\n$/, ['webhook-s3cret']);
+    expectOneLine(result, 64, /^cryptoassets: redeliver: --handler "nope" is not a configured event handler; configured: app, audit\n$/, [
+      'webhook-s3cret',
+    ]);
     expect(existsSync(database)).toBe(false);
 
-    const none = configFile('redeliver-none.yaml', `database:\n  url: sqlite:${database}\ncoins:\n  btc: {network: regtest, backend: {type: memory}}\n`);
+    const none = configFile(
+      'redeliver-none.yaml',
+      `database:\n  url: sqlite:${database}\ncoins:\n  btc: {network: regtest, backend: {type: memory}}\n`,
+    );
     const without = await cli(['redeliver', '-c', none, '--handler', 'app']);
-    expectOneLine(without, 64, /^cryptoassets: redeliver: --handler "app" is not a configured event handler; the configuration has no events section\n$/);
+    expectOneLine(
+      without,
+      64,
+      /^cryptoassets: redeliver: --handler "app" is not a configured event handler; the configuration has no events section\n$/,
+    );
     expect(existsSync(database)).toBe(false);
   });
 });
@@ -299,7 +332,11 @@ describe('the examples and the package', () => {
     const placed = strays.filter((path) => !existsSync(path));
     for (const path of placed) writeFileSync(path, '');
     try {
-      const output = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+      const output = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], {
+        cwd: root,
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      });
       const files = (JSON.parse(output) as { files: { path: string }[] }[])[0]!.files.map((file) => file.path);
       expect(files).toContain('examples/sqlite-memory.yaml');
       expect(files).toContain('examples/litecoin-regtest.yaml');
@@ -385,7 +422,7 @@ describe.runIf(litecoindAvailable() || INTEGRATION_REQUIRED)('demo --live stoppe
       });
       const leftBehind = () => readdirSync(temporary).filter((name) => name.startsWith('cryptoassets-'));
       // Its litecoind (the first line comes a moment before the spawn, the exec a moment after).
-      for (const deadline = Date.now() + 10_000; processesMentioning(temporary).length === 0 && Date.now() < deadline; ) {
+      for (const deadline = Date.now() + 10_000; processesMentioning(temporary).length === 0 && Date.now() < deadline;) {
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
       expect(processesMentioning(temporary).length).toBeGreaterThan(0);

@@ -57,7 +57,10 @@ describe('cryptoassets command line', () => {
     const missing = await cli(['initialize-database']);
     expect(missing).toMatchObject({ code: 78, out: '' });
     expect(missing.err).toBe('cryptoassets: config: no configuration file: pass -c FILE or set CRYPTOASSETS_CONFIG\n');
-    const bad = configFile('bad.yaml', 'database:\n  url: sqlite:x.sqlite\ncoins:\n  btc:\n    network: moonnet\n    backend: {type: memory}\n');
+    const bad = configFile(
+      'bad.yaml',
+      'database:\n  url: sqlite:x.sqlite\ncoins:\n  btc:\n    network: moonnet\n    backend: {type: memory}\n',
+    );
     const malformed = await cli(['initialize-database', '-c', bad]);
     expect(malformed.code).toBe(78);
     expect(malformed.err.trim().split('\n')).toHaveLength(1);
@@ -84,7 +87,10 @@ describe('cryptoassets command line', () => {
   });
 
   it('reports an unreachable database with exit 69', async () => {
-    const path = configFile('down.yaml', 'database:\n  url: postgresql://127.0.0.1:1/none\ncoins:\n  btc:\n    network: regtest\n    backend: {type: memory}\n');
+    const path = configFile(
+      'down.yaml',
+      'database:\n  url: postgresql://127.0.0.1:1/none\ncoins:\n  btc:\n    network: regtest\n    backend: {type: memory}\n',
+    );
     const result = await cli(['initialize-database', '-c', path]);
     expect(result.code).toBe(69);
     expect(result.err.trim().split('\n')).toHaveLength(1);
@@ -94,7 +100,10 @@ describe('cryptoassets command line', () => {
     const database = await createTestDatabase(engine);
     try {
       const url = engine === 'sqlite' ? `sqlite:${database.location}` : database.location;
-      const path = configFile(`init-${engine}.yaml`, `database:\n  url: "${url}"\ncoins:\n  btc: {network: regtest, backend: {type: memory}}\n  ltc: {network: regtest, backend: {type: memory}}\n`);
+      const path = configFile(
+        `init-${engine}.yaml`,
+        `database:\n  url: "${url}"\ncoins:\n  btc: {network: regtest, backend: {type: memory}}\n  ltc: {network: regtest, backend: {type: memory}}\n`,
+      );
       const first = await cli(['initialize-database', '-c', path]);
       expect(first.err).toBe('');
       expect(first.code).toBe(0);
@@ -103,8 +112,16 @@ describe('cryptoassets command line', () => {
       const second = await cli(['initialize-database', '-c', path]);
       expect(second.out).toContain('btc: already up to date');
       const options =
-        engine === 'sqlite' ? ({ kind: 'sqlite', path: database.location } as const) : ({ kind: 'postgres', url: database.location } as const);
-      const app = await CryptoAssets.open({ database: options, coins: [{ coin: BTC, network: BTC.networks.regtest! }, { coin: LTC, network: LTC.networks.regtest! }] });
+        engine === 'sqlite'
+          ? ({ kind: 'sqlite', path: database.location } as const)
+          : ({ kind: 'postgres', url: database.location } as const);
+      const app = await CryptoAssets.open({
+        database: options,
+        coins: [
+          { coin: BTC, network: BTC.networks.regtest! },
+          { coin: LTC, network: LTC.networks.regtest! },
+        ],
+      });
       expect(await app.coin('ltc').read((book) => book.listWallets())).toEqual([]);
       await app.close();
     } finally {
@@ -115,7 +132,9 @@ describe('cryptoassets command line', () => {
   it('refuses to open a database that was never initialized', async () => {
     const database = await createTestDatabase('sqlite');
     try {
-      const error = await CryptoAssets.open({ database: database.options, coins: [{ coin: BTC, network: BTC.networks.regtest! }] }).catch((e: unknown) => e);
+      const error = await CryptoAssets.open({ database: database.options, coins: [{ coin: BTC, network: BTC.networks.regtest! }] }).catch(
+        (e: unknown) => e,
+      );
       expect((error as Error).message).toContain('run `cryptoassets initialize-database`');
     } finally {
       await database.drop();
@@ -129,7 +148,11 @@ describe('cryptoassets command line', () => {
         'events.yaml',
         `database:\n  url: "sqlite:${database.location}"\ncoins:\n  btc: {network: regtest, backend: {type: memory}}\nevents:\n  app: {type: webhook, url: "http://127.0.0.1:9/"}\n`,
       );
-      const app = await CryptoAssets.open({ database: database.options, coins: [{ coin: BTC, network: BTC.networks.regtest! }], migrate: true });
+      const app = await CryptoAssets.open({
+        database: database.options,
+        coins: [{ coin: BTC, network: BTC.networks.regtest! }],
+        migrate: true,
+      });
       const btc = app.coin('btc');
       const alice = await btc.transaction(async (book) => (await book.getOrCreateWallet('main')).createAccount('alice'));
       const address = 'bcrt1qqvpsxqcrqvpsxqcrqvpsxqcrqvpsxqcruj60yu';
@@ -140,7 +163,10 @@ describe('cryptoassets command line', () => {
 
       const events = await cli(['events', '-c', path]);
       expect(events.code).toBe(0);
-      const lines = events.out.trim().split('\n').map((line) => JSON.parse(line) as { id: string; data: { txid: string } });
+      const lines = events.out
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as { id: string; data: { txid: string } });
       expect(lines.map((event) => [event.id, event.data.txid])).toEqual([['1', 'ab'.repeat(32)]]);
       expect((await cli(['events', '-c', path, '--after', '1'])).out).toBe('');
       expect((await cli(['dead-letters', '-c', path])).out).toBe('no dead letters\n');

@@ -89,9 +89,13 @@ describe('concurrency on sqlite', () => {
       const processes = 4;
       const worker = fileURLToPath(new URL('./workers/sqlite-worker.ts', import.meta.url));
       const children = Array.from({ length: processes }, (_, i) =>
-        spawn(process.execPath, ['--import', 'tsx', worker, database.location, ids.join(','), EXTERNAL, String(OPERATIONS / processes), String(7 + i)], {
-          stdio: ['pipe', 'pipe', 'inherit'],
-        }),
+        spawn(
+          process.execPath,
+          ['--import', 'tsx', worker, database.location, ids.join(','), EXTERNAL, String(OPERATIONS / processes), String(7 + i)],
+          {
+            stdio: ['pipe', 'pipe', 'inherit'],
+          },
+        ),
       );
       // Listen for exits before anything else: a fast child may be gone before we would look.
       const exits = children.map((child) => new Promise((resolve) => child.once('exit', resolve)));

@@ -51,7 +51,9 @@ const describeWithBrowser =
   chromiumAvailable() || INTEGRATION_REQUIRED
     ? describeWithNode()
     : (() => {
-        console.warn(`chromium not found at ${CHROMIUM}: the dashboard browser test is skipped (apt-get install chromium, or CI=true to require it)`);
+        console.warn(
+          `chromium not found at ${CHROMIUM}: the dashboard browser test is skipped (apt-get install chromium, or CI=true to require it)`,
+        );
         return describeWithNode().skip as ReturnType<typeof describeWithNode>;
       })();
 
@@ -144,7 +146,16 @@ describeWithBrowser('the dashboard in a real browser, against a service on Litec
       executablePath: CHROMIUM,
       headless: true,
       javaScriptEnabled: false,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
       viewport: { width: 1280, height: 900 },
     });
     desktop = browser.pages()[0] ?? (await browser.newPage());
@@ -212,7 +223,8 @@ describeWithBrowser('the dashboard in a real browser, against a service on Litec
     }
     // Reads well on a phone: nothing wider than the screen (wide tables scroll inside their box).
     const widths = await phone.evaluate(() => {
-      const root = (globalThis as unknown as { document: { documentElement: { scrollWidth: number; clientWidth: number } } }).document.documentElement;
+      const root = (globalThis as unknown as { document: { documentElement: { scrollWidth: number; clientWidth: number } } }).document
+        .documentElement;
       return { page: root.scrollWidth, screen: root.clientWidth };
     });
     expect(widths.page).toBeLessThanOrEqual(widths.screen);
@@ -263,7 +275,9 @@ describeWithBrowser('the dashboard in a real browser, against a service on Litec
     for (const page of [desktop, phone]) {
       await until(page, '#headline', 'Not ready');
       expect(await until(page, '#reasons', reason)).toContain(reason);
-      expect(await seen(page, '#wallet-ltc-main .attention')).toContain(`refused withdrawals: ${refused.id} (retry-withdrawal or cancel-withdrawal)`);
+      expect(await seen(page, '#wallet-ltc-main .attention')).toContain(
+        `refused withdrawals: ${refused.id} (retry-withdrawal or cancel-withdrawal)`,
+      );
       const table = await seen(page, '#wallet-ltc-main .refused');
       expect(table).toContain(`${refused.id} ${formatAmount(all, LTC)} insufficient_funds`);
     }

@@ -119,7 +119,9 @@ describe.each(engines)('events on %s', (engine) => {
     const handler = new RecordingHandler('app');
     dispatch([handler]);
     await until(() => handler.received.length === 9, 'nine events');
-    const tail = handler.received.slice(4).map((e) => [e.data.transactionType, e.data.change, e.data.credited, e.data.reversed, e.data.conflicted]);
+    const tail = handler.received
+      .slice(4)
+      .map((e) => [e.data.transactionType, e.data.change, e.data.credited, e.data.reversed, e.data.conflicted]);
     expect(tail).toEqual([
       ['deposit', 'reversed', false, true, true],
       ['deposit', 'credited', true, false, false],

@@ -129,7 +129,11 @@ describe('issue 8 on the memory chain', () => {
       await btc.scanReceived();
       const balances = await btc.read(async (book) => {
         const main = await book.wallet('main');
-        return { alice: (await main.getAccount(alice)).balance, house: (await main.getAccount(house)).balance, deposits: await main.deposits() };
+        return {
+          alice: (await main.getAccount(alice)).balance,
+          house: (await main.getAccount(house)).balance,
+          deposits: await main.deposits(),
+        };
       });
       expect(balances.alice).toBe(1_000_000n);
       expect(balances.house).toBe(5_000_000n);
@@ -202,7 +206,11 @@ describe('issue 8 on the memory chain', () => {
         return memory.listReceived(next, pageSize);
       },
     });
-    const app = await CryptoAssets.open({ database: { kind: 'sqlite', path: freshFile('pages.sqlite') }, coins: [{ coin: BTC, network, backend }], migrate: true });
+    const app = await CryptoAssets.open({
+      database: { kind: 'sqlite', path: freshFile('pages.sqlite') },
+      coins: [{ coin: BTC, network, backend }],
+      migrate: true,
+    });
     try {
       const btc = app.coin('btc');
       const alice = await btc.transaction(async (book) => (await book.getOrCreateWallet('main')).createAccount('alice'));
@@ -227,9 +235,16 @@ describe('issue 8 on the memory chain', () => {
       if (!INTEGRATION_REQUIRED && !(await isPostgresReachable())) context.skip();
       const database = await createTestDatabase('postgres');
       const chain = new MemoryChain({ network });
-      const config = parseConfig({ database: { url: database.location }, coins: { btc: { network: 'regtest', backend: { type: 'memory' } } } });
+      const config = parseConfig({
+        database: { url: database.location },
+        coins: { btc: { network: 'regtest', backend: { type: 'memory' } } },
+      });
       const open = (wallet: string) =>
-        CryptoAssets.open({ database: database.options, coins: [{ coin: BTC, network, backend: chain.createWallet(wallet) }], migrate: true });
+        CryptoAssets.open({
+          database: database.options,
+          coins: [{ coin: BTC, network, backend: chain.createWallet(wallet) }],
+          migrate: true,
+        });
       const appA = await open('a');
       const appB = await open('b');
       const a = new HelperService(appA, config, quiet, { leaseTtlMs: 3_000, manual: true });
@@ -273,8 +288,15 @@ describe('issue 8 on the memory chain', () => {
       const otherBoot = ourBoot.replace(/^./, (c) => (c === '0' ? '1' : '0'));
       const path = freshFile('hostname.sqlite');
       const chain = new MemoryChain({ network });
-      const config = parseConfig({ database: { url: `sqlite:${path}` }, coins: { btc: { network: 'regtest', backend: { type: 'memory' } } } });
-      const app = await CryptoAssets.open({ database: { kind: 'sqlite', path }, coins: [{ coin: BTC, network, backend: chain.createWallet('x') }], migrate: true });
+      const config = parseConfig({
+        database: { url: `sqlite:${path}` },
+        coins: { btc: { network: 'regtest', backend: { type: 'memory' } } },
+      });
+      const app = await CryptoAssets.open({
+        database: { kind: 'sqlite', path },
+        coins: [{ coin: BTC, network, backend: chain.createWallet('x') }],
+        migrate: true,
+      });
       const holder = new HelperService(app, config, quiet, { leaseTtlMs: 3_000 });
       (holder as { instance: string }).instance = `${hostname()}:${gone}:a1b2c3:${namespace}:${otherBoot}`;
       const port = await freePort();
@@ -292,7 +314,11 @@ service: {lease_ttl: 3, poll_period: 0.2, broadcast_period: 0.2, log_level: warn
         await holder.start();
         await waitUntil(async () => holder.currentState === 'running', 5_000, 'the holder to run');
         other = startServiceProcess(yaml);
-        const health = async () => fetch(`http://127.0.0.1:${port}/health`).then((r) => r.text(), () => 'down');
+        const health = async () =>
+          fetch(`http://127.0.0.1:${port}/health`).then(
+            (r) => r.text(),
+            () => 'down',
+          );
         await waitUntil(async () => (await health()) !== 'down', 30_000, 'the second service to answer');
         // Several renewal rounds of both (every second).
         for (let i = 0; i < 8; i++) {
@@ -337,7 +363,10 @@ service: {lease_ttl: 3, poll_period: 0.2, broadcast_period: 0.2, log_level: warn
           return main.markBroadcastForVetting(broadcast!.broadcast.id);
         });
         const id = opened.id;
-        const state = async () => btc.read(async (book) => (await (await book.wallet('main')).listBroadcasts(['vetting', 'returned'])).find((b) => b.id === id)!.state);
+        const state = async () =>
+          btc.read(
+            async (book) => (await (await book.wallet('main')).listBroadcasts(['vetting', 'returned'])).find((b) => b.id === id)!.state,
+          );
 
         // t0 + 5 s: the send may be on its way for the lease's time and the request time limit.
         now += 5_000;
@@ -415,7 +444,15 @@ describeWithNode()('issue 8 on Litecoin Core (regtest) with the helper service',
       coins: {
         ltc: {
           network: 'regtest',
-          backend: { type: 'bitcoind', url: node.url, username: node.username, password: node.password, wallet, timeout_ms: 1_500, ...options.backend },
+          backend: {
+            type: 'bitcoind',
+            url: node.url,
+            username: node.username,
+            password: node.password,
+            wallet,
+            timeout_ms: 1_500,
+            ...options.backend,
+          },
         },
       },
       status_server: { enabled: false },
@@ -641,7 +678,11 @@ service: {lease_ttl: ${TTL_MS / 1000}, broadcast_period: 0.2, poll_period: 0.3, 
         const received = (await node.walletRpc(node.minerWallet, 'getreceivedbyaddress', destination, 0)) as JsonNumber;
         expect(parseAmount(received.text, LTC, { allowZero: true }), destination).toBe(amount);
       }
-      const listed = (await node.walletRpc(wallet, 'listtransactions', '*', 1000, 0)) as { category: string; txid: string; comment?: string }[];
+      const listed = (await node.walletRpc(wallet, 'listtransactions', '*', 1000, 0)) as {
+        category: string;
+        txid: string;
+        comment?: string;
+      }[];
       const sends = new Map<string, string | undefined>();
       for (const entry of listed) if (entry.category === 'send') sends.set(entry.txid, entry.comment);
       const closed = await ltc.read(async (book) => (await book.wallet('main')).listBroadcasts(['closed']));
@@ -676,7 +717,9 @@ service: {lease_ttl: ${TTL_MS / 1000}, broadcast_period: 0.2, poll_period: 0.3, 
       // An operator moves 1.5 LTC to cold storage outside the ledger: the node now holds less
       // than the house account says.
       const cold = (await node.walletRpc(wallet, 'sendtoaddress', await node.minerNewAddress(), new JsonNumber('1.5'))) as string;
-      const coldFee = -parseAmount(((await node.walletRpc(wallet, 'gettransaction', cold)) as { fee: JsonNumber }).fee.text, LTC, { allowNegative: true });
+      const coldFee = -parseAmount(((await node.walletRpc(wallet, 'gettransaction', cold)) as { fee: JsonNumber }).fee.text, LTC, {
+        allowNegative: true,
+      });
       await node.mine(1);
 
       const destinations = await Promise.all(Array.from({ length: 6 }, () => node.minerNewAddress()));
@@ -705,13 +748,17 @@ service: {lease_ttl: ${TTL_MS / 1000}, broadcast_period: 0.2, poll_period: 0.3, 
       expect(outcomes).toEqual([['isolated', 1]]);
 
       const refusedEvents = await running.app.database.transaction('read', (tx) =>
-        tx.all<{ payload: string }>(`SELECT payload FROM cryptoassets_event WHERE transaction_type = 'withdrawal' AND transaction_id = ?`, [big.id]),
+        tx.all<{ payload: string }>(`SELECT payload FROM cryptoassets_event WHERE transaction_type = 'withdrawal' AND transaction_id = ?`, [
+          big.id,
+        ]),
       );
       const changes = refusedEvents.map((row) => (JSON.parse(row.payload) as { change: string }).change);
       expect(changes.filter((change) => change === 'refused')).toHaveLength(1);
 
       const url = `http://127.0.0.1:${running.status!.address.port}/status.json`;
-      const json = (await (await fetch(url)).json()) as { coins: { wallets: { wallet: string; refusedWithdrawals: number[]; queuedWithdrawals: number }[] }[] };
+      const json = (await (await fetch(url)).json()) as {
+        coins: { wallets: { wallet: string; refusedWithdrawals: number[]; queuedWithdrawals: number }[] }[];
+      };
       const main = json.coins[0]!.wallets.find((w) => w.wallet === 'main')!;
       expect(main.refusedWithdrawals).toEqual([big.id]);
       expect(main.queuedWithdrawals).toBe(0);
@@ -738,7 +785,9 @@ service: {lease_ttl: ${TTL_MS / 1000}, broadcast_period: 0.2, poll_period: 0.3, 
     const database = freshFile('cap.sqlite');
     const config = parseConfig({
       database: { url: `sqlite:${database}` },
-      coins: { ltc: { network: 'regtest', backend: { type: 'bitcoind', url: node.url, username: node.username, password: node.password, wallet } } },
+      coins: {
+        ltc: { network: 'regtest', backend: { type: 'bitcoind', url: node.url, username: node.username, password: node.password, wallet } },
+      },
     });
     // The deposits arrive while no service runs: 100 payments of 0.001 LTC to 100 addresses.
     const setup = await openFromConfig(config, { migrate: true });
@@ -759,9 +808,11 @@ service: {lease_ttl: ${TTL_MS / 1000}, broadcast_period: 0.2, poll_period: 0.3, 
 
     const running = await runService(wallet, { database, backend: { max_answer_bytes: 20_480 } });
     try {
-      await waitUntil(async () => (await running.service.status()).coins[0]!.startupRescanDone, 60_000, 'the first sync').catch((error: unknown) => {
-        throw new Error(`${String(error)}; logs: ${JSON.stringify(running.logs.slice(-5))}`);
-      });
+      await waitUntil(async () => (await running.service.status()).coins[0]!.startupRescanDone, 60_000, 'the first sync').catch(
+        (error: unknown) => {
+          throw new Error(`${String(error)}; logs: ${JSON.stringify(running.logs.slice(-5))}`);
+        },
+      );
       const first = running.logs.find((line) => line.message === 'first sync with the chain done');
       expect(first?.fields).toMatchObject({ inParts: true });
       expect(await balanceOf(running.app, 'alice')).toBe(BigInt(RECEIVES) * 100_000n);

@@ -123,7 +123,9 @@ describe.each(engines)('ledger on %s', (engine) => {
     const bob = await account('main', 'bob');
     const before = await rowCounts(ledger.app);
     const error = await btc
-      .transaction(async (book) => (await book.wallet('main')).transfer((await (await book.wallet('main')).getAccount('alice')).id, bob, 1_001n))
+      .transaction(async (book) =>
+        (await book.wallet('main')).transfer((await (await book.wallet('main')).getAccount('alice')).id, bob, 1_001n),
+      )
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(InsufficientBalance);
     expect((error as InsufficientBalance).balance).toBe(1_000n);
@@ -142,7 +144,9 @@ describe.each(engines)('ledger on %s', (engine) => {
     const alice = await account('main', 'alice');
     const address = await btc.read(async (book) => (await (await book.wallet('main')).listReceivingAddresses())[0]!);
     const before = await rowCounts(ledger.app);
-    await expect(btc.transaction(async (book) => (await book.wallet('main')).transfer(alice, alice, 1n))).rejects.toBeInstanceOf(SameAccount);
+    await expect(btc.transaction(async (book) => (await book.wallet('main')).transfer(alice, alice, 1n))).rejects.toBeInstanceOf(
+      SameAccount,
+    );
     await expect(btc.transaction(async (book) => (await book.wallet('main')).send(alice, address.address, 1n))).rejects.toBeInstanceOf(
       SameAccount,
     );
@@ -154,12 +158,12 @@ describe.each(engines)('ledger on %s', (engine) => {
     const bob = await account('other', 'bob');
     const address = await btc.createReceivingAddress('main', alice);
     const before = await rowCounts(ledger.app);
-    await expect(btc.transaction(async (book) => (await book.wallet('main')).addReceivingAddress(alice, address.address))).rejects.toBeInstanceOf(
-      AlreadyExists,
-    );
-    await expect(btc.transaction(async (book) => (await book.wallet('other')).addReceivingAddress(bob, address.address))).rejects.toBeInstanceOf(
-      AlreadyExists,
-    );
+    await expect(
+      btc.transaction(async (book) => (await book.wallet('main')).addReceivingAddress(alice, address.address)),
+    ).rejects.toBeInstanceOf(AlreadyExists);
+    await expect(
+      btc.transaction(async (book) => (await book.wallet('other')).addReceivingAddress(bob, address.address)),
+    ).rejects.toBeInstanceOf(AlreadyExists);
     // Upper-case bech32 is the same address.
     await expect(
       btc.transaction(async (book) => (await book.wallet('main')).addReceivingAddress(alice, address.address.toUpperCase())),
@@ -206,7 +210,12 @@ describe.each(engines)('ledger on %s', (engine) => {
     const onChain = ledger.chain.inspect(outcome.broadcast.txid!)!;
     // Two destinations: EXTERNAL's two withdrawals go out as one output of 4,000.
     const paid = onChain.outputs.filter((o) => o.address === EXTERNAL || o.address === EXTERNAL_2);
-    expect(paid.map((o) => [o.address, o.amount]).sort()).toEqual([[EXTERNAL, 4_000n], [EXTERNAL_2, 2_000n]].sort());
+    expect(paid.map((o) => [o.address, o.amount]).sort()).toEqual(
+      [
+        [EXTERNAL, 4_000n],
+        [EXTERNAL_2, 2_000n],
+      ].sort(),
+    );
     expect(outcome.broadcast.fee).toBe(onChain.fee);
     const fees = await btc.read(async (book) => (await book.wallet('main')).getNetworkFeeAccount());
     expect(fees.balance).toBe(-onChain.fee);
@@ -321,7 +330,12 @@ describe.each(engines)('ledger on %s', (engine) => {
       const main = await book.wallet('main');
       return main.accountHistory(await main.getAccount('alice'));
     });
-    expect(history.filter((e) => e.kind === 'withdrawal_refund').map((e) => e.amount).sort()).toEqual([1_000n, 2_000n]);
+    expect(
+      history
+        .filter((e) => e.kind === 'withdrawal_refund')
+        .map((e) => e.amount)
+        .sort(),
+    ).toEqual([1_000n, 2_000n]);
     const again = await btc.transaction(async (book) => (await book.wallet('main')).cancelWithdrawal(queued.id)).catch((e: unknown) => e);
     expect((again as { code?: string }).code).toBe('invalid_state');
     expect(await changesOf(refused.id)).toEqual(['queued', 'broadcasting', 'refused', 'cancelled']);
@@ -364,7 +378,12 @@ describe.each(engines)('ledger on %s', (engine) => {
     expect(atThree).toMatchObject({ credited: true, change: 'credited' });
     expect(atThree!.transaction.state).toBe('credited');
     expect(atThree!.transaction.creditedAt).toBeInstanceOf(Date);
-    for (const [confirmations, change] of [[3, 'unchanged'], [4, 'confirmations'], [15, 'confirmations'], [15, 'unchanged']] as const) {
+    for (const [confirmations, change] of [
+      [3, 'unchanged'],
+      [4, 'confirmations'],
+      [15, 'confirmations'],
+      [15, 'unchanged'],
+    ] as const) {
       const [again] = await report(confirmations);
       expect(again).toMatchObject({ credited: true, change });
     }
@@ -379,7 +398,11 @@ describe.each(engines)('ledger on %s', (engine) => {
     const alice = await account('main', 'alice');
     const address = await btc.createReceivingAddress('main', alice);
     const before = await rowCounts(ledger.app);
-    expect(await btc.transaction((book) => book.recordDeposit({ txid: randomTxid(), confirmations: 5, outputs: [{ address: EXTERNAL, amount: 1n }] }))).toEqual([]);
+    expect(
+      await btc.transaction((book) =>
+        book.recordDeposit({ txid: randomTxid(), confirmations: 5, outputs: [{ address: EXTERNAL, amount: 1n }] }),
+      ),
+    ).toEqual([]);
     expect(await rowCounts(ledger.app)).toEqual(before);
     const updates = await btc.transaction((book) =>
       book.recordDeposit({
@@ -431,7 +454,11 @@ describe.each(engines)('ledger on %s', (engine) => {
     const address = await btc.createReceivingAddress('main', alice);
     const txid = randomTxid();
     const report = async (confirmations: number) =>
-      (await btc.transaction((book) => book.recordDeposit({ txid, confirmations, outputs: [{ address: address.address, amount: 8_000n }] })))[0]!;
+      (
+        await btc.transaction((book) =>
+          book.recordDeposit({ txid, confirmations, outputs: [{ address: address.address, amount: 8_000n }] }),
+        )
+      )[0]!;
     await report(3);
     expect(await balanceOf('main', 'alice')).toBe(8_000n);
     expect((await report(0)).change).toBe('reversed');
@@ -454,14 +481,22 @@ describe.each(engines)('ledger on %s', (engine) => {
     const alice = await account('main', 'alice');
     const address = await btc.createReceivingAddress('main', alice);
     const txid = randomTxid();
-    const [first] = await btc.transaction((book) => book.recordDeposit({ txid, confirmations: 1, outputs: [{ address: address.address, amount: 50n }] }));
+    const [first] = await btc.transaction((book) =>
+      book.recordDeposit({ txid, confirmations: 1, outputs: [{ address: address.address, amount: 50n }] }),
+    );
     const processed = await btc.transaction(async (book) => (await book.wallet('main')).markProcessed(first!.transaction.id));
     expect(processed.processedAt).toBeInstanceOf(Date);
     // The original failed an assertion here and stopped updating every later transaction.
-    const [later] = await btc.transaction((book) => book.recordDeposit({ txid, confirmations: 5, outputs: [{ address: address.address, amount: 50n }] }));
+    const [later] = await btc.transaction((book) =>
+      book.recordDeposit({ txid, confirmations: 5, outputs: [{ address: address.address, amount: 50n }] }),
+    );
     expect(later).toMatchObject({ credited: true, change: 'credited' });
     expect(later!.transaction.processedAt).toEqual(processed.processedAt);
-    await expect(btc.transaction(async (book) => (await book.wallet('other').catch(() => book.getOrCreateWallet('other'))).markProcessed(first!.transaction.id))).rejects.toBeInstanceOf(NotFound);
+    await expect(
+      btc.transaction(async (book) =>
+        (await book.wallet('other').catch(() => book.getOrCreateWallet('other'))).markProcessed(first!.transaction.id),
+      ),
+    ).rejects.toBeInstanceOf(NotFound);
   });
 
   it('refuses a bad address with a typed error and writes nothing', async () => {
@@ -499,7 +534,9 @@ describe.each(engines)('ledger on %s', (engine) => {
       expect(await main.listReceivingAddresses()).toEqual([]);
       expect((await main.listReceivingAddresses({ archived: true })).map((a) => a.address)).toEqual([address.address]);
     });
-    await btc.transaction((book) => book.recordDeposit({ txid: randomTxid(), confirmations: 3, outputs: [{ address: address.address, amount: 9n }] }));
+    await btc.transaction((book) =>
+      book.recordDeposit({ txid: randomTxid(), confirmations: 3, outputs: [{ address: address.address, amount: 9n }] }),
+    );
     expect(await balanceOf('main', 'alice')).toBe(9n);
     await btc.transaction(async (book) => (await book.wallet('main')).unarchiveAddress(address.address));
     expect(await btc.read(async (book) => (await (await book.wallet('main')).listReceivingAddresses()).length)).toBe(1);
@@ -508,8 +545,15 @@ describe.each(engines)('ledger on %s', (engine) => {
   it('lists deposits, unconfirmed deposits and received amounts by confirmations', async () => {
     const alice = await account('main', 'alice');
     const address = await btc.createReceivingAddress('main', alice);
-    for (const [confirmations, amount] of [[0, 10n], [1, 20n], [3, 40n], [10, 80n]] as const) {
-      await btc.transaction((book) => book.recordDeposit({ txid: randomTxid(), confirmations, outputs: [{ address: address.address, amount }] }));
+    for (const [confirmations, amount] of [
+      [0, 10n],
+      [1, 20n],
+      [3, 40n],
+      [10, 80n],
+    ] as const) {
+      await btc.transaction((book) =>
+        book.recordDeposit({ txid: randomTxid(), confirmations, outputs: [{ address: address.address, amount }] }),
+      );
     }
     await btc.read(async (book) => {
       const main = await book.wallet('main');
@@ -575,7 +619,10 @@ describe.each(engines)('ledger on %s', (engine) => {
       },
     });
     const app = await CryptoAssets.open({ database: ledger.app.database, coins: [{ coin: BTC, network: regtest, backend: racing }] });
-    const error = await app.coin('btc').importBalance('main', house).catch((e: unknown) => e);
+    const error = await app
+      .coin('btc')
+      .importBalance('main', house)
+      .catch((e: unknown) => e);
     expect((error as { code?: string }).code).toBe('invalid_state');
     expect((error as Error).message).toContain('run the import again');
     expect(await balanceOf('main', 'house')).toBe(49_000n);
@@ -614,7 +661,13 @@ describe.each(engines)('ledger on %s', (engine) => {
     const withdraw = (amount: unknown, label: string | null = null, key?: string) =>
       btc.transaction(async (book) => {
         const main = await book.wallet('main');
-        return main.withdraw(await main.getAccount('alice'), EXTERNAL, amount as bigint, label, key === undefined ? {} : { idempotencyKey: key });
+        return main.withdraw(
+          await main.getAccount('alice'),
+          EXTERNAL,
+          amount as bigint,
+          label,
+          key === undefined ? {} : { idempotencyKey: key },
+        );
       });
     const queued = await withdraw(1_000n);
     const cases: [string, () => Promise<unknown>, string][] = [
@@ -630,15 +683,25 @@ describe.each(engines)('ledger on %s', (engine) => {
       ['empty idempotency key', () => withdraw(1n, null, ''), 'invalid_name'],
       ['unknown account', () => btc.transaction(async (book) => (await book.wallet('main')).transfer(99_999, bob, 1n)), 'not_found'],
       ['unknown wallet', () => btc.transaction(async (book) => book.wallet('nope')), 'not_found'],
-      ['malformed txid', () => btc.transaction((book) => book.recordDeposit({ txid: 'abc', confirmations: 1, outputs: [] })), 'invalid_txid'],
+      [
+        'malformed txid',
+        () => btc.transaction((book) => book.recordDeposit({ txid: 'abc', confirmations: 1, outputs: [] })),
+        'invalid_txid',
+      ],
       [
         'negative deposit output',
-        () => btc.transaction((book) => book.recordDeposit({ txid: randomTxid(), confirmations: 1, outputs: [{ address: aliceAddress, amount: -1n }] })),
+        () =>
+          btc.transaction((book) =>
+            book.recordDeposit({ txid: randomTxid(), confirmations: 1, outputs: [{ address: aliceAddress, amount: -1n }] }),
+          ),
         'invalid_amount',
       ],
       [
         'fractional confirmations',
-        () => btc.transaction((book) => book.recordDeposit({ txid: randomTxid(), confirmations: 1.5, outputs: [{ address: aliceAddress, amount: 1n }] })),
+        () =>
+          btc.transaction((book) =>
+            book.recordDeposit({ txid: randomTxid(), confirmations: 1.5, outputs: [{ address: aliceAddress, amount: 1n }] }),
+          ),
         'invalid_deposit',
       ],
       [
@@ -646,8 +709,16 @@ describe.each(engines)('ledger on %s', (engine) => {
         () => btc.transaction((book) => book.recordDeposit({ txid, confirmations: 5, outputs: [{ address: aliceAddress, amount: 11n }] })),
         'invalid_deposit',
       ],
-      ['marking a withdrawal processed', () => btc.transaction(async (book) => (await book.wallet('main')).markProcessed(queued.id)), 'invalid_state'],
-      ['marking an unknown transaction processed', () => btc.transaction(async (book) => (await book.wallet('main')).markProcessed(999_999)), 'not_found'],
+      [
+        'marking a withdrawal processed',
+        () => btc.transaction(async (book) => (await book.wallet('main')).markProcessed(queued.id)),
+        'invalid_state',
+      ],
+      [
+        'marking an unknown transaction processed',
+        () => btc.transaction(async (book) => (await book.wallet('main')).markProcessed(999_999)),
+        'not_found',
+      ],
     ];
     const before = await rowCounts(ledger.app);
     for (const [name, attempt, code] of cases) {

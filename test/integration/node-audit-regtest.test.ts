@@ -45,7 +45,9 @@ describeWithNode()('balance audit against Litecoin Core (regtest)', () => {
     wallet = await node.createWallet('audit');
     const config = parseConfig({
       database: { url: `sqlite:${join(dir, `ledger-${++run}.sqlite`)}` },
-      coins: { ltc: { network: 'regtest', backend: { type: 'bitcoind', url: node.url, username: node.username, password: node.password, wallet } } },
+      coins: {
+        ltc: { network: 'regtest', backend: { type: 'bitcoind', url: node.url, username: node.username, password: node.password, wallet } },
+      },
     });
     app = await openFromConfig(config, { migrate: true });
     ltc = app.coin('ltc');
@@ -67,7 +69,9 @@ describeWithNode()('balance audit against Litecoin Core (regtest)', () => {
   /** Record a deposit as the node reports it now. */
   async function recordAsNodeSays(txid: string, address: string, amount: bigint): Promise<void> {
     const info = (await node.walletRpc(wallet, 'gettransaction', txid)) as { confirmations: JsonNumber };
-    await ltc.transaction((book) => book.recordDeposit({ txid, confirmations: info.confirmations.toNumber(), outputs: [{ address, amount }] }));
+    await ltc.transaction((book) =>
+      book.recordDeposit({ txid, confirmations: info.confirmations.toNumber(), outputs: [{ address, amount }] }),
+    );
   }
 
   async function feeOf(txid: string): Promise<bigint> {

@@ -49,7 +49,8 @@ describe.each(engines)('balance audit against the in-memory chain on %s', (engin
     const { address } = await btc.createReceivingAddress(wallet, await account(wallet, name));
     const txid = ledger.chain.pay(address, amount);
     if (confirmations > 0) ledger.chain.mine(confirmations);
-    const record = (depth: number) => btc.transaction((book) => book.recordDeposit({ txid, confirmations: depth, outputs: [{ address, amount }] }));
+    const record = (depth: number) =>
+      btc.transaction((book) => book.recordDeposit({ txid, confirmations: depth, outputs: [{ address, amount }] }));
     await record(confirmations);
     return { txid, record };
   }
@@ -143,7 +144,9 @@ describe.each(engines)('balance audit against the in-memory chain on %s', (engin
     const audit = nodeAuditOf(await ledger.app.verifyLedger({ node: true }));
     expect(audit).toMatchObject({ ok: true, difference: 47_000_000n, shortfall: 0n, unaccounted: 0n });
     expect(audit.ledger).toMatchObject({ creditedDeposits: 5n * COIN, incomingDeposits: 47_000_000n, expected: 5n * COIN });
-    expect(audit.explanations).toEqual([expect.objectContaining({ kind: 'incoming_deposits', amount: 47_000_000n, excessUpTo: 47_000_000n })]);
+    expect(audit.explanations).toEqual([
+      expect.objectContaining({ kind: 'incoming_deposits', amount: 47_000_000n, excessUpTo: 47_000_000n }),
+    ]);
   });
 
   it('reports money the books never imported as unaccounted, a failure only when asked', async () => {
@@ -189,7 +192,9 @@ describe.each(engines)('balance audit against the in-memory chain on %s', (engin
     const notLeft = nodeAuditOf(await ledger.app.verifyLedger({ node: true, ...FAST }));
     expect(notLeft).toMatchObject({ ok: true, difference: 1n * COIN, unaccounted: 0n });
     expect(notLeft.ledger).toMatchObject({ inDoubtWithdrawals: 1n * COIN, expected: 4n * COIN });
-    expect(notLeft.explanations).toEqual([expect.objectContaining({ kind: 'broadcasts_in_doubt', amount: 1n * COIN, excessUpTo: 1n * COIN })]);
+    expect(notLeft.explanations).toEqual([
+      expect.objectContaining({ kind: 'broadcasts_in_doubt', amount: 1n * COIN, excessUpTo: 1n * COIN }),
+    ]);
     expect(notLeft.ledger.inDoubtBroadcasts).toEqual([{ id: opened!.broadcast.id, wallet: 'main', state: 'opened' }]);
 
     // Now it went out (a crash after the node was called): its fee is gone before the books know it.
@@ -219,7 +224,12 @@ describe.each(engines)('balance audit against the in-memory chain on %s', (engin
     );
     const audit = nodeAuditOf(await ledger.app.verifyLedger({ node: true }));
     expect(audit).toMatchObject({ ok: true, difference: 1n * COIN + fee, unaccounted: 0n });
-    expect(audit.ledger).toMatchObject({ sentWithdrawals: 0n, conflictedWithdrawals: 1n * COIN, conflictedFees: fee, conflictedBroadcastCount: 1 });
+    expect(audit.ledger).toMatchObject({
+      sentWithdrawals: 0n,
+      conflictedWithdrawals: 1n * COIN,
+      conflictedFees: fee,
+      conflictedBroadcastCount: 1,
+    });
     expect(audit.explanations).toEqual([expect.objectContaining({ kind: 'conflicted_broadcasts', amount: 1n * COIN + fee })]);
   });
 

@@ -12,11 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { createClient } from 'redis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  NotificationListenerError,
-  RedisNotificationListener,
-  type RedisListenerOptions,
-} from '../../src/notify/index.js';
+import { NotificationListenerError, RedisNotificationListener, type RedisListenerOptions } from '../../src/notify/index.js';
 import { recordingLog } from '../helpers/recording-log.js';
 import { randomTxid } from '../helpers/ledger.js';
 
@@ -49,8 +45,7 @@ const reachable = await isRedisReachable();
 if (!reachable && !INTEGRATION_REQUIRED) {
   console.warn(`Redis at ${REDIS_URL} is unreachable: the Redis walletnotify tests are skipped (set CI=true to require them)`);
 }
-if (REDIS_CLI === null) console.warn('redis-cli is not installed: messages are published with node-redis instead of the node\'s own line');
-
+if (REDIS_CLI === null) console.warn("redis-cli is not installed: messages are published with node-redis instead of the node's own line");
 
 function uniqueName(prefix: string): string {
   return `${prefix}-${randomBytes(6).toString('hex')}`;
@@ -111,7 +106,8 @@ describe.skipIf(!reachable && !INTEGRATION_REQUIRED)('Redis walletnotify listene
   const proxies: CuttableProxy[] = [];
 
   beforeAll(async () => {
-    if (!reachable) throw new Error(`Redis at ${REDIS_URL} is unreachable, and CI=true or CRYPTOASSETS_REQUIRE_INTEGRATION=1 requires these tests`);
+    if (!reachable)
+      throw new Error(`Redis at ${REDIS_URL} is unreachable, and CI=true or CRYPTOASSETS_REQUIRE_INTEGRATION=1 requires these tests`);
     admin = createClient({ url: REDIS_URL, socket: { reconnectStrategy: false } });
     admin.on('error', () => undefined);
     await admin.connect();
@@ -154,7 +150,7 @@ describe.skipIf(!reachable && !INTEGRATION_REQUIRED)('Redis walletnotify listene
       .map((line) => /(?:^| )id=(\d+)/.exec(line)![1]!);
   }
 
-  it('delivers txids published with the node\'s line, lowercased, and rejects garbage', async () => {
+  it("delivers txids published with the node's line, lowercased, and rejects garbage", async () => {
     const channel = uniqueName('cryptoassets-test-ltc');
     const got: string[] = [];
     const { listener } = newListener(channel, (txid) => void got.push(txid));
@@ -264,7 +260,8 @@ describe.skipIf(!reachable && !INTEGRATION_REQUIRED)('Redis walletnotify listene
     await Promise.all([listener.stop(), listener.stop()]);
 
     // The server may take a moment to notice the closed socket.
-    for (let tries = 0; tries < 100 && (await connectionIds(name)).length > 0; tries++) await new Promise((resolve) => setTimeout(resolve, 20));
+    for (let tries = 0; tries < 100 && (await connectionIds(name)).length > 0; tries++)
+      await new Promise((resolve) => setTimeout(resolve, 20));
     expect(await connectionIds(name)).toEqual([]);
     expect(await publish(channel, randomTxid())).toBe(0);
     expect(listener.status().state).toBe('stopped');
@@ -281,7 +278,9 @@ describe.skipIf(!reachable && !INTEGRATION_REQUIRED)('Redis walletnotify listene
 
     await expect(started).rejects.toBeInstanceOf(NotificationListenerError);
     const error = (await started.catch((caught: unknown) => caught)) as Error;
-    expect(error.message).toMatch(/^walletnotify: cannot subscribe to cryptoassets-test-ltc-\w+ on redis:\/\/127\.0\.0\.1:\d+: not subscribed within 500 ms \(last error: .*ECONNREFUSED/);
+    expect(error.message).toMatch(
+      /^walletnotify: cannot subscribe to cryptoassets-test-ltc-\w+ on redis:\/\/127\.0\.0\.1:\d+: not subscribed within 500 ms \(last error: .*ECONNREFUSED/,
+    );
     expect(error.message).not.toContain('hunter2');
     expect(listener.status()).toMatchObject({ state: 'failed', listening: false });
     expect(listener.status().endpoint).not.toContain('hunter2');
@@ -294,7 +293,10 @@ describe.skipIf(!reachable && !INTEGRATION_REQUIRED)('Redis walletnotify listene
     await proxy.cut();
     const { listener } = newListener(uniqueName('cryptoassets-test-ltc'), () => undefined, { startTimeoutMs: 60_000 }, proxy.url());
     const started = listener.start();
-    const outcome = started.then(() => 'started', () => 'rejected');
+    const outcome = started.then(
+      () => 'started',
+      () => 'rejected',
+    );
     await new Promise((resolve) => setTimeout(resolve, 200));
 
     const begin = Date.now();

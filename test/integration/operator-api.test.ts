@@ -41,8 +41,9 @@ describe.each(engines)('operator API on %s', (engine) => {
     await ledger.finish();
   });
 
-  const inWallet = <T>(fn: (wallet: Awaited<ReturnType<Parameters<Parameters<CoinLedger['transaction']>[0]>[0]['wallet']>>) => Promise<T>) =>
-    btc.transaction(async (book) => fn(await book.wallet('main')));
+  const inWallet = <T>(
+    fn: (wallet: Awaited<ReturnType<Parameters<Parameters<CoinLedger['transaction']>[0]>[0]['wallet']>>) => Promise<T>,
+  ) => btc.transaction(async (book) => fn(await book.wallet('main')));
 
   it('takes accounts by name wherever it takes an account, and an unknown name is NotFound', async () => {
     await fundAccount(ledger, 'main', 'alice', 1_000_000n);
@@ -115,13 +116,19 @@ describe.each(engines)('operator API on %s', (engine) => {
     // Deposits still credit it.
     const address = await btc.createReceivingAddress('main', 'alice');
     await btc.transaction((book) =>
-      book.recordDeposit({ txid: randomTxid(), confirmations: BTC.confirmationThreshold, outputs: [{ address: address.address, amount: 7_000n }] }),
+      book.recordDeposit({
+        txid: randomTxid(),
+        confirmations: BTC.confirmationThreshold,
+        outputs: [{ address: address.address, amount: 7_000n }],
+      }),
     );
     expect((await inWallet((wallet) => wallet.getAccount('alice'))).balance).toBe(1_000_000n - 40_000n + 7_000n);
     // Cancelling its queued withdrawal refunds it (a refund is not a transfer).
     await expect(inWallet((wallet) => wallet.cancelWithdrawal(queued.id))).resolves.toMatchObject({ state: 'cancelled' });
 
-    await expect(inWallet(async (wallet) => wallet.freezeAccount(await wallet.getNetworkFeeAccount()))).rejects.toBeInstanceOf(InvalidState);
+    await expect(inWallet(async (wallet) => wallet.freezeAccount(await wallet.getNetworkFeeAccount()))).rejects.toBeInstanceOf(
+      InvalidState,
+    );
 
     const thawed = await inWallet((wallet) => wallet.unfreezeAccount('alice'));
     expect(thawed.frozenAt).toBeNull();
@@ -172,9 +179,9 @@ describe.each(engines)('operator API on %s', (engine) => {
     }
     expect(seen).toEqual([5, 4, 3, 2, 1]);
 
-    expect((await inWallet((wallet) => wallet.listTransactions({ type: 'withdrawal', state: ['pending', 'refused'] }))).items.map((t) => t.id)).toEqual([
-      withdrawal.id,
-    ]);
+    expect(
+      (await inWallet((wallet) => wallet.listTransactions({ type: 'withdrawal', state: ['pending', 'refused'] }))).items.map((t) => t.id),
+    ).toEqual([withdrawal.id]);
     expect((await inWallet((wallet) => wallet.listTransactions({ type: ['deposit'], account: 'alice' }))).items).toHaveLength(1);
     expect((await inWallet((wallet) => wallet.listTransactions({ from: new Date(Date.now() + 60_000) }))).items).toEqual([]);
     expect((await inWallet((wallet) => wallet.listTransactions({ to: start, type: 'internal' }))).items).toEqual([]);
@@ -229,7 +236,9 @@ describe.each(engines)('operator API on %s', (engine) => {
     ]);
     const all = await ledger.app.events.after(0n, 1000);
     expect(all.map((event) => event.id)).toEqual(all.map((_, i) => String(i + 1)));
-    const rows = await ledger.app.database.transaction('read', (tx) => tx.get<{ n: unknown }>('SELECT COUNT(*) AS n FROM cryptoassets_event'));
+    const rows = await ledger.app.database.transaction('read', (tx) =>
+      tx.get<{ n: unknown }>('SELECT COUNT(*) AS n FROM cryptoassets_event'),
+    );
     expect(all).toHaveLength(Number(rows?.n)); // every event, each with one id
     for (const batch of [racing[0], racing[2]]) {
       for (const event of batch) expect(all.find((other) => other.id === event.id)).toEqual(event);
@@ -273,11 +282,19 @@ describe.each(engines)('schema 3 to 4 on %s', (engine) => {
         ] as const) {
           for (const migration of migrations) {
             for (const statement of migration.statements(tables)) await tx.run(statement);
-            await tx.run('INSERT INTO cryptoassets_migration (scope, version, name, applied_at) VALUES (?, ?, ?, ?)', [scope, migration.version, migration.name, now]);
+            await tx.run('INSERT INTO cryptoassets_migration (scope, version, name, applied_at) VALUES (?, ?, ?, ?)', [
+              scope,
+              migration.version,
+              migration.name,
+              now,
+            ]);
           }
         }
         await tx.run(`INSERT INTO btc_wallet (name, created_at, updated_at) VALUES ('main', ?, ?)`, [now, now]);
-        await tx.run(`INSERT INTO btc_account (wallet_id, name, kind, balance, created_at, updated_at) VALUES (1, 'alice', 'user', 0, ?, ?)`, [now, now]);
+        await tx.run(
+          `INSERT INTO btc_account (wallet_id, name, kind, balance, created_at, updated_at) VALUES (1, 'alice', 'user', 0, ?, ?)`,
+          [now, now],
+        );
       });
     } finally {
       await raw.close();
@@ -286,7 +303,11 @@ describe.each(engines)('schema 3 to 4 on %s', (engine) => {
     try {
       expect(await schemaVersions(app.database, ['btc'])).toMatchObject({ btc: 4 });
       const btc = app.coin('btc');
-      expect(await btc.read(async (book) => (await book.wallet('main')).getAccount('alice'))).toMatchObject({ name: 'alice', balance: 0n, frozenAt: null });
+      expect(await btc.read(async (book) => (await book.wallet('main')).getAccount('alice'))).toMatchObject({
+        name: 'alice',
+        balance: 0n,
+        frozenAt: null,
+      });
       const frozen = await btc.transaction(async (book) => (await book.wallet('main')).freezeAccount('alice'));
       expect(frozen.frozenAt).toBeInstanceOf(Date);
     } finally {

@@ -56,7 +56,11 @@ function configFor(database: TestDatabase, extra = '', coinExtra = ''): string {
 /** alice funded with 1 BTC; bob with a transfer; a queued withdrawal and a refused one of alice. */
 async function seeded(engine: EngineName): Promise<{ database: TestDatabase; refusedId: number; pendingId: number }> {
   const database = await createTestDatabase(engine);
-  const app = await CryptoAssets.open({ database: database.options, coins: [{ coin: BTC, network: BTC.networks.regtest! }], migrate: true });
+  const app = await CryptoAssets.open({
+    database: database.options,
+    coins: [{ coin: BTC, network: BTC.networks.regtest! }],
+    migrate: true,
+  });
   try {
     const btc = app.coin('btc');
     const address = await btc.transaction(async (book) => {
@@ -66,7 +70,11 @@ async function seeded(engine: EngineName): Promise<{ database: TestDatabase; ref
       return wallet.addReceivingAddress('alice', 'bcrt1qqvpsxqcrqvpsxqcrqvpsxqcrqvpsxqcruj60yu');
     });
     await btc.transaction((book) =>
-      book.recordDeposit({ txid: randomTxid(), confirmations: BTC.confirmationThreshold, outputs: [{ address: address.address, amount: 100_000_000n }] }),
+      book.recordDeposit({
+        txid: randomTxid(),
+        confirmations: BTC.confirmationThreshold,
+        outputs: [{ address: address.address, amount: 100_000_000n }],
+      }),
     );
     await btc.transaction(async (book) => (await book.wallet('main')).transfer('alice', 'bob, "the builder"', 2_500_000n, 'lunch'));
     const refused = await btc.transaction(async (book) => (await book.wallet('main')).withdraw('alice', EXTERNAL, 10_000_000n));
@@ -98,8 +106,14 @@ describe.each(engines)('operator commands on %s', (engine) => {
         ['bob, "the builder"', 'user', '0.02500000', false],
       ]);
       expect((await cli(['accounts', '-c', path])).out).toMatch(/^btc\tmain\t\d+\talice\tuser\t0\.87000000\tactive\n/);
-      expect(await cli(['balances', '-c', path, '--wallet', 'nope'])).toMatchObject({ code: 1, err: 'cryptoassets: wallet "nope" not found\n' });
-      expect(await cli(['balances', '-c', path, '--coin', 'ltc'])).toMatchObject({ code: 1, err: 'cryptoassets: coin "ltc" is not configured\n' });
+      expect(await cli(['balances', '-c', path, '--wallet', 'nope'])).toMatchObject({
+        code: 1,
+        err: 'cryptoassets: wallet "nope" not found\n',
+      });
+      expect(await cli(['balances', '-c', path, '--coin', 'ltc'])).toMatchObject({
+        code: 1,
+        err: 'cryptoassets: coin "ltc" is not configured\n',
+      });
     } finally {
       await database.drop();
     }
@@ -109,7 +123,9 @@ describe.each(engines)('operator commands on %s', (engine) => {
     const { database } = await seeded(engine);
     try {
       const path = configFor(database);
-      const json = JSON.parse((await cli(['history', '-c', path, '--coin', 'btc', '--wallet', 'main', '--account', 'alice', '--json'])).out) as {
+      const json = JSON.parse(
+        (await cli(['history', '-c', path, '--coin', 'btc', '--wallet', 'main', '--account', 'alice', '--json'])).out,
+      ) as {
         entries: { kind: string; amount: string; id: number }[];
         next: string | null;
       };
@@ -124,7 +140,20 @@ describe.each(engines)('operator commands on %s', (engine) => {
       expect(page.code).toBe(0);
       expect(page.out.trim().split('\n')).toHaveLength(2);
       expect(page.err).toBe(`more: --before ${json.entries[1]!.id}\n`);
-      const rest = await cli(['history', '-c', path, '--coin', 'btc', '--wallet', 'main', '--account', 'alice', '--before', String(json.entries[1]!.id), '--csv']);
+      const rest = await cli([
+        'history',
+        '-c',
+        path,
+        '--coin',
+        'btc',
+        '--wallet',
+        'main',
+        '--account',
+        'alice',
+        '--before',
+        String(json.entries[1]!.id),
+        '--csv',
+      ]);
       const lines = rest.out.trim().split('\n');
       expect(lines[0]).toBe('id,time,kind,amount,transaction_id,label');
       expect(lines.slice(1).map((line) => line.split(',')[2])).toEqual(['transfer_out', 'deposit_credit']);
@@ -153,7 +182,9 @@ describe.each(engines)('operator commands on %s', (engine) => {
       expect(JSON.parse((await cli(['withdrawals', '-c', path, '--json', '--pending'])).out)).toHaveLength(1);
       expect(JSON.parse((await cli(['withdrawals', '-c', path, '--json', '--all'])).out)).toHaveLength(2);
       const text = await cli(['withdrawals', '-c', path, '--refused']);
-      expect(text.out).toMatch(new RegExp(`^btc\\tmain\\t${refusedId}\\trefused\\t0\\.10000000\\t${EXTERNAL}\\talice\\t\\d+s old\\tbad-txns-something\\n$`));
+      expect(text.out).toMatch(
+        new RegExp(`^btc\\tmain\\t${refusedId}\\trefused\\t0\\.10000000\\t${EXTERNAL}\\talice\\t\\d+s old\\tbad-txns-something\\n$`),
+      );
       expect((await cli(['withdrawals', '-c', path, '--all', '--pending'])).code).toBe(64);
     } finally {
       await database.drop();
@@ -167,18 +198,28 @@ describe.each(engines)('operator commands on %s', (engine) => {
       const args = ['-c', path, '--coin', 'btc', '--wallet', 'main', '--account', 'alice'];
       const frozen = await cli(['freeze-account', ...args]);
       expect(frozen.code).toBe(0);
-      expect(frozen.out).toMatch(/^account main\/alice \(btc, id \d+\) is frozen since .*: it cannot send or receive transfers; deposits still credit it\n$/);
+      expect(frozen.out).toMatch(
+        /^account main\/alice \(btc, id \d+\) is frozen since .*: it cannot send or receive transfers; deposits still credit it\n$/,
+      );
       expect((await cli(['balances', '-c', path])).out).toContain('alice\t0.87000000\tFROZEN\n');
       const app = await CryptoAssets.open({ database: database.options, coins: [{ coin: BTC, network: BTC.networks.regtest! }] });
       try {
-        await expect(app.coin('btc').transaction(async (book) => (await book.wallet('main')).transfer('alice', 'bob, "the builder"', 1n))).rejects.toMatchObject({
+        await expect(
+          app.coin('btc').transaction(async (book) => (await book.wallet('main')).transfer('alice', 'bob, "the builder"', 1n)),
+        ).rejects.toMatchObject({
           code: 'account_frozen',
         });
       } finally {
         await app.close();
       }
-      expect(JSON.parse((await cli(['unfreeze-account', ...args, '--json'])).out)).toMatchObject({ account: 'alice', frozen: false, frozenAt: null });
-      expect(await cli(['freeze-account', '-c', path, '--coin', 'btc', '--wallet', 'main', '--account', 'Network fees'])).toMatchObject({ code: 1 });
+      expect(JSON.parse((await cli(['unfreeze-account', ...args, '--json'])).out)).toMatchObject({
+        account: 'alice',
+        frozen: false,
+        frozenAt: null,
+      });
+      expect(await cli(['freeze-account', '-c', path, '--coin', 'btc', '--wallet', 'main', '--account', 'Network fees'])).toMatchObject({
+        code: 1,
+      });
       expect(await cli(['freeze-account', '-c', path, '--coin', 'btc', '--wallet', 'main', '--account', 'nobody'])).toMatchObject({
         code: 1,
         err: 'cryptoassets: account "nobody" not found\n',
@@ -215,9 +256,19 @@ describe.each(engines)('operator commands on %s', (engine) => {
       expect([...ids].sort((a, b) => a - b)).toEqual(ids);
 
       const jsonl = await cli(['export', '-c', path, '--json', '--coin', 'btc']);
-      const records = jsonl.out.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+      const records = jsonl.out
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as Record<string, unknown>);
       expect(records).toHaveLength(1_105);
-      expect(records[0]).toMatchObject({ coin: 'btc', wallet: 'main', account: 'alice', kind: 'deposit_credit', amount: '1.00000000', type: 'deposit' });
+      expect(records[0]).toMatchObject({
+        coin: 'btc',
+        wallet: 'main',
+        account: 'alice',
+        kind: 'deposit_credit',
+        amount: '1.00000000',
+        type: 'deposit',
+      });
       const sum = records.reduce((total, r) => total + BigInt(String(r.amount).replace('.', '')), 0n);
       expect(sum).toBe(100_000_000n - 10_000_000n - 500_000n); // what the accounts hold
 
@@ -252,7 +303,11 @@ describe.each(engines)('operator commands on %s', (engine) => {
       expect(ok.out).toContain(`ok   webhook app: ${hookUrl} answers (HTTP 405 to HEAD)`);
       expect(hookRequests.slice(before)).toEqual(['HEAD']); // no event was POSTed
 
-      const bad = configFor(database, `events:\n  app: {type: webhook, url: "http://127.0.0.1:9/"}\nstatus_server: {port: 18999}\n`, ', walletnotify: {type: http, port: 18999}');
+      const bad = configFor(
+        database,
+        `events:\n  app: {type: webhook, url: "http://127.0.0.1:9/"}\nstatus_server: {port: 18999}\n`,
+        ', walletnotify: {type: http, port: 18999}',
+      );
       const failing = await cli(['doctor', '-c', bad, '--json']);
       expect(failing.code).toBe(1);
       const report = JSON.parse(failing.out) as { ok: boolean; checks: { name: string; ok: boolean; detail: string }[] };

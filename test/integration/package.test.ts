@@ -25,7 +25,11 @@ function node(args: string[]): { code: number | null; out: string; err: string }
 
 describe('npm pack', () => {
   const packed = (): string[] => {
-    const output = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const output = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], {
+      cwd: root,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     return (JSON.parse(output) as { files: { path: string }[] }[])[0]!.files.map((file) => file.path).sort();
   };
   let files: string[] = [];
@@ -68,7 +72,9 @@ describe('npm pack', () => {
       const parsed = JSON.parse(readFileSync(join(root, map), 'utf8')) as { sources: string[]; sourcesContent?: (string | null)[] };
       parsed.sources.forEach((source, index) => {
         const shipped = files.includes(posix.normalize(posix.join(posix.dirname(map), source)));
-        expect(shipped || typeof parsed.sourcesContent?.[index] === 'string', `${map} points at ${source}, which is not shipped`).toBe(true);
+        expect(shipped || typeof parsed.sourcesContent?.[index] === 'string', `${map} points at ${source}, which is not shipped`).toBe(
+          true,
+        );
       });
     }
     expect(files.filter((path) => path.endsWith('.map'))).toEqual([]);
@@ -80,14 +86,22 @@ describe('resolving the package', () => {
     for (const name of ['cryptoassets', 'cryptoassets/testing']) {
       const result = node(['-e', `require(${JSON.stringify(name)})`]);
       expect(result.code).toBe(1);
-      expect(result.err).toContain("Error: cryptoassets is ESM-only: use import (from CommonJS: const { openFromConfig } = await import('cryptoassets'))");
+      expect(result.err).toContain(
+        "Error: cryptoassets is ESM-only: use import (from CommonJS: const { openFromConfig } = await import('cryptoassets'))",
+      );
     }
   });
 
   it('resolves import to the build', () => {
-    const result = node(['--input-type=module', '-e', "console.log(import.meta.resolve('cryptoassets'), import.meta.resolve('cryptoassets/testing'))"]);
+    const result = node([
+      '--input-type=module',
+      '-e',
+      "console.log(import.meta.resolve('cryptoassets'), import.meta.resolve('cryptoassets/testing'))",
+    ]);
     expect(result.err).toBe('');
-    expect(result.out).toBe(`${pathToFileURL(join(root, 'dist/index.js')).href} ${pathToFileURL(join(root, 'dist/testing/index.js')).href}\n`);
+    expect(result.out).toBe(
+      `${pathToFileURL(join(root, 'dist/index.js')).href} ${pathToFileURL(join(root, 'dist/testing/index.js')).href}\n`,
+    );
   });
 
   it('declares vitest (which cryptoassets/testing imports) as an optional peer dependency', () => {
@@ -112,15 +126,21 @@ describe('optional dependencies load on use', () => {
 }
 `,
     );
-    writeFileSync(join(dir, 'register.mjs'), `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(join(dir, 'hooks.mjs')).href)});\n`);
+    writeFileSync(
+      join(dir, 'register.mjs'),
+      `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(join(dir, 'hooks.mjs')).href)});\n`,
+    );
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  const run = (script: string) => node(['--import', 'tsx', '--import', pathToFileURL(join(dir, 'register.mjs')).href, '--input-type=module', '-e', script]);
+  const run = (script: string) =>
+    node(['--import', 'tsx', '--import', pathToFileURL(join(dir, 'register.mjs')).href, '--input-type=module', '-e', script]);
   const src = (path: string) => JSON.stringify(pathToFileURL(join(root, 'src', path)).href);
 
   it('importing cryptoassets (and its notify module) does not load redis', () => {
-    const result = run(`const ca = await import(${src('index.ts')}); await import(${src('notify/index.ts')}); console.log(typeof ca.openFromConfig);`);
+    const result = run(
+      `const ca = await import(${src('index.ts')}); await import(${src('notify/index.ts')}); console.log(typeof ca.openFromConfig);`,
+    );
     expect(result.err).toBe('');
     expect(result.out).toBe('function\n');
   });

@@ -133,11 +133,10 @@ describe.each(engines)('the ledger check and cancelled withdrawals on %s', (engi
     await ledger.app.database.transaction('write', async (tx) => {
       const now = new Date().toISOString();
       await tx.run(`UPDATE btc_transaction SET state = 'cancelled' WHERE id = ?`, [withdrawal.id]);
-      await tx.run(`INSERT INTO btc_entry (account_id, transaction_id, kind, amount, created_at) VALUES (?, ?, 'withdrawal_refund', 30000, ?)`, [
-        bob.id,
-        withdrawal.id,
-        now,
-      ]);
+      await tx.run(
+        `INSERT INTO btc_entry (account_id, transaction_id, kind, amount, created_at) VALUES (?, ?, 'withdrawal_refund', 30000, ?)`,
+        [bob.id, withdrawal.id, now],
+      );
       await tx.run(`UPDATE btc_account SET balance = balance + 30000 WHERE id = ?`, [bob.id]);
     });
     const check = await ledger.app.verifyLedger();

@@ -60,16 +60,18 @@ interface Schema2Ids {
  * a broadcast left opened by a crash (its withdrawal `broadcasting`, its event written), a queued
  * withdrawal. Ids are made non-contiguous the way a long-lived database has them.
  */
-async function populateSchema2(database: Database, addresses: { deposit: string; out1: string; out2: string; out3: string }): Promise<Schema2Ids> {
+async function populateSchema2(
+  database: Database,
+  addresses: { deposit: string; out1: string; out2: string; out3: string },
+): Promise<Schema2Ids> {
   return database.transaction('write', async (tx) => {
-    const id = async (sql: string, params: unknown[]) => Number((await tx.get<{ id: unknown }>(`${sql} RETURNING id`, params as never))!.id);
+    const id = async (sql: string, params: unknown[]) =>
+      Number((await tx.get<{ id: unknown }>(`${sql} RETURNING id`, params as never))!.id);
     const wallet = await id(`INSERT INTO ${t.wallet} (name, created_at, updated_at) VALUES ('main', ?, ?)`, [NOW, NOW]);
-    const alice = await id(`INSERT INTO ${t.account} (wallet_id, name, kind, balance, created_at, updated_at) VALUES (?, 'alice', 'user', ?, ?, ?)`, [
-      wallet,
-      100_000 - 10_000 - 20_000 - 5_000,
-      NOW,
-      NOW,
-    ]);
+    const alice = await id(
+      `INSERT INTO ${t.account} (wallet_id, name, kind, balance, created_at, updated_at) VALUES (?, 'alice', 'user', ?, ?, ?)`,
+      [wallet, 100_000 - 10_000 - 20_000 - 5_000, NOW, NOW],
+    );
     const feeAccount = await id(
       `INSERT INTO ${t.account} (wallet_id, name, kind, balance, created_at, updated_at) VALUES (?, 'network fees', 'network_fee', ?, ?, ?)`,
       [wallet, -100, NOW, NOW],
@@ -101,7 +103,11 @@ async function populateSchema2(database: Database, addresses: { deposit: string;
       [wallet, NOW, NOW, NOW],
     );
     const tr = (columns: string, values: unknown[]) =>
-      id(`INSERT INTO ${t.transaction} (${columns}, created_at, updated_at) VALUES (${values.map(() => '?').join(', ')}, ?, ?)`, [...values, NOW, NOW]);
+      id(`INSERT INTO ${t.transaction} (${columns}, created_at, updated_at) VALUES (${values.map(() => '?').join(', ')}, ?, ?)`, [
+        ...values,
+        NOW,
+        NOW,
+      ]);
     const entry = (account: number, transaction: number, kind: string, amount: number) =>
       tx.run(`INSERT INTO ${t.entry} (account_id, transaction_id, kind, amount, created_at) VALUES (?, ?, ?, ?, ?)`, [
         account,
@@ -210,7 +216,11 @@ describe.each(engines)('upgrading a populated schema-2 database on %s', (engine)
     } finally {
       await raw.close();
     }
-    app = await CryptoAssets.open({ database: database.options, coins: [{ coin: BTC, network: BTC.networks.regtest!, backend }], migrate: true });
+    app = await CryptoAssets.open({
+      database: database.options,
+      coins: [{ coin: BTC, network: BTC.networks.regtest!, backend }],
+      migrate: true,
+    });
     return { ids, before, chain };
   }
 
@@ -235,7 +245,10 @@ describe.each(engines)('upgrading a populated schema-2 database on %s', (engine)
     // An entry must reference an existing transaction.
     await expect(
       db.transaction('write', (tx) =>
-        tx.run(`INSERT INTO ${t.entry} (account_id, transaction_id, kind, amount, created_at) VALUES (?, 999999, 'withdrawal', -1, ?)`, [ids.alice, NOW]),
+        tx.run(`INSERT INTO ${t.entry} (account_id, transaction_id, kind, amount, created_at) VALUES (?, 999999, 'withdrawal', -1, ?)`, [
+          ids.alice,
+          NOW,
+        ]),
       ),
     ).rejects.toThrow();
     // A withdrawal cannot be refused while in a broadcast, nor take an unknown state.
@@ -279,7 +292,9 @@ describe.each(engines)('upgrading a populated schema-2 database on %s', (engine)
     await btc.transaction(async (book) => (await book.wallet('main')).returnBroadcast(ids.openedBroadcast));
     await btc.transaction(async (book) => (await book.wallet('main')).openBroadcast());
     const changes = await app!.database.transaction('read', (tx) =>
-      tx.all<{ payload: string }>(`SELECT payload FROM cryptoassets_event WHERE transaction_id = ? ORDER BY id`, [ids.broadcastingWithdrawal]),
+      tx.all<{ payload: string }>(`SELECT payload FROM cryptoassets_event WHERE transaction_id = ? ORDER BY id`, [
+        ids.broadcastingWithdrawal,
+      ]),
     );
     const broadcasting = changes.map((row) => JSON.parse(row.payload).change).filter((change) => change === 'broadcasting');
     expect(broadcasting).toHaveLength(1);

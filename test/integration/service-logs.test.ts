@@ -133,11 +133,15 @@ service:
     await waitUntil(async () => logged('the node answers again').length > 0, LONG_MS, 'the node back logged');
 
     child.kill('SIGTERM');
-    const code = await new Promise<number | null>((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.once('exit', (c) => resolve(c))));
+    const code = await new Promise<number | null>((resolve) =>
+      child.exitCode !== null ? resolve(child.exitCode) : child.once('exit', (c) => resolve(c)),
+    );
     expect(code).toBe(0);
 
     const all = lines(); // every line parses as JSON
-    expect(logged('deposit credited')).toEqual([expect.objectContaining({ level: 'info', coin: 'ltc', txid: depositTxid, amount: '100000000' })]);
+    expect(logged('deposit credited')).toEqual([
+      expect.objectContaining({ level: 'info', coin: 'ltc', txid: depositTxid, amount: '100000000' }),
+    ]);
     const [sent, ...more] = logged('broadcast sent');
     expect(more).toEqual([]);
     expect(sent).toMatchObject({ level: 'info', coin: 'ltc', wallet: 'main', outputs: [{ address: destination, amount: '12345678' }] });

@@ -128,30 +128,40 @@ describeWithNode()('helper service with Litecoin Core (regtest)', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it.each(STYLES)('hears of a deposit by %s at 0 confirmations, credits it at the threshold once, tracks it to the limit', async (style) => {
-    const entry = running.get(style)!;
-    const alice = await account(entry, `alice-${style}`);
-    const address = await entry.app.coin('ltc').createReceivingAddress('main', alice);
-    const txid = await node.fund(address.address, '0.5');
-    // Only a notification can bring a new transaction in: polling tracks known ones, the rescan ran at start.
-    await waitUntil(
-      async () => (await entry.app.coin('ltc').read(async (book) => (await book.wallet('main')).deposits({ account: alice }))).some((d) => d.txid === txid),
-      20_000,
-      `the ${style} notification`,
-    );
-    const [incoming] = await entry.app.coin('ltc').read(async (book) => (await book.wallet('main')).deposits({ account: alice }));
-    expect(incoming).toMatchObject({ state: 'incoming', amount: 50_000_000n, txid });
-    expect(await balance(entry, `alice-${style}`)).toBe(0n);
+  it.each(STYLES)(
+    'hears of a deposit by %s at 0 confirmations, credits it at the threshold once, tracks it to the limit',
+    async (style) => {
+      const entry = running.get(style)!;
+      const alice = await account(entry, `alice-${style}`);
+      const address = await entry.app.coin('ltc').createReceivingAddress('main', alice);
+      const txid = await node.fund(address.address, '0.5');
+      // Only a notification can bring a new transaction in: polling tracks known ones, the rescan ran at start.
+      await waitUntil(
+        async () =>
+          (await entry.app.coin('ltc').read(async (book) => (await book.wallet('main')).deposits({ account: alice }))).some(
+            (d) => d.txid === txid,
+          ),
+        20_000,
+        `the ${style} notification`,
+      );
+      const [incoming] = await entry.app.coin('ltc').read(async (book) => (await book.wallet('main')).deposits({ account: alice }));
+      expect(incoming).toMatchObject({ state: 'incoming', amount: 50_000_000n, txid });
+      expect(await balance(entry, `alice-${style}`)).toBe(0n);
 
-    await node.mine(LTC.confirmationThreshold);
-    await waitUntil(async () => (await balance(entry, `alice-${style}`)) === 50_000_000n, 20_000, 'crediting');
-    await node.mine(LTC.trackingLimit);
-    await waitUntil(async () => (await entry.app.coin('ltc').read((book) => book.trackedTransactions())).length === 0, 20_000, 'tracking to end');
-    expect(await balance(entry, `alice-${style}`)).toBe(50_000_000n);
-    const status = await entry.service.status();
-    expect(status.coins[0]!.listener!.received).toBeGreaterThan(0);
-    await expectNodeAgrees(entry);
-  });
+      await node.mine(LTC.confirmationThreshold);
+      await waitUntil(async () => (await balance(entry, `alice-${style}`)) === 50_000_000n, 20_000, 'crediting');
+      await node.mine(LTC.trackingLimit);
+      await waitUntil(
+        async () => (await entry.app.coin('ltc').read((book) => book.trackedTransactions())).length === 0,
+        20_000,
+        'tracking to end',
+      );
+      expect(await balance(entry, `alice-${style}`)).toBe(50_000_000n);
+      const status = await entry.service.status();
+      expect(status.coins[0]!.listener!.received).toBeGreaterThan(0);
+      await expectNodeAgrees(entry);
+    },
+  );
 
   it('sends 50 queued withdrawals as one sendmany with one fee entry', async () => {
     const entry = running.get('http')!;
@@ -174,7 +184,11 @@ describeWithNode()('helper service with Litecoin Core (regtest)', () => {
       const closed = await fresh.app.coin('ltc').read(async (book) => (await book.wallet('main')).listBroadcasts(['closed']));
       return closed.length > 0 ? closed : undefined;
     }, 'the broadcast');
-    const onNode = (await node.walletRpc(wallet, 'gettransaction', broadcast!.txid)) as { details: unknown[]; fee: JsonNumber; comment?: string };
+    const onNode = (await node.walletRpc(wallet, 'gettransaction', broadcast!.txid)) as {
+      details: unknown[];
+      fee: JsonNumber;
+      comment?: string;
+    };
     expect(onNode.details.filter((d) => (d as { category: string }).category === 'send')).toHaveLength(50);
     expect(onNode.comment).toBe(broadcast!.comment);
     const fee = -parseAmount(onNode.fee.text, LTC, { allowNegative: true });
@@ -265,13 +279,14 @@ describeWithNode()('helper service with Litecoin Core (regtest)', () => {
     let withdrawal;
     try {
       withdrawal = await entry.app.coin('ltc').transaction(async (book) => (await book.wallet('main')).withdraw(dave, target, 1_000_000n));
-    // Several broadcaster rounds against a dead node: each refused before sending, each returned to the queue.
-    await waitUntil(
-      async () => (await entry.app.coin('ltc').read(async (book) => (await book.wallet('main')).listBroadcasts(['returned']))).length >= 3,
-      20_000,
-      'broadcasts returned while the node is down',
-    );
-    expect((await entry.service.status()).coins[0]!.nodeReachable).toBe(false);
+      // Several broadcaster rounds against a dead node: each refused before sending, each returned to the queue.
+      await waitUntil(
+        async () =>
+          (await entry.app.coin('ltc').read(async (book) => (await book.wallet('main')).listBroadcasts(['returned']))).length >= 3,
+        20_000,
+        'broadcasts returned while the node is down',
+      );
+      expect((await entry.service.status()).coins[0]!.nodeReachable).toBe(false);
     } finally {
       await node.restart();
     }
@@ -279,14 +294,16 @@ describeWithNode()('helper service with Litecoin Core (regtest)', () => {
       const current = await entry.app.coin('ltc').read(async (book) => (await book.wallet('main')).getTransaction(withdrawal.id));
       return current.state === 'broadcasted' ? current : undefined;
     }, 'the withdrawal to go out').catch(async (error: unknown) => {
-      const states = await entry.app.coin('ltc').read(async (book) =>
-        (await book.wallet('main')).listBroadcasts(['opened', 'vetting', 'returned', 'closed']),
-      );
+      const states = await entry.app
+        .coin('ltc')
+        .read(async (book) => (await book.wallet('main')).listBroadcasts(['opened', 'vetting', 'returned', 'closed']));
       throw new Error(`${String(error)}; broadcasts: ${JSON.stringify(states.map((b) => [b.id, b.state]))}`);
     });
-    const [broadcast] = await entry.app.coin('ltc').read(async (book) =>
-      (await (await book.wallet('main')).listBroadcasts(['closed'])).filter((b) => b.id === sent.networkTransactionId),
-    );
+    const [broadcast] = await entry.app
+      .coin('ltc')
+      .read(async (book) =>
+        (await (await book.wallet('main')).listBroadcasts(['closed'])).filter((b) => b.id === sent.networkTransactionId),
+      );
     expect(await sendsWithComment(broadcast!.comment!)).toBe(1);
     const received = (await node.walletRpc(node.minerWallet, 'getreceivedbyaddress', target, 0)) as JsonNumber;
     expect(received.text).toBe('0.01000000');
@@ -294,7 +311,11 @@ describeWithNode()('helper service with Litecoin Core (regtest)', () => {
   });
 
   async function sendsWithComment(comment: string): Promise<number> {
-    const listed = (await node.walletRpc(wallet, 'listtransactions', '*', 1000, 0, true)) as { comment?: string; category: string; txid: string }[];
+    const listed = (await node.walletRpc(wallet, 'listtransactions', '*', 1000, 0, true)) as {
+      comment?: string;
+      category: string;
+      txid: string;
+    }[];
     return new Set(listed.filter((entry) => entry.category === 'send' && entry.comment === comment).map((entry) => entry.txid)).size;
   }
 
@@ -355,7 +376,12 @@ describeWithNode()('helper service with Litecoin Core (regtest)', () => {
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
     });
     expect(malformed.status).toBe(400);
-    await waitUntil(async () => (await entry.service.metrics.registry.getSingleMetricAsString('cryptoassets_notifications_total')).includes('unknown_txid'), 10_000, 'the unknown txid');
+    await waitUntil(
+      async () =>
+        (await entry.service.metrics.registry.getSingleMetricAsString('cryptoassets_notifications_total')).includes('unknown_txid'),
+      10_000,
+      'the unknown txid',
+    );
     const after = (await entry.service.status()).coins[0]!.listener!;
     expect(after.rejected).toBe(before.rejected + 1);
     await expectNodeAgrees(entry);

@@ -76,7 +76,11 @@ describe('the service process', () => {
     receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/`;
 
     // The application wrote events before the service ever ran: 20 deposits, 2 events each.
-    const app = await CryptoAssets.open({ database: { kind: 'sqlite', path: database }, coins: [{ coin: BTC, network: regtest }], migrate: true });
+    const app = await CryptoAssets.open({
+      database: { kind: 'sqlite', path: database },
+      coins: [{ coin: BTC, network: regtest }],
+      migrate: true,
+    });
     const btc = app.coin('btc');
     const alice = await btc.transaction(async (book) => (await book.getOrCreateWallet('main')).createAccount('alice'));
     for (let i = 0; i < 20; i++) {

@@ -115,7 +115,11 @@ describe.each(engines)('helper service on %s (in-memory chain)', (engine) => {
     await eventually(async () => (await service.status()).state === 'running', 'the service to run');
 
     const txid = ledger.chain.pay(address.address, 70_000n);
-    const response = await fetch(await notifyUrl(service), { method: 'POST', body: `txid=${txid}`, headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    const response = await fetch(await notifyUrl(service), {
+      method: 'POST',
+      body: `txid=${txid}`,
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
     expect(response.status).toBe(200);
     const incoming = await eventually(
       async () => (await btc.read(async (book) => (await book.wallet('main')).deposits()))[0],
@@ -124,7 +128,10 @@ describe.each(engines)('helper service on %s (in-memory chain)', (engine) => {
     expect(incoming).toMatchObject({ state: 'incoming', amount: 70_000n, txid });
 
     ledger.chain.mine(BTC.confirmationThreshold);
-    await eventually(async () => (await btc.read(async (book) => (await book.wallet('main')).getAccount(alice))).balance === 70_000n, 'crediting');
+    await eventually(
+      async () => (await btc.read(async (book) => (await book.wallet('main')).getAccount(alice))).balance === 70_000n,
+      'crediting',
+    );
     ledger.chain.mine(BTC.trackingLimit);
     await eventually(async () => (await btc.read((book) => book.trackedTransactions())).length === 0, 'tracking to stop at the limit');
     expect(await service.metrics.registry.getSingleMetricAsString('cryptoassets_deposits_credited_total')).toContain('coin="btc"} 1');
@@ -146,7 +153,10 @@ describe.each(engines)('helper service on %s (in-memory chain)', (engine) => {
 
   it('sends 50 queued withdrawals as one transaction with one fee entry', async () => {
     const btc = ledger.app.coin('btc');
-    await houseWithWithdrawals(10_000_000n, Array.from({ length: 50 }, (_, i) => BigInt(1_000 + i)));
+    await houseWithWithdrawals(
+      10_000_000n,
+      Array.from({ length: 50 }, (_, i) => BigInt(1_000 + i)),
+    );
     const mempoolBefore = ledger.chain.mempool.length;
     const service = startService(serviceConfig(false));
     await service.start();
@@ -175,7 +185,10 @@ describe.each(engines)('helper service on %s (in-memory chain)', (engine) => {
     await service.start();
     const broadcast = await firstClosedBroadcast();
     ledger.chain.mine(BTC.confirmationThreshold);
-    await eventually(async () => (await btc.read(async (book) => (await book.wallet('main')).getAccount(bob))).balance === 40_000n, 'the deposit to ourselves');
+    await eventually(
+      async () => (await btc.read(async (book) => (await book.wallet('main')).getAccount(bob))).balance === 40_000n,
+      'the deposit to ourselves',
+    );
     const [deposit] = await btc.read(async (book) => (await book.wallet('main')).deposits({ account: bob }));
     expect(deposit).toMatchObject({ txid: broadcast.txid, amount: 40_000n, state: 'credited' });
     const tracked = await btc.read(async (book) => (await book.wallet('main')).listBroadcasts(['closed']));
@@ -278,7 +291,10 @@ describe.each(engines)('helper service on %s (in-memory chain)', (engine) => {
     ledger.chain.pay(address.address, 7_000n);
     ledger.chain.mine(3);
     const paidAt = Date.now();
-    await eventually(async () => (await btc.read(async (book) => (await book.wallet('main')).getAccount('alice'))).balance === 7_000n, 'the credit');
+    await eventually(
+      async () => (await btc.read(async (book) => (await book.wallet('main')).getAccount('alice'))).balance === 7_000n,
+      'the credit',
+    );
     // Two poll periods (0.5 s), with room for a busy machine's scheduling.
     expect(Date.now() - paidAt).toBeLessThan(5_000);
     expect((await service.status()).coins[0]!.cursor?.height).toBe(ledger.chain.height);
@@ -303,7 +319,12 @@ describe.each(engines)('helper service on %s (in-memory chain)', (engine) => {
     });
     const refused = await ledger.app.coin('btc').read(async (book) => (await book.wallet('main')).refusedWithdrawals());
     expect(refused.map((w) => w.amount)).toEqual([150_000n]);
-    expect(withdrawals.filter((w) => w.state === 'broadcasted').map((w) => w.amount).sort()).toEqual([1_000n, 2_000n, 3_000n]);
+    expect(
+      withdrawals
+        .filter((w) => w.state === 'broadcasted')
+        .map((w) => w.amount)
+        .sort(),
+    ).toEqual([1_000n, 2_000n, 3_000n]);
     expect(log.has('error', 'the node refused a withdrawal')).toBe(true);
   });
 
@@ -353,7 +374,10 @@ describe.each(engines)('helper service on %s (in-memory chain)', (engine) => {
       expect(metrics).toContain('cryptoassets_pending_withdrawals{coin="btc",wallet="<script>alert(1)</script>"} 0');
       const ready = await fetch(`${base}/ready`);
       const readiness = (await ready.json()) as { ready: boolean; reasons: string[] };
-      expect({ status: ready.status, ready: readiness.ready }).toEqual({ status: readiness.reasons.length === 0 ? 200 : 503, ready: readiness.reasons.length === 0 });
+      expect({ status: ready.status, ready: readiness.ready }).toEqual({
+        status: readiness.reasons.length === 0 ? 200 : 503,
+        ready: readiness.reasons.length === 0,
+      });
       expect((await fetch(`${base}/health`)).status).toBe(200);
       expect((await fetch(`${base}/status.json`, { method: 'POST' })).status).toBe(405);
       expect((await fetch(`${base}/nope`)).status).toBe(404);

@@ -143,8 +143,7 @@ describe.each(engines)('store on %s', (engine) => {
 
     it('keeps one row per address string and txids well-formed', async () => {
       const address = 'bcrt1qqvpsxqcrqvpsxqcrqvpsxqcrqvpsxqcruj60yu';
-      const addAddress = () =>
-        write((tx) => tx.run(`INSERT INTO ${t.address} (address, created_at) VALUES (?, ?)`, [address, NOW]));
+      const addAddress = () => write((tx) => tx.run(`INSERT INTO ${t.address} (address, created_at) VALUES (?, ?)`, [address, NOW]));
       expect(await addAddress()).toBeUndefined();
       expect(await addAddress()).toBeInstanceOf(Error);
       const deposit = (txid: string) =>

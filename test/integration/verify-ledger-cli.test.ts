@@ -40,14 +40,22 @@ function configFor(database: TestDatabase, backend = '{type: memory}'): string {
 /** A ledger whose books hold, with `credited` base units credited (nothing when 0n). */
 async function ledgerWith(engine: EngineName, credited: bigint): Promise<TestDatabase> {
   const database = await createTestDatabase(engine);
-  const app = await CryptoAssets.open({ database: database.options, coins: [{ coin: BTC, network: BTC.networks.regtest! }], migrate: true });
+  const app = await CryptoAssets.open({
+    database: database.options,
+    coins: [{ coin: BTC, network: BTC.networks.regtest! }],
+    migrate: true,
+  });
   try {
     const btc = app.coin('btc');
     const alice = await btc.transaction(async (book) => (await book.getOrCreateWallet('main')).createAccount('alice'));
     if (credited > 0n) {
       await btc.transaction(async (book) => (await book.wallet('main')).addReceivingAddress(alice, ADDRESS));
       await btc.transaction((book) =>
-        book.recordDeposit({ txid: randomTxid(), confirmations: BTC.confirmationThreshold, outputs: [{ address: ADDRESS, amount: credited }] }),
+        book.recordDeposit({
+          txid: randomTxid(),
+          confirmations: BTC.confirmationThreshold,
+          outputs: [{ address: ADDRESS, amount: credited }],
+        }),
       );
     }
   } finally {
@@ -73,7 +81,12 @@ describe('cryptoassets verify-ledger', () => {
       const result = JSON.parse(short.out) as { ok: boolean; problems: string[]; coins: { node: Record<string, unknown> }[] };
       expect(result.ok).toBe(false);
       expect(result.problems).toEqual(['btc: the node wallet holds 500000000 base units less than the ledger expects']);
-      expect(result.coins[0]!.node).toMatchObject({ status: 'checked', nodeBalance: '0', difference: '-500000000', shortfall: '500000000' });
+      expect(result.coins[0]!.node).toMatchObject({
+        status: 'checked',
+        nodeBalance: '0',
+        difference: '-500000000',
+        shortfall: '500000000',
+      });
       expect((result.coins[0]!.node.ledger as Record<string, unknown>).expected).toBe('500000000');
 
       // Without --node the books alone are checked, and they hold.
@@ -130,7 +143,12 @@ describe('cryptoassets verify-ledger', () => {
       const path = configFor(database, '{type: bitcoind, url: "http://127.0.0.1:1", username: u, password: p, wallet: w}');
       const result = await cli(['verify-ledger', '-c', path, '--node', '--json']);
       expect(result.code).toBe(69);
-      const check = JSON.parse(result.out) as { ok: boolean; booksOk: boolean; problems: string[]; coins: { node: Record<string, unknown> }[] };
+      const check = JSON.parse(result.out) as {
+        ok: boolean;
+        booksOk: boolean;
+        problems: string[];
+        coins: { node: Record<string, unknown> }[];
+      };
       expect(check).toMatchObject({ ok: false, booksOk: true });
       expect(check.coins[0]!.node).toMatchObject({ status: 'unreachable', ok: false });
       expect(check.problems).toHaveLength(1);

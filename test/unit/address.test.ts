@@ -30,9 +30,10 @@ interface InvalidVector {
   note?: string;
 }
 
-const vectors = JSON.parse(
-  readFileSync(new URL('../fixtures/address-vectors.json', import.meta.url), 'utf8'),
-) as { valid: ValidVector[]; invalid: InvalidVector[] };
+const vectors = JSON.parse(readFileSync(new URL('../fixtures/address-vectors.json', import.meta.url), 'utf8')) as {
+  valid: ValidVector[];
+  invalid: InvalidVector[];
+};
 
 // Records force these lists to stay complete when the union types change.
 const ALL_REASONS = Object.keys({
@@ -191,7 +192,11 @@ describe('validateAddress', () => {
       () => 'bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq',
       Object.create(null),
       new String('1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa'),
-      { toString: () => { throw new Error('toString'); } },
+      {
+        toString: () => {
+          throw new Error('toString');
+        },
+      },
       new Uint8Array(25),
       hostile,
     ];
@@ -265,9 +270,7 @@ describe('assertValidAddress', () => {
   const testnet = BUILTIN_COINS.btc!.networks.testnet!;
 
   it('returns the canonical form', () => {
-    expect(assertValidAddress('TB1QW508D6QEJXTDG4Y5R3ZARVARY0C5XW7KXPJZSX', testnet)).toBe(
-      'tb1qw508d6qejxtdg4y5r3zarvary0c5xw7kxpjzsx',
-    );
+    expect(assertValidAddress('TB1QW508D6QEJXTDG4Y5R3ZARVARY0C5XW7KXPJZSX', testnet)).toBe('tb1qw508d6qejxtdg4y5r3zarvary0c5xw7kxpjzsx');
   });
 
   it('throws InvalidAddress carrying the reason', () => {
@@ -345,9 +348,7 @@ describe('encodeAddress', () => {
       expect(() => encodeAddress(kind, hash, mainnet)).toThrow(Error);
       expect(() => encodeAddress(kind, hash, mainnet)).not.toThrow(CryptoAssetsError);
     }
-    expect(() => encodeAddress('witness_unknown' as EncodableAddressKind, new Uint8Array(20), mainnet)).toThrow(
-      /unknown address kind/,
-    );
+    expect(() => encodeAddress('witness_unknown' as EncodableAddressKind, new Uint8Array(20), mainnet)).toThrow(/unknown address kind/);
     expect(() => encodeAddress('p2pkh', [1, 2, 3] as unknown as Uint8Array, mainnet)).toThrow(/Uint8Array/);
   });
 });

@@ -267,16 +267,29 @@ describe('parseConfig', () => {
   });
 
   it('takes a minimum withdrawal per coin, in coins', () => {
-    const config = parseConfig({ database: { url: 'sqlite::memory:' }, coins: { btc: { network: 'regtest', minimum_withdrawal: '0.0001', backend: { type: 'memory' } }, ltc: { network: 'regtest', backend: { type: 'memory' } } } });
+    const config = parseConfig({
+      database: { url: 'sqlite::memory:' },
+      coins: {
+        btc: { network: 'regtest', minimum_withdrawal: '0.0001', backend: { type: 'memory' } },
+        ltc: { network: 'regtest', backend: { type: 'memory' } },
+      },
+    });
     expect(config.coins.btc!.coin.minimumWithdrawal).toBe(10_000n);
     expect(config.coins.ltc!.coin.minimumWithdrawal).toBe(546n);
-    expect(() => parseConfig({ database: { url: 'sqlite::memory:' }, coins: { btc: { network: 'regtest', minimum_withdrawal: '0.000000001', backend: { type: 'memory' } } } })).toThrow(
-      /^config: coins\.btc\.minimum_withdrawal: /,
-    );
+    expect(() =>
+      parseConfig({
+        database: { url: 'sqlite::memory:' },
+        coins: { btc: { network: 'regtest', minimum_withdrawal: '0.000000001', backend: { type: 'memory' } } },
+      }),
+    ).toThrow(/^config: coins\.btc\.minimum_withdrawal: /);
   });
 
   it('turns resending of unprocessed deposits off', () => {
-    const config = parseConfig({ database: { url: 'sqlite::memory:' }, coins: { btc: { network: 'regtest', backend: { type: 'memory' } } }, service: { resend_unprocessed: false } });
+    const config = parseConfig({
+      database: { url: 'sqlite::memory:' },
+      coins: { btc: { network: 'regtest', backend: { type: 'memory' } } },
+      service: { resend_unprocessed: false },
+    });
     expect(config.service.resendUnprocessedAfterMs).toBeNull();
   });
 
@@ -291,7 +304,13 @@ describe('parseConfig', () => {
     raw.coins.doge = { network: 'mainnet', backend: { type: 'blockio', api_key: 'k' }, walletnotify: { type: 'http' } };
     const config = parseConfig(raw, {});
     // sqlite_synchronous is ignored for PostgreSQL so one file can switch databases via ${VAR}.
-    expect(config.database).toEqual({ kind: 'postgres', url: 'postgres://app@db.example:5432/ledger', poolSize: 10, connectTimeoutMs: 10_000, transactionRetries: 10 });
+    expect(config.database).toEqual({
+      kind: 'postgres',
+      url: 'postgres://app@db.example:5432/ledger',
+      poolSize: 10,
+      connectTimeoutMs: 10_000,
+      transactionRetries: 10,
+    });
     expect(config.coins.ltc?.backend).toEqual({
       type: 'bitcoind',
       url: 'http://127.0.0.1:19443',
@@ -398,9 +417,7 @@ coins:
     const raw = minimal();
     raw.database.url = '${A}';
     raw.coins.btc.network = '${B}${C}';
-    expect(messageOf(() => parseConfig(raw, {}))).toBe(
-      'config: database.url: environment variable A is not set (and 2 more problems)',
-    );
+    expect(messageOf(() => parseConfig(raw, {}))).toBe('config: database.url: environment variable A is not set (and 2 more problems)');
   });
 
   it('refuses a malformed reference without quoting the value', () => {
@@ -427,13 +444,21 @@ describe('malformed configurations', () => {
       'config: statusServer: unknown key; did you mean status_server? (allowed here: database, coins, events, status_server, service)',
     ],
     ['missing section', (raw) => delete raw.database, 'config: database: required key is missing'],
-    ['wrong type', (raw) => (raw.database.transaction_retries = 'many'), 'config: database.transaction_retries: expected an integer, got text'],
+    [
+      'wrong type',
+      (raw) => (raw.database.transaction_retries = 'many'),
+      'config: database.transaction_retries: expected an integer, got text',
+    ],
     ['map expected', (raw) => (raw.coins.btc.backend = 'memory'), 'config: coins.btc.backend: expected a map, got text'],
     ['number as text', (raw) => (raw.database.url = 5n), 'config: database.url: expected text, got an integer (put it in quotes)'],
     ['bad port', (raw) => (raw.status_server = { port: 70000 }), 'config: status_server.port: must be between 0 and 65535'],
     ['negative port', (raw) => (raw.status_server = { port: -1 }), 'config: status_server.port: must be between 0 and 65535'],
     ['fractional integer', (raw) => (raw.database.pool_size = 1.5), 'config: database.pool_size: expected an integer, got a number'],
-    ['bad enum', (raw) => (raw.service = { log_level: 'loud' }), 'config: service.log_level: expected one of fatal, error, warn, info, debug, trace, silent'],
+    [
+      'bad enum',
+      (raw) => (raw.service = { log_level: 'loud' }),
+      'config: service.log_level: expected one of fatal, error, warn, info, debug, trace, silent',
+    ],
     ['bad flag', (raw) => (raw.status_server = { enabled: 'yes' }), 'config: status_server.enabled: expected true or false, got text'],
     [
       'explorer URL without {txid}',
@@ -521,7 +546,8 @@ describe('malformed configurations', () => {
     ],
     [
       'bitcoind answer cap below 1 KiB',
-      (raw) => (raw.coins.btc.backend = { type: 'bitcoind', url: 'http://127.0.0.1:18443', cookie_file: '.cookie', max_answer_bytes: 1023 }),
+      (raw) =>
+        (raw.coins.btc.backend = { type: 'bitcoind', url: 'http://127.0.0.1:18443', cookie_file: '.cookie', max_answer_bytes: 1023 }),
       'config: coins.btc.backend.max_answer_bytes: must be between 1024 and 536870912',
     ],
     [
@@ -606,16 +632,8 @@ describe('malformed configurations', () => {
       (raw) => (raw.events = { hook: { type: 'email' } }),
       'config: events.hook.type: expected one of webhook, in_process, script',
     ],
-    [
-      'webhook without url',
-      (raw) => (raw.events = { hook: { type: 'webhook' } }),
-      'config: events.hook.url: required key is missing',
-    ],
-    [
-      'empty text',
-      (raw) => (raw.events = { s: { type: 'script', command: '' } }),
-      'config: events.s.command: must not be empty',
-    ],
+    ['webhook without url', (raw) => (raw.events = { hook: { type: 'webhook' } }), 'config: events.hook.url: required key is missing'],
+    ['empty text', (raw) => (raw.events = { s: { type: 'script', command: '' } }), 'config: events.s.command: must not be empty'],
     [
       'several problems',
       (raw) => {
@@ -716,13 +734,20 @@ describe('docs/configuration.md', () => {
     const examples = [...docs.matchAll(/^## Example[^\n]*\n[\s\S]*?```yaml\n([\s\S]*?)```/gm)].map((m) => m[1] as string);
     expect(examples).toHaveLength(2);
     const [sqlite, postgres] = await Promise.all(
-      examples.map(async (text, index) => loadConfigFile(await writeConfig(`example-${index}.yaml`, text), {
-        DB_PASSWORD: 'pw',
-        LTC_RPC_PASSWORD: 'rpc',
-        WEBHOOK_SECRET: 'hook',
-      })),
+      examples.map(async (text, index) =>
+        loadConfigFile(await writeConfig(`example-${index}.yaml`, text), {
+          DB_PASSWORD: 'pw',
+          LTC_RPC_PASSWORD: 'rpc',
+          WEBHOOK_SECRET: 'hook',
+        }),
+      ),
     );
-    expect(sqlite?.database).toEqual({ kind: 'sqlite', path: join(dir, 'cryptoassets.sqlite'), synchronous: 'full', transactionRetries: 10 });
+    expect(sqlite?.database).toEqual({
+      kind: 'sqlite',
+      path: join(dir, 'cryptoassets.sqlite'),
+      synchronous: 'full',
+      transactionRetries: 10,
+    });
     expect(sqlite?.coins.demo?.coin.maxMoney).toBe(2_100_000_000_000_000n);
     expect(postgres?.database).toMatchObject({ kind: 'postgres', url: 'postgresql://cryptoassets:pw@127.0.0.1:5432/cryptoassets' });
     expect(postgres?.coins.ltc?.backend).toMatchObject({ auth: { kind: 'password', username: 'cryptoassets', password: 'rpc' } });

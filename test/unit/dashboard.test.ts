@@ -6,7 +6,13 @@ import { describe, expect, it } from 'vitest';
 import { chooseLogLevel } from '../../src/cli/logger.js';
 import type { HandlerStatus } from '../../src/events/dispatcher.js';
 import { renderDashboard } from '../../src/service/dashboard.js';
-import { durationText, readinessReasons, type CoinStatus, type ServiceStatus, type WalletStatus } from '../../src/service/helper-service.js';
+import {
+  durationText,
+  readinessReasons,
+  type CoinStatus,
+  type ServiceStatus,
+  type WalletStatus,
+} from '../../src/service/helper-service.js';
 
 const NOW = new Date('2026-01-02T12:00:00.000Z');
 const TXID = 'ab'.repeat(32);
@@ -72,7 +78,15 @@ describe('readiness', () => {
   });
 
   it('names every reason, per coin and wallet', () => {
-    const handler: HandlerStatus = { name: 'app', deliveredId: '3', behind: '4', attempts: 12, nextAttemptAt: null, lastError: 'HTTP 500', deadLetters: 2 };
+    const handler: HandlerStatus = {
+      name: 'app',
+      deliveredId: '3',
+      behind: '4',
+      attempts: 12,
+      nextAttemptAt: null,
+      lastError: 'HTTP 500',
+      deadLetters: 2,
+    };
     const reasons = readinessReasons(
       'running',
       LEASE,
@@ -81,7 +95,15 @@ describe('readiness', () => {
           nodeReachable: false,
           lastNodeError: 'connect ECONNREFUSED 127.0.0.1:1',
           startupRescanDone: false,
-          audit: { at: NOW.toISOString(), status: 'checked', ok: false, difference: '-5', shortfall: '5', unaccounted: '0', problems: ['the node holds 5 less'] },
+          audit: {
+            at: NOW.toISOString(),
+            status: 'checked',
+            ok: false,
+            difference: '-5',
+            shortfall: '5',
+            unaccounted: '0',
+            problems: ['the node holds 5 less'],
+          },
           wallets: [
             wallet({
               queuedWithdrawals: 2,
@@ -113,9 +135,15 @@ describe('readiness', () => {
   });
 
   it('a standby is not ready, and says who holds the lease', () => {
-    expect(readinessReasons('standby', { held: false, holder: 'other:2', expiresAt: null, generation: null }, [coin({ nodeReachable: false })], [], 1)).toEqual([
-      'standing by: the lease is held by other:2',
-    ]);
+    expect(
+      readinessReasons(
+        'standby',
+        { held: false, holder: 'other:2', expiresAt: null, generation: null },
+        [coin({ nodeReachable: false })],
+        [],
+        1,
+      ),
+    ).toEqual(['standing by: the lease is held by other:2']);
   });
 
   it('writes durations for people', () => {
@@ -151,7 +179,16 @@ describe('the dashboard page', () => {
               queuedWithdrawals: 1,
               queuedBaseUnits: '150000000',
               oldestQueuedAgeSeconds: 90,
-              pending: [{ id: 4, amount: '1.5', amountBaseUnits: '150000000', address: 'rltc1"><x>', createdAt: '2026-01-02T11:58:30.000Z', ageSeconds: 90 }],
+              pending: [
+                {
+                  id: 4,
+                  amount: '1.5',
+                  amountBaseUnits: '150000000',
+                  address: 'rltc1"><x>',
+                  createdAt: '2026-01-02T11:58:30.000Z',
+                  ageSeconds: 90,
+                },
+              ],
               recentDeposits: [{ id: 2, state: 'credited', txid: TXID, amount: '2', address: 'a', at: '2026-01-02T11:50:00.000Z' }],
             }),
           ],
@@ -168,7 +205,10 @@ describe('the dashboard page', () => {
   });
 
   it('says not ready with the reasons in the headline', () => {
-    const html = renderDashboard(status([coin({ nodeReachable: false, lastNodeError: 'connect ECONNREFUSED' })]), { explorerUrl: null, now: NOW });
+    const html = renderDashboard(status([coin({ nodeReachable: false, lastNodeError: 'connect ECONNREFUSED' })]), {
+      explorerUrl: null,
+      now: NOW,
+    });
     expect(html).toContain('<h1 id="headline" class="notready">Not ready');
     expect(html).toContain('<li>ltc: the node is unreachable: connect ECONNREFUSED</li>');
     expect(html).toContain('<title>NOT READY · cryptoassets</title>');
@@ -181,6 +221,8 @@ describe('the log level', () => {
     expect(chooseLogLevel(undefined, { CRYPTOASSETS_LOG_LEVEL: 'warn' }, 'info')).toBe('warn');
     expect(chooseLogLevel(undefined, { CRYPTOASSETS_LOG_LEVEL: '' }, 'error')).toBe('error');
     expect(() => chooseLogLevel('loud', {}, 'info')).toThrow("--log-level: 'loud' is not a log level");
-    expect(() => chooseLogLevel(undefined, { CRYPTOASSETS_LOG_LEVEL: 'LOUD' }, 'info')).toThrow("CRYPTOASSETS_LOG_LEVEL: 'LOUD' is not a log level");
+    expect(() => chooseLogLevel(undefined, { CRYPTOASSETS_LOG_LEVEL: 'LOUD' }, 'info')).toThrow(
+      "CRYPTOASSETS_LOG_LEVEL: 'LOUD' is not a log level",
+    );
   });
 });

@@ -250,7 +250,10 @@ describe('signPayload and verifySignature', () => {
   it('accepts any matching v1 and ignores unknown schemes', () => {
     const other = signPayload('old-secret', body, NOW_S).split('v1=')[1]!;
     const mine = header.split('v1=')[1]!;
-    expect(verifySignature(SECRET, body, `t=${NOW_S},v2=zzz,v1=${other},v1=${mine}`, { now: NOW_S })).toEqual({ ok: true, timestamp: NOW_S });
+    expect(verifySignature(SECRET, body, `t=${NOW_S},v2=zzz,v1=${other},v1=${mine}`, { now: NOW_S })).toEqual({
+      ok: true,
+      timestamp: NOW_S,
+    });
   });
 });
 
@@ -451,9 +454,13 @@ describe('InProcessHandler', () => {
   });
 
   it('fails when the function throws or rejects', async () => {
-    const throwing = new InProcessHandler('fn', () => {
-      throw new Error('ledger locked');
-    }, { maxAttempts: 4 });
+    const throwing = new InProcessHandler(
+      'fn',
+      () => {
+        throw new Error('ledger locked');
+      },
+      { maxAttempts: 4 },
+    );
     const rejecting = new InProcessHandler('fn', async () => Promise.reject(new Error('try later')));
 
     const error = await rejection(throwing.deliver(EVENT));
@@ -524,7 +531,9 @@ describe('InProcessHandler', () => {
       const missingPath = join(dir, 'missing.mjs');
       const missingModule = await rejection(createHandler('mod', { type: 'in_process', module: missingPath, export: 'default' }));
       expect(missingModule).toBeInstanceOf(EventHandlerLoadError);
-      expect(missingModule.message.startsWith(`in-process handler "mod": cannot import module ${JSON.stringify(missingPath)}: `)).toBe(true);
+      expect(missingModule.message.startsWith(`in-process handler "mod": cannot import module ${JSON.stringify(missingPath)}: `)).toBe(
+        true,
+      );
       expect(existsSync(missingPath)).toBe(false);
     });
   });

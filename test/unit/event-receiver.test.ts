@@ -181,9 +181,7 @@ describe('listenForEvents', () => {
     });
 
     // Headers for 10 MB, then only a few bytes of body: a reader that waits for the body would hang.
-    socket.write(
-      'POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 10485760\r\n\r\n{"id":',
-    );
+    socket.write('POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 10485760\r\n\r\n{"id":');
     const text = await answer;
 
     expect(text.startsWith('HTTP/1.1 413 Payload Too Large\r\n')).toBe(true);
@@ -270,7 +268,11 @@ describe('createEventReceiver mounted in an existing server', () => {
   async function startApp(route: (req: IncomingMessage & { body?: unknown }) => Promise<void> = async () => undefined) {
     const events: CryptoAssetsEvent[] = [];
     const errors: unknown[] = [];
-    const receiver = createEventReceiver({ secret: SECRET, onEvent: (event) => void events.push(event), onError: (e) => void errors.push(e) });
+    const receiver = createEventReceiver({
+      secret: SECRET,
+      onEvent: (event) => void events.push(event),
+      onError: (e) => void errors.push(e),
+    });
     const server = createServer((req, res) => {
       const path = new URL(req.url ?? '/', 'http://localhost').pathname;
       if (path === '/health') return void res.writeHead(200, { 'content-type': 'text/plain' }).end('healthy');

@@ -16,7 +16,6 @@ import {
 import { recordingLog } from '../helpers/recording-log.js';
 import { randomTxid } from '../helpers/ledger.js';
 
-
 const CURL = (() => {
   try {
     return execFileSync('sh', ['-c', 'command -v curl'], { encoding: 'utf8' }).trim() || null;
@@ -44,7 +43,12 @@ async function startListener(
   return { listener, log };
 }
 
-function post(listener: HttpNotificationListener, body: NonNullable<RequestInit['body']>, init: RequestInit = {}, path = '/'): Promise<Response> {
+function post(
+  listener: HttpNotificationListener,
+  body: NonNullable<RequestInit['body']>,
+  init: RequestInit = {},
+  path = '/',
+): Promise<Response> {
   return fetch(`http://127.0.0.1:${listener.port}${path}`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
@@ -104,12 +108,19 @@ describe('HTTP walletnotify listener', () => {
     expect(output).toBe('ok\n');
     expect(got).toEqual([txid]);
   });
-  if (CURL === null) console.warn('curl is not installed: the test of the node\'s own curl line is skipped');
+  if (CURL === null) console.warn("curl is not installed: the test of the node's own curl line is skipped");
 
   it('answers 400 to a malformed txid and does not deliver it', async () => {
     const got: string[] = [];
     const { listener, log } = await startListener((txid) => void got.push(txid));
-    const bodies = ['txid=xyz', `txid=${randomTxid().slice(1)}`, `txid=${randomTxid()}0`, `txid=${randomTxid()}&txid=${randomTxid()}`, 'other=1', ''];
+    const bodies = [
+      'txid=xyz',
+      `txid=${randomTxid().slice(1)}`,
+      `txid=${randomTxid()}0`,
+      `txid=${randomTxid()}&txid=${randomTxid()}`,
+      'other=1',
+      '',
+    ];
 
     const statuses = [];
     for (const body of bodies) statuses.push((await post(listener, body)).status);

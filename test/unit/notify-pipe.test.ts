@@ -18,7 +18,6 @@ import {
 import { recordingLog } from '../helpers/recording-log.js';
 import { randomTxid } from '../helpers/ledger.js';
 
-
 /** The node's walletnotify line, run the way the node runs it: a fresh shell each time. */
 function shellEcho(text: string, fifo: string): Promise<void> {
   return new Promise((resolve, reject) =>
@@ -107,7 +106,9 @@ describe('named-pipe walletnotify listener', () => {
     await waitFor(() => got.length === 1);
     expect(got).toEqual([txid]);
     expect(listener.status()).toMatchObject({ received: 1, rejected: 3 });
-    const reasons = log.lines.filter((line) => line.msg === 'walletnotify: rejected a notification').map((line) => (line.obj as { reason: string }).reason);
+    const reasons = log.lines
+      .filter((line) => line.msg === 'walletnotify: rejected a notification')
+      .map((line) => (line.obj as { reason: string }).reason);
     expect(reasons).toEqual(['not a transaction id', 'not a transaction id', 'line too long']);
   });
 
@@ -236,9 +237,13 @@ describe('named-pipe walletnotify listener', () => {
 
     await waitFor(() => fatal.length === 1);
     expect(fatal[0]).toBeInstanceOf(NotAFifo);
-    expect(fatal[0]!.message).toBe(`walletnotify: ${fifo} was replaced by something that is not a named pipe; notifications written to it are lost`);
+    expect(fatal[0]!.message).toBe(
+      `walletnotify: ${fifo} was replaced by something that is not a named pipe; notifications written to it are lost`,
+    );
     expect(listener.status()).toMatchObject({ state: 'failed', listening: false });
-    expect(log.lines.filter((line) => line.level === 'error').map((line) => line.msg)).toEqual(['walletnotify: the pipe listener cannot go on']);
+    expect(log.lines.filter((line) => line.level === 'error').map((line) => line.msg)).toEqual([
+      'walletnotify: the pipe listener cannot go on',
+    ]);
     await listener.stop();
     expect(lstatSync(fifo).isFile()).toBe(true);
   });
@@ -248,7 +253,11 @@ describe('LineSplitter', () => {
   it('joins lines split across chunks and bounds line length', () => {
     const lines: string[] = [];
     const overlong: string[] = [];
-    const splitter = new LineSplitter(8, (line) => void lines.push(line), (start) => void overlong.push(start));
+    const splitter = new LineSplitter(
+      8,
+      (line) => void lines.push(line),
+      (start) => void overlong.push(start),
+    );
 
     splitter.push(Buffer.from('ab'));
     splitter.push(Buffer.from('c\nde\n0123'));

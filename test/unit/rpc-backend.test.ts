@@ -141,7 +141,12 @@ describe('BitcoindBackend.sendMany', () => {
     expect(result).toEqual({ txid: TXID, fee: 2030n });
     const send = rpc.calls.find((call) => call.method === 'sendmany')!;
     expect(send.idempotent).toBe(false);
-    expect(send.params).toEqual(['', { [EXTERNAL]: new JsonNumber('0.00000001'), [OTHER]: new JsonNumber('83999999.99999999') }, 1, 'batch 7']);
+    expect(send.params).toEqual([
+      '',
+      { [EXTERNAL]: new JsonNumber('0.00000001'), [OTHER]: new JsonNumber('83999999.99999999') },
+      1,
+      'batch 7',
+    ]);
     expect(rpc.methods()).toEqual(['getwalletinfo', 'sendmany', 'gettransaction']);
   });
 
@@ -160,7 +165,10 @@ describe('BitcoindBackend.sendMany', () => {
       ],
     ];
     for (const outputs of cases) {
-      expect(await thrown(b.sendMany(outputs, { comment: 'bad' })), JSON.stringify(outputs, (_k, v) => (typeof v === 'bigint' ? `${v}` : v))).toMatchObject({
+      expect(
+        await thrown(b.sendMany(outputs, { comment: 'bad' })),
+        JSON.stringify(outputs, (_k, v) => (typeof v === 'bigint' ? `${v}` : v)),
+      ).toMatchObject({
         code: 'invalid_request',
         retryable: true,
       });
@@ -198,7 +206,9 @@ describe('BitcoindBackend.sendMany', () => {
       const { backend: b } = backend(node({ sendmany: () => new BackendError('x', { retryable: true, code }) }));
       expect(await thrown(b.sendMany(ONE_OUTPUT, { comment: 'c' }))).toMatchObject({ code, retryable: true });
     }
-    const { backend: b, rpc } = backend(node({ getwalletinfo: () => new RpcError('getwalletinfo', -18, 'Requested wallet does not exist or is not loaded', 'x') }));
+    const { backend: b, rpc } = backend(
+      node({ getwalletinfo: () => new RpcError('getwalletinfo', -18, 'Requested wallet does not exist or is not loaded', 'x') }),
+    );
     expect(await thrown(b.sendMany(ONE_OUTPUT, { comment: 'c' }))).toMatchObject({ code: 'wallet_not_found' });
     expect(rpc.methods()).toEqual(['getwalletinfo']);
   });
@@ -300,7 +310,15 @@ describe('BitcoindBackend.sendMany', () => {
       return original(method, params, options);
     };
     const b = new BitcoindBackend({
-      config: { type: 'bitcoind', url: 'http://node.test', auth: { kind: 'cookie', cookieFile: '/x' }, timeoutMs: 1000, maxAnswerBytes: 1024, addressType: 'bech32', passphrase: PASSPHRASE },
+      config: {
+        type: 'bitcoind',
+        url: 'http://node.test',
+        auth: { kind: 'cookie', cookieFile: '/x' },
+        timeoutMs: 1000,
+        maxAnswerBytes: 1024,
+        addressType: 'bech32',
+        passphrase: PASSPHRASE,
+      },
       coin: LTC,
       network: LTC_REGTEST,
       rpc,
@@ -367,7 +385,8 @@ describe('BitcoindBackend reading answers', () => {
   it('recovers the receives of a double-spent transaction from its raw form, change left out', async () => {
     const { backend: b } = backend(
       node({
-        gettransaction: () => json(`{"amount": 0, "confirmations": -3, "txid": "${TXID}", "walletconflicts": [], "details": [], "hex": "0200"}`),
+        gettransaction: () =>
+          json(`{"amount": 0, "confirmations": -3, "txid": "${TXID}", "walletconflicts": [], "details": [], "hex": "0200"}`),
         decoderawtransaction: () =>
           json(`{"txid": "${TXID}", "vout": [
             {"n": 0, "value": 10.0, "scriptPubKey": {"addresses": ["${EXTERNAL}"]}},
@@ -399,7 +418,9 @@ describe('BitcoindBackend reading answers', () => {
   });
 
   it('maps -5 to NotFound and refuses malformed txids without calling the node', async () => {
-    const { backend: b, rpc } = backend(node({ gettransaction: () => new RpcError('gettransaction', -5, 'Invalid or non-wallet transaction id', 'x') }));
+    const { backend: b, rpc } = backend(
+      node({ gettransaction: () => new RpcError('gettransaction', -5, 'Invalid or non-wallet transaction id', 'x') }),
+    );
     await expect(b.getTransaction(TXID)).rejects.toBeInstanceOf(NotFound);
     for (const bad of ['', 'xyz', TXID.slice(2), `${TXID}00`, 42 as unknown as string]) {
       await expect(b.getTransaction(bad)).rejects.toBeInstanceOf(InvalidTxid);
@@ -449,7 +470,8 @@ const TX = (n: number): string => n.toString(16).padStart(2, '0').repeat(32);
 
 /** A `listsinceblock` entry receiving `coins` to EXTERNAL in `tx`, `confirmations` deep. */
 function entry(tx: string, coins: string, confirmations: number, tipHeight = 10): string {
-  const block = confirmations > 0 ? `, "blockhash": "${blockAt(tipHeight + 1 - confirmations)}", "blockheight": ${tipHeight + 1 - confirmations}` : '';
+  const block =
+    confirmations > 0 ? `, "blockhash": "${blockAt(tipHeight + 1 - confirmations)}", "blockheight": ${tipHeight + 1 - confirmations}` : '';
   return `{"txid": "${tx}", "category": "receive", "address": "${EXTERNAL}", "amount": ${coins}, "vout": 0, "confirmations": ${confirmations}${block}}`;
 }
 
@@ -464,7 +486,10 @@ function receiveAnswer(tx: string, coins: string, confirmations: number): unknow
  * A node whose best chain is 10 blocks high (tip `blockAt(10)`), with `overrides` per method;
  * `listsinceblock` answers from `since[from]`.
  */
-function chainNode(since: Record<string, { entries?: string[]; removed?: string[] } | Error> = {}, overrides: Record<string, (params: readonly unknown[]) => Answer> = {}): Script {
+function chainNode(
+  since: Record<string, { entries?: string[]; removed?: string[] } | Error> = {},
+  overrides: Record<string, (params: readonly unknown[]) => Answer> = {},
+): Script {
   return node({
     getbestblockhash: () => blockAt(10),
     getblockcount: () => json('10'),
@@ -475,7 +500,9 @@ function chainNode(since: Record<string, { entries?: string[]; removed?: string[
       if (answer === undefined) return new Error(`unexpected listsinceblock from ${String(params[0])}`);
       if (answer instanceof Error) return answer;
       const removed = (answer.removed ?? []).map((tx) => entry(tx, '0.1', 0));
-      return json(`{"transactions": [${(answer.entries ?? []).join(',')}], "removed": [${removed.join(',')}], "lastblock": "${blockAt(10)}"}`);
+      return json(
+        `{"transactions": [${(answer.entries ?? []).join(',')}], "removed": [${removed.join(',')}], "lastblock": "${blockAt(10)}"}`,
+      );
     },
     ...overrides,
   });
@@ -495,17 +522,26 @@ describe('BitcoindBackend readings carry their tip', () => {
     const known = TX(1);
     const foreign = TX(2);
     const { backend: b, rpc } = backend(
-      chainNode({}, {
-        gettransaction: (params) =>
-          params[0] === known ? receiveAnswer(known, '0.5', 2) : new RpcError('gettransaction', -5, 'Invalid or non-wallet transaction id', 'x'),
-      }),
+      chainNode(
+        {},
+        {
+          gettransaction: (params) =>
+            params[0] === known
+              ? receiveAnswer(known, '0.5', 2)
+              : new RpcError('gettransaction', -5, 'Invalid or non-wallet transaction id', 'x'),
+        },
+      ),
     );
     const reading = await b.readTransactions([known.toUpperCase(), foreign, known]);
     expect(rpc.batches).toEqual([[...SANDWICH, 'gettransaction', 'gettransaction', ...SANDWICH]]);
     expect(reading.tip).toEqual(TIP);
     expect(reading.unknown).toEqual([foreign]);
     expect(reading.transactions).toEqual([await b.getTransaction(known)]);
-    expect(reading.transactions[0]).toMatchObject({ confirmations: 2, blockHeight: 9, received: [{ address: EXTERNAL, amount: 50_000_000n, vout: 0 }] });
+    expect(reading.transactions[0]).toMatchObject({
+      confirmations: 2,
+      blockHeight: 9,
+      received: [{ address: EXTERNAL, amount: 50_000_000n, vout: 0 }],
+    });
   });
 
   it('refuses a malformed txid among good ones before any call', async () => {
@@ -520,14 +556,21 @@ describe('BitcoindBackend readings carry their tip', () => {
   it('reads again while the tip moves during the batch, and gives up retryably after 3 batches', async () => {
     let hashReads = 0;
     // The tip moves between the first two readings of the hash only.
-    const once = backend(chainNode({}, { getbestblockhash: () => (++hashReads === 1 ? STALE : blockAt(10)), gettransaction: () => receiveAnswer(TX(1), '1', 1) }));
+    const once = backend(
+      chainNode(
+        {},
+        { getbestblockhash: () => (++hashReads === 1 ? STALE : blockAt(10)), gettransaction: () => receiveAnswer(TX(1), '1', 1) },
+      ),
+    );
     const reading = await once.backend.readTransactions([TX(1)]);
     expect(reading.tip).toEqual(TIP);
     expect(once.rpc.batches).toHaveLength(2);
 
     let height = 10;
     // A new block every time the count is read: before and after never agree.
-    const moving = backend(chainNode({}, { getblockcount: () => json(String(height++)), gettransaction: () => receiveAnswer(TX(1), '1', 1) }));
+    const moving = backend(
+      chainNode({}, { getblockcount: () => json(String(height++)), gettransaction: () => receiveAnswer(TX(1), '1', 1) }),
+    );
     const error = await thrown(moving.backend.readTransactions([TX(1)]));
     expect(error).toBeInstanceOf(BackendError);
     expect(error).toMatchObject({ code: 'tip_moving', retryable: true });
@@ -537,10 +580,13 @@ describe('BitcoindBackend readings carry their tip', () => {
   it('gives listReceived pages the tip their transactions were read at', async () => {
     const listed = `[{"txid": "${TX(1)}", "category": "receive", "amount": 0.5, "vout": 0, "confirmations": 2}]`;
     const { backend: b, rpc } = backend(
-      chainNode({}, {
-        listtransactions: (params) => json((params[2] as number) === 0 ? listed : '[]'),
-        gettransaction: () => receiveAnswer(TX(1), '0.5', 2),
-      }),
+      chainNode(
+        {},
+        {
+          listtransactions: (params) => json((params[2] as number) === 0 ? listed : '[]'),
+          gettransaction: () => receiveAnswer(TX(1), '0.5', 2),
+        },
+      ),
     );
     const page = await b.listReceived(null, 10);
     expect(page).toMatchObject({ next: null, tip: TIP, transactions: [{ txid: TX(1), confirmations: 2 }] });
@@ -554,7 +600,8 @@ describe('BitcoindBackend.changesSince', () => {
   const pending = entry(TX(3), '0.3', 0);
 
   /** The `listsinceblock` calls made, by starting block. */
-  const listedFrom = (rpc: ScriptedRpc): unknown[] => rpc.calls.filter((call) => call.method === 'listsinceblock').map((call) => call.params[0]);
+  const listedFrom = (rpc: ScriptedRpc): unknown[] =>
+    rpc.calls.filter((call) => call.method === 'listsinceblock').map((call) => call.params[0]);
 
   it('lists the whole history without a cursor', async () => {
     const { backend: b, rpc } = backend(chainNode({ '': { entries: [deep, recent, pending] } }));
@@ -611,7 +658,9 @@ describe('BitcoindBackend.changesSince', () => {
   });
 
   it('treats a cursor above a best chain that became shorter as off the best chain', async () => {
-    const { backend: b, rpc } = backend(chainNode({ [STALE]: { entries: [pending], removed: [TX(4), TX(5)] }, [blockAt(7)]: { entries: [] } }));
+    const { backend: b, rpc } = backend(
+      chainNode({ [STALE]: { entries: [pending], removed: [TX(4), TX(5)] }, [blockAt(7)]: { entries: [] } }),
+    );
     const changes = await b.changesSince({ hash: STALE, height: 12 }, 3);
     expect(listedFrom(rpc)).toEqual([STALE, blockAt(7)]);
     expect(changes.removed).toEqual([TX(4), TX(5)]);
@@ -630,8 +679,7 @@ describe('BitcoindBackend.changesSince', () => {
     const script = chainNode(
       {},
       {
-        listsinceblock: () =>
-          json(`{"transactions": [], "removed": [], "lastblock": "${++listings === 1 ? blockAt(9) : blockAt(10)}"}`),
+        listsinceblock: () => json(`{"transactions": [], "removed": [], "lastblock": "${++listings === 1 ? blockAt(9) : blockAt(10)}"}`),
       },
     );
     const { backend: b, rpc } = backend(script);

@@ -106,7 +106,7 @@ async function failure(promise: Promise<unknown>): Promise<BackendError> {
 describe('RpcClient', () => {
   it('posts JSON-RPC 1.0 with Basic auth and keeps numbers exact', async () => {
     handler = rpcServer((method, params, id) => ({
-      body: `{"result":{"balance":92233720368.54775807,"method":"${method}","n":${(params).length}},"error":null,"id":${String(id)}}`,
+      body: `{"result":{"balance":92233720368.54775807,"method":"${method}","n":${params.length}},"error":null,"id":${String(id)}}`,
     }));
     const result = (await client().call('getbalance', ['*', 1])) as { balance: JsonNumber; method: string; n: JsonNumber };
     expect(result.balance).toBeInstanceOf(JsonNumber);
@@ -243,7 +243,13 @@ describe('RpcClient', () => {
     }));
     const error = await failure(client().call('sendmany', []));
     expect(error).toBeInstanceOf(RpcError);
-    expect(error).toMatchObject({ rpcCode: -6, rpcMessage: 'Insufficient funds', code: 'insufficient_funds', retryable: true, method: 'sendmany' });
+    expect(error).toMatchObject({
+      rpcCode: -6,
+      rpcMessage: 'Insufficient funds',
+      code: 'insufficient_funds',
+      retryable: true,
+      method: 'sendmany',
+    });
 
     const codes: [number, string, boolean][] = [
       [-5, 'invalid_address_or_key', false],
@@ -257,7 +263,10 @@ describe('RpcClient', () => {
       [-12345, 'rpc_error', false],
     ];
     for (const [rpcCode, code, retryable] of codes) {
-      handler = rpcServer((_method, _params, id) => ({ status: 500, body: JSON.stringify({ result: null, error: { code: rpcCode, message: 'm' }, id }) }));
+      handler = rpcServer((_method, _params, id) => ({
+        status: 500,
+        body: JSON.stringify({ result: null, error: { code: rpcCode, message: 'm' }, id }),
+      }));
       seen = [];
       const mapped = await failure(client().call('gettransaction', [], { idempotent: true }));
       expect(mapped, String(rpcCode)).toMatchObject({ rpcCode, code, retryable });
@@ -453,7 +462,9 @@ describe('RpcClient', () => {
       };
       const before = process.memoryUsage();
       const baseline = before.arrayBuffers + before.heapUsed;
-      const error = await failure(client({ maxAnswerBytes: MIB, timeoutMs: 20_000 }).call('listsinceblock', ['', 1, true], { idempotent: true }));
+      const error = await failure(
+        client({ maxAnswerBytes: MIB, timeoutMs: 20_000 }).call('listsinceblock', ['', 1, true], { idempotent: true }),
+      );
       await finished;
       sample();
       expect(error).toMatchObject({ code: 'answer_too_large', retryable: false });
@@ -462,7 +473,9 @@ describe('RpcClient', () => {
       // What the server got into the connection before it was dropped: the cap plus socket buffers.
       expect(written).toBeLessThan(32 * MIB);
       expect(peakExternal - baseline).toBeLessThan(64 * MIB);
-      console.info(`answer cap 1 MiB: server wrote ${(written / MIB).toFixed(1)} MiB before the client dropped it; peak memory +${((peakExternal - baseline) / MIB).toFixed(1)} MiB`);
+      console.info(
+        `answer cap 1 MiB: server wrote ${(written / MIB).toFixed(1)} MiB before the client dropped it; peak memory +${((peakExternal - baseline) / MIB).toFixed(1)} MiB`,
+      );
     });
 
     it('refuses an answer whose Content-Length passes the cap without reading it', async () => {

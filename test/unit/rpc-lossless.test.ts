@@ -78,7 +78,23 @@ describe('parseLosslessJson', () => {
   });
 
   it('rejects what JSON.parse rejects, and never turns invalid text into valid JSON', () => {
-    for (const bad of ['', '01', '1.', '.5', '+1', '-', '1 2', '[1,]', '{"a":1', 'NaN', '-Infinity', '0x10', '1e', '"abc', 'Work queue depth exceeded']) {
+    for (const bad of [
+      '',
+      '01',
+      '1.',
+      '.5',
+      '+1',
+      '-',
+      '1 2',
+      '[1,]',
+      '{"a":1',
+      'NaN',
+      '-Infinity',
+      '0x10',
+      '1e',
+      '"abc',
+      'Work queue depth exceeded',
+    ]) {
       expect(() => JSON.parse(bad), bad).toThrow(SyntaxError);
       expect(() => parseLosslessJson(bad), bad).toThrow(SyntaxError);
     }

@@ -144,7 +144,10 @@ describe('received-scan', () => {
       // Oldest first: the order handed out is the wallet's order.
       const order = new Map(wallet.txs.map((tx, index) => [tx.txid, index]));
       const positions = txids.map((txid) => order.get(txid)!);
-      expect([...positions].sort((a, b) => a - b), `seed ${seed}: order`).toEqual(positions);
+      expect(
+        [...positions].sort((a, b) => a - b),
+        `seed ${seed}: order`,
+      ).toEqual(positions);
     }
   });
 

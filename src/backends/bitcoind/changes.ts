@@ -129,15 +129,19 @@ export class ChangeReader {
     } catch (error) {
       if (isRpcError(error, -8)) {
         // Out of range: the chain became shorter since it was counted.
-        throw new BackendError(`bitcoind getblockhash at ${this.rpc.endpoint}: the best chain shrank below ${height} meanwhile; try again`, {
-          retryable: true,
-          code: 'tip_moving',
-          cause: error,
-        });
+        throw new BackendError(
+          `bitcoind getblockhash at ${this.rpc.endpoint}: the best chain shrank below ${height} meanwhile; try again`,
+          {
+            retryable: true,
+            code: 'tip_moving',
+            cause: error,
+          },
+        );
       }
       throw error;
     }
-    if (typeof hash !== 'string' || !TXID_PATTERN.test(hash)) throw garbage({ method: 'getblockhash', endpoint: this.rpc.endpoint }, 'not a block hash');
+    if (typeof hash !== 'string' || !TXID_PATTERN.test(hash))
+      throw garbage({ method: 'getblockhash', endpoint: this.rpc.endpoint }, 'not a block hash');
     return hash;
   }
 }

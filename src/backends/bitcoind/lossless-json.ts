@@ -177,7 +177,7 @@ function isObjectKey(text: string, index: number): boolean {
   while (index < text.length) {
     const code = text.charCodeAt(index);
     if (code === 0x20 || code === 0x09 || code === 0x0a || code === 0x0d) index++;
-    else return code === 0x3a /* : */;
+    else return code === 0x3a; /* : */
   }
   return false;
 }

@@ -143,13 +143,7 @@ async function recoverStep(listing: Listing, position: ScanPosition, pageSize: n
   return finish(taken, all.length - start - taken.length, newest, consumed, found.index !== undefined ? position.a : null);
 }
 
-function finish(
-  taken: readonly ListedEntry[],
-  newer: number,
-  head: string,
-  consumed: number,
-  previousAnchor: string | null,
-): ScanStep {
+function finish(taken: readonly ListedEntry[], newer: number, head: string, consumed: number, previousAnchor: string | null): ScanStep {
   const txids: string[] = [];
   for (const entry of taken) {
     // Entries of the previous anchor's transaction were handed out with it (the transaction is

@@ -309,9 +309,13 @@ export class RpcClient implements RpcTransport {
    */
   private tooLarge(label: string, detail: string): BackendError {
     const cap = this.options.maxAnswerBytes ?? DEFAULTS.backend.bitcoind.maxAnswerBytes;
-    return transportError('answer_too_large', `bitcoind ${label} at ${this.endpoint}: answer larger than max_answer_bytes (${cap}): ${detail}`, {
-      retryable: false,
-    });
+    return transportError(
+      'answer_too_large',
+      `bitcoind ${label} at ${this.endpoint}: answer larger than max_answer_bytes (${cap}): ${detail}`,
+      {
+        retryable: false,
+      },
+    );
   }
 
   /** The deadline passed before the request was written: nothing reached the node. */

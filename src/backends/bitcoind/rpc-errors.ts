@@ -90,11 +90,7 @@ export type TransportErrorCode =
   | 'deadline_passed';
 
 /** A transport-level failure: no JSON-RPC answer was received. */
-export function transportError(
-  code: TransportErrorCode,
-  message: string,
-  options: { retryable: boolean; cause?: unknown },
-): BackendError {
+export function transportError(code: TransportErrorCode, message: string, options: { retryable: boolean; cause?: unknown }): BackendError {
   return new BackendError(message, { code, retryable: options.retryable, cause: options.cause });
 }
 

@@ -20,10 +20,7 @@ export function encodeKeyHashAddress(hash: Uint8Array, network: NetworkParams): 
  * The canonical form of `address` (bech32 lowercased, base58 unchanged) when it is valid on
  * `network`, else a one-line reason.
  */
-export function checkAddress(
-  address: unknown,
-  network: NetworkParams,
-): { ok: true; address: string } | { ok: false; detail: string } {
+export function checkAddress(address: unknown, network: NetworkParams): { ok: true; address: string } | { ok: false; detail: string } {
   const check = validateAddress(address, network);
   return check.ok ? { ok: true, address: check.address } : { ok: false, detail: `${check.reason}: ${check.detail}` };
 }

@@ -80,9 +80,7 @@ export class FaultInjector {
 
   /** Remove and return the first failure queued for this call, if any. */
   take(method: MemoryMethod, wallet: string): InjectedFailure | undefined {
-    const index = this.pending.findIndex(
-      (entry) => entry.method === method && (entry.wallet === undefined || entry.wallet === wallet),
-    );
+    const index = this.pending.findIndex((entry) => entry.method === method && (entry.wallet === undefined || entry.wallet === wallet));
     if (index < 0) return undefined;
     const [entry] = this.pending.splice(index, 1);
     return entry?.failure;

@@ -128,9 +128,7 @@ export class MemoryBackend implements CoinBackend {
   async getBalance(minConfirmations: number): Promise<bigint> {
     return this.call('getBalance', () => {
       if (!Number.isSafeInteger(minConfirmations) || minConfirmations < 0) {
-        throw new RangeError(
-          `getBalance: minConfirmations must be a non-negative integer, got ${String(minConfirmations)}`,
-        );
+        throw new RangeError(`getBalance: minConfirmations must be a non-negative integer, got ${String(minConfirmations)}`);
       }
       return this.state.balance(this.walletName, minConfirmations);
     });

@@ -90,7 +90,9 @@ export async function liveTour(io: CliIo, signal?: AbortSignal): Promise<void> {
     signal?.throwIfAborted();
     const ledger = app.coin('ltc');
     await waitUntil(async () => (await service!.status()).coins[0]!.startupRescanDone, 30_000, 'the service to start');
-    say(`   helper service running${notify ? `, walletnotify over HTTP on 127.0.0.1:${notifyPort}` : ' (no curl: deposits found by scanning)'}`);
+    say(
+      `   helper service running${notify ? `, walletnotify over HTTP on 127.0.0.1:${notifyPort}` : ' (no curl: deposits found by scanning)'}`,
+    );
 
     step(1, 'Accounts and a receiving address made by the node');
     const { alice, bob } = await ledger.transaction(async (book) => {
@@ -105,7 +107,9 @@ export async function liveTour(io: CliIo, signal?: AbortSignal): Promise<void> {
     if (!notify) await ledger.scanReceived();
     await waitUntil(async () => (await depositState(app!)) !== undefined, 20_000, 'the deposit to be seen');
     say(`   txid ${txid}`);
-    say(`   ${notify ? 'the node notified the service;' : 'found by a scan;'} deposit ${await depositState(app)} at 0 confirmations, balance ${ltc(await balance(app, 'alice'))}`);
+    say(
+      `   ${notify ? 'the node notified the service;' : 'found by a scan;'} deposit ${await depositState(app)} at 0 confirmations, balance ${ltc(await balance(app, 'alice'))}`,
+    );
 
     step(3, `Blocks are mined; the service credits the deposit at ${LTC.confirmationThreshold} confirmations, once`);
     for (let block = 1; block <= LTC.confirmationThreshold; block++) {
@@ -134,7 +138,9 @@ export async function liveTour(io: CliIo, signal?: AbortSignal): Promise<void> {
     });
     const onNode = (await node.walletRpc(wallet, 'gettransaction', broadcast.txid)) as { details: { category: string }[]; fee: JsonNumber };
     say(`   one transaction ${broadcast.txid}`);
-    say(`   the node lists ${onNode.details.filter((d) => d.category === 'send').length} payments in it and a fee of ${ltc(-parseAmount(onNode.fee.text, LTC, { allowNegative: true }))}`);
+    say(
+      `   the node lists ${onNode.details.filter((d) => d.category === 'send').length} payments in it and a fee of ${ltc(-parseAmount(onNode.fee.text, LTC, { allowNegative: true }))}`,
+    );
     say(`   the ledger charged that fee once, to "Network fees": ${ltc(broadcast.fee ?? 0n)}`);
 
     step(6, 'Balances and the checks');
@@ -143,7 +149,9 @@ export async function liveTour(io: CliIo, signal?: AbortSignal): Promise<void> {
     const check = await app.verifyLedger();
     say(`   ledger check: ${check.ok ? 'consistent' : `PROBLEMS: ${check.problems.join('; ')}`}`);
     const nodeBalance = (await node.walletRpc(wallet, 'getbalances')) as { mine: { trusted: JsonNumber; untrusted_pending: JsonNumber } };
-    const held = parseAmount(nodeBalance.mine.trusted.text, LTC, { allowZero: true }) + parseAmount(nodeBalance.mine.untrusted_pending.text, LTC, { allowZero: true });
+    const held =
+      parseAmount(nodeBalance.mine.trusted.text, LTC, { allowZero: true }) +
+      parseAmount(nodeBalance.mine.untrusted_pending.text, LTC, { allowZero: true });
     const accountsTotal = check.coins[0]!.wallets[0]!.accountsTotal;
     say(`   node wallet holds ${ltc(held)}; accounts hold ${ltc(accountsTotal)}: ${held === accountsTotal ? 'they agree' : 'they DIFFER'}`);
     await sequenceEvents(app.database);

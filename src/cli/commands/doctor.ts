@@ -52,7 +52,12 @@ export async function doctorCommand(io: CliIo, options: { config?: string; json?
   }
   const ok = checks.every((check) => check.ok);
   if (options.json) io.out(`${JSON.stringify({ ok, checks }, null, 2)}\n`);
-  else io.out(ok ? `doctor: all ${checks.length} checks passed\n` : `doctor: ${checks.filter((c) => !c.ok).length} of ${checks.length} checks FAILED\n`);
+  else
+    io.out(
+      ok
+        ? `doctor: all ${checks.length} checks passed\n`
+        : `doctor: ${checks.filter((c) => !c.ok).length} of ${checks.length} checks FAILED\n`,
+    );
   return ok ? EXIT.ok : EXIT.failed;
 }
 
@@ -75,7 +80,8 @@ async function checkDatabase(config: Config, record: (check: DoctorCheck) => voi
     const codes = Object.keys(config.coins);
     const versions = await schemaVersions(app.database, codes);
     const behind = [GLOBAL_SCOPE, ...codes].filter((scope) => (versions[scope] ?? 0) !== latestSchemaVersion(app.database, scope));
-    const describe = (scope: string) => `${scope === GLOBAL_SCOPE ? 'shared tables' : scope} ${versions[scope] ?? 0}/${latestSchemaVersion(app.database, scope)}`;
+    const describe = (scope: string) =>
+      `${scope === GLOBAL_SCOPE ? 'shared tables' : scope} ${versions[scope] ?? 0}/${latestSchemaVersion(app.database, scope)}`;
     record(
       behind.length === 0
         ? { name: 'schema', ok: true, detail: `latest (${[GLOBAL_SCOPE, ...codes].map(describe).join(', ')})` }
@@ -133,12 +139,17 @@ function checkNotifications(config: Config, record: (check: DoctorCheck) => void
     if (notify.type === 'http') {
       const taken = ports.get(`${notify.port}`);
       if (taken) record({ name, ok: false, detail: `http port ${notify.port} is also ${taken}'s` });
-      else if (notify.host !== 'localhost' && isIP(notify.host) === 0) record({ name, ok: false, detail: `http host ${JSON.stringify(notify.host)} is not an IP address or localhost` });
+      else if (notify.host !== 'localhost' && isIP(notify.host) === 0)
+        record({ name, ok: false, detail: `http host ${JSON.stringify(notify.host)} is not an IP address or localhost` });
       else record({ name, ok: true, detail: `http on ${notify.host}:${notify.port}` });
       ports.set(`${notify.port}`, `${code}'s walletnotify listener`);
     } else if (notify.type === 'pipe') {
       const folder = dirname(notify.path);
-      record(existsSync(folder) ? { name, ok: true, detail: `pipe ${notify.path}` } : { name, ok: false, detail: `the folder of pipe ${notify.path} does not exist` });
+      record(
+        existsSync(folder)
+          ? { name, ok: true, detail: `pipe ${notify.path}` }
+          : { name, ok: false, detail: `the folder of pipe ${notify.path} does not exist` },
+      );
     } else {
       let url: URL | undefined;
       try {

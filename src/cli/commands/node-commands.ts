@@ -15,7 +15,9 @@ import { withApp } from '../with-app.js';
 export function scanReceivedCommand(io: CliIo, options: { config?: string; coin?: string }): Promise<number> {
   return withApp(io, options.config, {}, async (app) => {
     for (const code of options.coin ? [options.coin] : app.coinCodes) {
-      const bar = process.stderr.isTTY ? new SingleBar({ format: `${code} {value} transactions scanned`, stream: process.stderr }) : undefined;
+      const bar = process.stderr.isTTY
+        ? new SingleBar({ format: `${code} {value} transactions scanned`, stream: process.stderr })
+        : undefined;
       bar?.start(0, 0);
       const result = await app.coin(code).scanReceived({ onPage: (scanned) => bar?.update(scanned) });
       bar?.stop();
@@ -33,7 +35,9 @@ export function importBalanceCommand(
 ): Promise<number> {
   return withApp(io, options.config, {}, async (app) => {
     const ledger = app.coin(options.coin);
-    const account = await ledger.transaction(async (book) => (await book.getOrCreateWallet(options.wallet)).getOrCreateAccount(options.account));
+    const account = await ledger.transaction(async (book) =>
+      (await book.getOrCreateWallet(options.wallet)).getOrCreateAccount(options.account),
+    );
     const result = await ledger.importBalance(options.wallet, account);
     const coin = ledger.context.coin;
     io.out(
@@ -62,6 +66,8 @@ export function resolveBroadcastCommand(
     // Refused while a service that held the lease could still be sending it (see service/timings.ts).
     const settled = broadcastSettledCheck(app.database, leaseTtlMs(config), requestTimeoutMs(config, options.coin));
     const broadcast = await resolveBroadcast(ledger, options.wallet, id, verdict, settled);
-    io.out(`broadcast ${broadcast.id}: ${broadcast.state}${broadcast.txid ? ` as ${broadcast.txid}` : ', withdrawals back in the queue'}\n`);
+    io.out(
+      `broadcast ${broadcast.id}: ${broadcast.state}${broadcast.txid ? ` as ${broadcast.txid}` : ', withdrawals back in the queue'}\n`,
+    );
   });
 }

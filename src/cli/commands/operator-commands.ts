@@ -21,12 +21,18 @@ interface Scope {
 }
 
 /** Each configured coin (or the one named) with each of its wallets (or the one named). */
-async function eachWallet<T>(app: CryptoAssets, scope: Scope, fn: (code: string, ledger: CoinLedger, wallet: WalletBook) => Promise<T[]>): Promise<T[]> {
+async function eachWallet<T>(
+  app: CryptoAssets,
+  scope: Scope,
+  fn: (code: string, ledger: CoinLedger, wallet: WalletBook) => Promise<T[]>,
+): Promise<T[]> {
   const result: T[] = [];
   for (const code of scope.coin ? [scope.coin] : app.coinCodes) {
     const ledger = app.coin(code);
     const rows = await ledger.read(async (book) => {
-      const wallets = scope.wallet ? [await book.wallet(scope.wallet)] : await Promise.all((await book.listWallets()).map((w) => book.wallet(w.name)));
+      const wallets = scope.wallet
+        ? [await book.wallet(scope.wallet)]
+        : await Promise.all((await book.listWallets()).map((w) => book.wallet(w.name)));
       const out: T[] = [];
       for (const wallet of wallets) out.push(...(await fn(code, ledger, wallet)));
       return out;
@@ -57,7 +63,13 @@ export function balancesCommand(io: CliIo, options: Scope): Promise<number> {
       (await wallet.listAccounts()).map((account) => ({ ...describeAccount(code, ledger, wallet, account), units: account.balance })),
     );
     if (options.json) {
-      io.out(`${JSON.stringify(rows.map(({ coin, wallet, account, balance, frozen }) => ({ coin, wallet, account, balance, frozen })), null, 2)}\n`);
+      io.out(
+        `${JSON.stringify(
+          rows.map(({ coin, wallet, account, balance, frozen }) => ({ coin, wallet, account, balance, frozen })),
+          null,
+          2,
+        )}\n`,
+      );
       return;
     }
     if (rows.length === 0) io.out('no accounts\n');
@@ -77,7 +89,9 @@ export function accountsCommand(io: CliIo, options: Scope): Promise<number> {
     }
     if (rows.length === 0) io.out('no accounts\n');
     for (const row of rows) {
-      io.out(`${row.coin}\t${row.wallet}\t${row.id}\t${row.account}\t${row.kind}\t${row.balance}\t${row.frozen ? `frozen since ${row.frozenAt}` : 'active'}\n`);
+      io.out(
+        `${row.coin}\t${row.wallet}\t${row.id}\t${row.account}\t${row.kind}\t${row.balance}\t${row.frozen ? `frozen since ${row.frozenAt}` : 'active'}\n`,
+      );
     }
   });
 }
@@ -120,7 +134,10 @@ export function historyCommand(io: CliIo, options: HistoryOptions): Promise<numb
       for (const row of rows) io.out(`${csvLine([row.id, row.time, row.kind, row.amount, row.transactionId, row.label])}\n`);
     } else {
       if (rows.length === 0) io.out('no entries\n');
-      for (const row of rows) io.out(`${row.id}\t${row.time}\t${row.kind}\t${row.amount}\ttransaction ${row.transactionId}${row.label ? `\t${row.label}` : ''}\n`);
+      for (const row of rows)
+        io.out(
+          `${row.id}\t${row.time}\t${row.kind}\t${row.amount}\ttransaction ${row.transactionId}${row.label ? `\t${row.label}` : ''}\n`,
+        );
     }
     if (next !== null && !options.json) io.err(`more: --before ${next}\n`);
   });
@@ -171,7 +188,14 @@ export function withdrawalsCommand(io: CliIo, options: WithdrawalsOptions): Prom
   });
 }
 
-function describeWithdrawal(code: string, ledger: CoinLedger, wallet: WalletBook, withdrawal: Transaction, now: number, names: Map<number, string>) {
+function describeWithdrawal(
+  code: string,
+  ledger: CoinLedger,
+  wallet: WalletBook,
+  withdrawal: Transaction,
+  now: number,
+  names: Map<number, string>,
+) {
   return {
     coin: code,
     wallet: wallet.name,
@@ -209,7 +233,9 @@ export function freezeCommand(io: CliIo, options: FreezeOptions, freeze: boolean
       return freeze ? wallet.freezeAccount(options.account) : wallet.unfreezeAccount(options.account);
     });
     if (options.json) {
-      io.out(`${JSON.stringify({ coin: options.coin, wallet: options.wallet, account: account.name, id: account.id, frozen: account.frozenAt !== null, frozenAt: account.frozenAt?.toISOString() ?? null })}\n`);
+      io.out(
+        `${JSON.stringify({ coin: options.coin, wallet: options.wallet, account: account.name, id: account.id, frozen: account.frozenAt !== null, frozenAt: account.frozenAt?.toISOString() ?? null })}\n`,
+      );
       return;
     }
     io.out(

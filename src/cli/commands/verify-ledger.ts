@@ -41,7 +41,8 @@ export async function verifyLedgerCommand(io: CliIo, options: VerifyLedgerComman
  */
 export function exitCodeOfCheck(check: LedgerCheck): number {
   if (check.ok) return EXIT.ok;
-  const found = !check.booksOk || check.coins.some((coin) => coin.node !== undefined && !coin.node.ok && coin.node.status !== 'unreachable');
+  const found =
+    !check.booksOk || check.coins.some((coin) => coin.node !== undefined && !coin.node.ok && coin.node.status !== 'unreachable');
   return found ? EXIT.failed : EXIT.unavailable;
 }
 
@@ -56,7 +57,9 @@ function report(app: CryptoAssets, check: LedgerCheck): string {
     lines.push(...coinLines(coin, amount));
   }
   for (const problem of check.problems) lines.push(`PROBLEM ${problem}`);
-  lines.push(check.ok ? 'verify-ledger: ok' : `verify-ledger: FAILED (${check.problems.length} problem${check.problems.length === 1 ? '' : 's'})`);
+  lines.push(
+    check.ok ? 'verify-ledger: ok' : `verify-ledger: FAILED (${check.problems.length} problem${check.problems.length === 1 ? '' : 's'})`,
+  );
   return `${lines.join('\n')}\n`;
 }
 
@@ -64,7 +67,9 @@ function coinLines(coin: CoinCheck, amount: (units: bigint) => string): string[]
   const code = coin.coin;
   const wallets = coin.wallets.length;
   const bookProblems = coin.wallets.reduce((sum, wallet) => sum + wallet.problems.length, 0);
-  const lines = [`${code}: books ${bookProblems === 0 ? 'hold' : `DO NOT HOLD (${bookProblems} problems)`} over ${wallets} wallet${wallets === 1 ? '' : 's'}`];
+  const lines = [
+    `${code}: books ${bookProblems === 0 ? 'hold' : `DO NOT HOLD (${bookProblems} problems)`} over ${wallets} wallet${wallets === 1 ? '' : 's'}`,
+  ];
   if (coin.node) lines.push(...nodeLines(code, coin.node, amount));
   return lines;
 }

@@ -29,7 +29,9 @@ export function cancelWithdrawalCommand(io: CliIo, options: WithdrawalOptions): 
 function actOnWithdrawal(io: CliIo, options: WithdrawalOptions, action: 'retry' | 'cancel'): Promise<number> {
   const id = Number(options.id);
   if (!/^[1-9]\d{0,15}$/.test(options.id) || !Number.isSafeInteger(id)) {
-    io.err(`cryptoassets: ${action}-withdrawal: --id must be a withdrawal id (a positive whole number), got ${JSON.stringify(options.id)}\n`);
+    io.err(
+      `cryptoassets: ${action}-withdrawal: --id must be a withdrawal id (a positive whole number), got ${JSON.stringify(options.id)}\n`,
+    );
     return Promise.resolve(EXIT.usage);
   }
   return withApp(io, options.config, {}, async (app) => {
@@ -38,7 +40,11 @@ function actOnWithdrawal(io: CliIo, options: WithdrawalOptions, action: 'retry' 
       const wallet = await book.wallet(options.wallet);
       return action === 'retry' ? wallet.retryWithdrawal(id) : wallet.cancelWithdrawal(id);
     });
-    io.out(options.json ? `${JSON.stringify(describe(withdrawal, ledger.context.coin))}\n` : `${sentence(withdrawal, action, ledger.context.coin)}\n`);
+    io.out(
+      options.json
+        ? `${JSON.stringify(describe(withdrawal, ledger.context.coin))}\n`
+        : `${sentence(withdrawal, action, ledger.context.coin)}\n`,
+    );
   });
 }
 

@@ -47,10 +47,7 @@ export function classifyBase58(address: string, payload: Uint8Array, network: Ne
   const expected = [network.p2pkh, ...network.p2sh].map(hexByte).join(', ');
   const uses = networksUsingVersion(version);
   if (uses.length > 0) {
-    return fail(
-      'wrong_network',
-      `version byte ${hexByte(version)} is ${uses.join(', ')}; ${network.name} expects ${expected}`,
-    );
+    return fail('wrong_network', `version byte ${hexByte(version)} is ${uses.join(', ')}; ${network.name} expects ${expected}`);
   }
   return fail('unknown_version', `version byte ${hexByte(version)} is not one of ${expected}`);
 }

@@ -17,9 +17,7 @@ const KNOWN: readonly KnownNetwork[] = Object.values(BUILTIN_COINS).flatMap((coi
 );
 
 /** Human-readable parts of the built-in segwit networks (`bc`, `tb`, `bcrt`, `ltc`, …). */
-export const KNOWN_HRPS: ReadonlySet<string> = new Set(
-  KNOWN.flatMap(({ params }) => (params.bech32 === undefined ? [] : [params.bech32])),
-);
+export const KNOWN_HRPS: ReadonlySet<string> = new Set(KNOWN.flatMap(({ params }) => (params.bech32 === undefined ? [] : [params.bech32])));
 
 /** Names the built-in networks whose base58 addresses start with `version`, e.g. `ltc mainnet P2PKH`. */
 export function networksUsingVersion(version: number): string[] {
@@ -35,4 +33,3 @@ export function networksUsingVersion(version: number): string[] {
 export function networksUsingHrp(hrp: string): string[] {
   return KNOWN.filter(({ params }) => params.bech32 === hrp).map(({ label }) => label);
 }
-

@@ -13,9 +13,7 @@ export type EncodableAddressKind = Exclude<AddressKind, 'witness_unknown'>;
  * Outcome of `validateAddress`. On success `address` is the canonical form: bech32/bech32m in
  * lowercase, base58 unchanged (base58 is case-sensitive, so it has only one form).
  */
-export type AddressCheck =
-  | { ok: true; kind: AddressKind; address: string }
-  | { ok: false; reason: AddressErrorReason; detail: string };
+export type AddressCheck = { ok: true; kind: AddressKind; address: string } | { ok: false; reason: AddressErrorReason; detail: string };
 
 /** The failure branch of `AddressCheck`. */
 export type AddressFailure = Extract<AddressCheck, { ok: false }>;

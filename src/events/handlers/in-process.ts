@@ -41,7 +41,11 @@ export class InProcessHandler implements EventHandler {
   readonly name: string;
   readonly maxAttempts: number;
 
-  constructor(name: string, private readonly fn: EventFunction, options: InProcessHandlerOptions = {}) {
+  constructor(
+    name: string,
+    private readonly fn: EventFunction,
+    options: InProcessHandlerOptions = {},
+  ) {
     if (typeof fn !== 'function') throw new TypeError(`in-process handler ${JSON.stringify(name)}: expected a function`);
     this.name = name;
     this.maxAttempts = options.maxAttempts ?? IN_PROCESS_MAX_ATTEMPTS_DEFAULT;
@@ -59,11 +63,9 @@ export class InProcessHandler implements EventHandler {
     try {
       namespace = (await import(importSpecifier(settings.module, options.baseDir))) as Record<string, unknown>;
     } catch (error) {
-      throw new EventHandlerLoadError(
-        name,
-        `${shown}: cannot import module ${JSON.stringify(settings.module)}: ${describeCause(error)}`,
-        { cause: error },
-      );
+      throw new EventHandlerLoadError(name, `${shown}: cannot import module ${JSON.stringify(settings.module)}: ${describeCause(error)}`, {
+        cause: error,
+      });
     }
     if (!(exportName in namespace)) {
       const available = Object.keys(namespace).sort();

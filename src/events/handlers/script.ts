@@ -58,7 +58,11 @@ export class ScriptHandler implements EventHandler {
   /** Runs in progress, so that `close()` can stop them. */
   private readonly running = new Set<{ stop(): void; done: Promise<unknown> }>();
 
-  constructor(name: string, settings: ScriptSettings, private readonly options: ScriptHandlerOptions = {}) {
+  constructor(
+    name: string,
+    settings: ScriptSettings,
+    private readonly options: ScriptHandlerOptions = {},
+  ) {
     if (settings.command === '') throw new TypeError(`script ${JSON.stringify(name)}: command must not be empty`);
     if (!Number.isSafeInteger(settings.timeoutMs) || settings.timeoutMs < 1) {
       throw new RangeError(`script ${JSON.stringify(name)}: timeoutMs must be a positive integer`);
@@ -200,10 +204,6 @@ function describeOutcome(command: string, timeoutMs: number, outcome: RunOutcome
         ? `was killed by signal ${outcome.signal}`
         : `exited with code ${outcome.code}`;
   // Scripts often report errors on stdout; quote it when stderr has nothing to say.
-  const output = outcome.stderr
-    ? `; stderr: ${outcome.stderr}`
-    : outcome.stdout
-      ? `; stdout: ${outcome.stdout}`
-      : '; no output';
+  const output = outcome.stderr ? `; stderr: ${outcome.stderr}` : outcome.stdout ? `; stdout: ${outcome.stdout}` : '; no output';
   return `${command} ${how}${output}`;
 }

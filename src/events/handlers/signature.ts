@@ -15,9 +15,7 @@ export const SIGNATURE_TOLERANCE_SECONDS_DEFAULT = 300;
 export type SignatureFailure = 'missing' | 'malformed' | 'mismatch' | 'expired';
 
 /** The outcome of {@link verifySignature}. */
-export type SignatureCheck =
-  | { readonly ok: true; readonly timestamp: number }
-  | { readonly ok: false; readonly reason: SignatureFailure };
+export type SignatureCheck = { readonly ok: true; readonly timestamp: number } | { readonly ok: false; readonly reason: SignatureFailure };
 
 /** Options of {@link verifySignature}. */
 export interface VerifyOptions {

@@ -25,6 +25,9 @@ export class TailBuffer {
    * to U+FFFD and are dropped.
    */
   text(): string {
-    return this.tail.toString('utf8').replace(/^\ufffd+/, '').trim();
+    return this.tail
+      .toString('utf8')
+      .replace(/^\ufffd+/, '')
+      .trim();
   }
 }

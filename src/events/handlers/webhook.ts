@@ -40,7 +40,11 @@ export class WebhookHandler implements EventHandler {
   /** The URL as it may appear in messages: no credentials, no query (either may hold a token). */
   private readonly shownUrl: string;
 
-  constructor(name: string, settings: WebhookSettings, private readonly options: WebhookHandlerOptions = {}) {
+  constructor(
+    name: string,
+    settings: WebhookSettings,
+    private readonly options: WebhookHandlerOptions = {},
+  ) {
     let url: URL;
     try {
       url = new URL(settings.url);
@@ -113,7 +117,11 @@ export class WebhookHandler implements EventHandler {
   }
 
   private failure(reason: string, cause?: unknown): EventDeliveryError {
-    return new EventDeliveryError(this.name, `webhook ${JSON.stringify(this.name)}: ${reason}`, cause === undefined ? undefined : { cause });
+    return new EventDeliveryError(
+      this.name,
+      `webhook ${JSON.stringify(this.name)}: ${reason}`,
+      cause === undefined ? undefined : { cause },
+    );
   }
 }
 
@@ -156,6 +164,11 @@ async function readSnippet(response: Response, limit: number): Promise<string> {
     await reader.cancel().catch(() => undefined);
   }
   const text = Buffer.concat(chunks).subarray(0, limit).toString('utf8');
-  // eslint-disable-next-line no-control-regex -- control characters are what this removes
-  return text.replace(/[\u0000-\u001f\u007f\ufffd]+/g, ' ').replace(/\s+/g, ' ').trim();
+  return (
+    text
+      // eslint-disable-next-line no-control-regex -- control characters are what this removes
+      .replace(/[\u0000-\u001f\u007f\ufffd]+/g, ' ')
+      .replace(/\s+/g, ' ')
+      .trim()
+  );
 }

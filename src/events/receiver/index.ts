@@ -2,12 +2,7 @@
  * The application side of webhook events: verify, de-duplicate and hand them to your code.
  * See docs/events.md.
  */
-export {
-  createEventReceiver,
-  RECEIVER_BODY_BYTES_MAX_DEFAULT,
-  type EventReceiverOptions,
-  type EventRequestHandler,
-} from './receiver.js';
+export { createEventReceiver, RECEIVER_BODY_BYTES_MAX_DEFAULT, type EventReceiverOptions, type EventRequestHandler } from './receiver.js';
 export { listenForEvents, type EventReceiverServer, type ListenForEventsOptions } from './listen.js';
 export { DEDUPE_CAPACITY_DEFAULT, MemoryDedupeStore, type DedupeStore } from './dedupe.js';
 export { parseEvent, type ParsedEvent } from './parse-event.js';

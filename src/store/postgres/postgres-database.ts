@@ -49,7 +49,12 @@ function typeParsers(): pg.CustomTypesConfig {
   const parseBigint = (text: string): bigint => BigInt(text);
   const parseNumeric = (text: string): bigint | string => (/^-?\d+$/.test(text) ? BigInt(text) : text);
   const parseBigintArray = (text: string): bigint[] =>
-    text === '{}' ? [] : text.slice(1, -1).split(',').map((item) => BigInt(item));
+    text === '{}'
+      ? []
+      : text
+          .slice(1, -1)
+          .split(',')
+          .map((item) => BigInt(item));
   return {
     getTypeParser: ((oid: number, format?: string) => {
       if (oid === OID_INT8) return parseBigint;
@@ -180,9 +185,7 @@ export class PostgresDatabase implements Database {
   ): Promise<T> {
     const executor = new PostgresExecutor(client, (sql) => this.translate(sql));
     try {
-      await client.query(
-        mode !== 'read' ? 'BEGIN ISOLATION LEVEL SERIALIZABLE' : 'BEGIN ISOLATION LEVEL SERIALIZABLE READ ONLY',
-      );
+      await client.query(mode !== 'read' ? 'BEGIN ISOLATION LEVEL SERIALIZABLE' : 'BEGIN ISOLATION LEVEL SERIALIZABLE READ ONLY');
       const result = await fn(executor);
       executor.finish();
       await client.query('COMMIT');

@@ -248,7 +248,7 @@ function transactionAndEntryTables(
 ): { tables: string[]; indexes: string[] } {
   const { transaction, entry } = names;
   const tables = [
-      `CREATE TABLE ${transaction} (
+    `CREATE TABLE ${transaction} (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         wallet_id INTEGER NOT NULL REFERENCES ${t.wallet} (id),
         type TEXT NOT NULL,
@@ -286,7 +286,7 @@ function transactionAndEntryTables(
             AND receiving_account_id IS NOT NULL AND sending_account_id IS NULL)
         )
       )`,
-      `CREATE TABLE ${entry} (
+    `CREATE TABLE ${entry} (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         account_id INTEGER NOT NULL REFERENCES ${t.account} (id),
         transaction_id INTEGER NOT NULL REFERENCES ${transaction} (id),
@@ -296,15 +296,15 @@ function transactionAndEntryTables(
       )`,
   ];
   const indexes = [
-      `CREATE UNIQUE INDEX ${t.transaction}_deposit_output ON ${t.transaction} (network_transaction_id, address_id) WHERE type = 'deposit'`,
-      `CREATE UNIQUE INDEX ${t.transaction}_one_fee_per_broadcast ON ${t.transaction} (network_transaction_id) WHERE type = 'network_fee'`,
-      `CREATE INDEX ${t.transaction}_wallet_state ON ${t.transaction} (wallet_id, type, state)`,
-      `CREATE INDEX ${t.transaction}_network_transaction ON ${t.transaction} (network_transaction_id)`,
-      `CREATE INDEX ${t.entry}_account ON ${t.entry} (account_id, id)`,
-      `CREATE INDEX ${t.entry}_transaction ON ${t.entry} (transaction_id)`,
-      `CREATE TRIGGER ${t.entry}_append_only_update BEFORE UPDATE ON ${t.entry}
+    `CREATE UNIQUE INDEX ${t.transaction}_deposit_output ON ${t.transaction} (network_transaction_id, address_id) WHERE type = 'deposit'`,
+    `CREATE UNIQUE INDEX ${t.transaction}_one_fee_per_broadcast ON ${t.transaction} (network_transaction_id) WHERE type = 'network_fee'`,
+    `CREATE INDEX ${t.transaction}_wallet_state ON ${t.transaction} (wallet_id, type, state)`,
+    `CREATE INDEX ${t.transaction}_network_transaction ON ${t.transaction} (network_transaction_id)`,
+    `CREATE INDEX ${t.entry}_account ON ${t.entry} (account_id, id)`,
+    `CREATE INDEX ${t.entry}_transaction ON ${t.entry} (transaction_id)`,
+    `CREATE TRIGGER ${t.entry}_append_only_update BEFORE UPDATE ON ${t.entry}
         BEGIN SELECT RAISE(ABORT, 'ledger entries are append-only'); END`,
-      `CREATE TRIGGER ${t.entry}_append_only_delete BEFORE DELETE ON ${t.entry}
+    `CREATE TRIGGER ${t.entry}_append_only_delete BEFORE DELETE ON ${t.entry}
         BEGIN SELECT RAISE(ABORT, 'ledger entries are append-only'); END`,
   ];
   return { tables, indexes };

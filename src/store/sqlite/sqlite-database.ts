@@ -214,8 +214,5 @@ class SqliteExecutor implements SqlExecutor {
  */
 function isInt64Overflow(error: unknown, params: readonly SqlValue[]): boolean {
   if (error instanceof BetterSqlite3.SqliteError) return error.message === 'integer overflow';
-  return (
-    error instanceof RangeError &&
-    params.some((param) => typeof param === 'bigint' && (param > INT64_MAX || param < INT64_MIN))
-  );
+  return error instanceof RangeError && params.some((param) => typeof param === 'bigint' && (param > INT64_MAX || param < INT64_MIN));
 }
