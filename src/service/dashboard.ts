@@ -182,7 +182,7 @@ function walletSection(coin: CoinStatus, wallet: WalletStatus, ago: Ago, txid: T
             escapeHtml(w.id),
             num(w.amount),
             `<span class="txid">${escapeHtml(w.address ?? '')}</span>`,
-            ago(w.createdAt),
+            w.held ? `${ago(w.createdAt)} <span class="warn">held: account frozen</span>` : ago(w.createdAt),
           ]),
         );
   const refused =
@@ -226,7 +226,7 @@ function walletSection(coin: CoinStatus, wallet: WalletStatus, ago: Ago, txid: T
   return `<div class="wallet" id="wallet-${escapeHtml(coin.coin)}-${escapeHtml(wallet.wallet)}">
 <h3>Wallet ${escapeHtml(wallet.wallet)}</h3>
 ${attention.length > 0 ? `<p class="attention">${attention.join('<br>')}</p>` : ''}
-<h3>Pending withdrawals <small class="meta">${queued === 0 ? 'none' : `${queued}, ${escapeHtml(wallet.queuedBaseUnits)} base units, oldest ${escapeHtml(durationText(wallet.oldestQueuedAgeSeconds ?? 0))}`}</small></h3>
+<h3>Pending withdrawals <small class="meta">${queued === 0 ? 'none' : `${queued}, ${escapeHtml(wallet.queuedBaseUnits)} base units${wallet.oldestQueuedAgeSeconds === null ? '' : `, oldest ${escapeHtml(durationText(wallet.oldestQueuedAgeSeconds))}`}${wallet.heldWithdrawals > 0 ? `, ${wallet.heldWithdrawals} held by frozen accounts` : ''}`}</small></h3>
 <div class="pending">${pending}</div>
 ${refused}
 <h3>Recent broadcasts</h3>

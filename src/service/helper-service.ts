@@ -35,6 +35,7 @@ import { ServiceMetrics } from './metrics.js';
 import { formatAmount } from '../domain/amounts.js';
 import { PeriodicTask, type TaskStatus } from './periodic-task.js';
 import type { NetworkUpdate } from '../ledger/tracking.js';
+import type { Transaction } from '../ledger/records.js';
 import { EventDispatcher, type HandlerStatus } from '../events/dispatcher.js';
 import { createHandler } from '../events/handlers/index.js';
 import type { EventHandler } from '../events/types.js';
@@ -62,6 +63,8 @@ export interface PendingWithdrawalStatus {
   readonly address: string | null;
   readonly createdAt: string;
   readonly ageSeconds: number;
+  /** Its account is frozen: it stays in the queue, no broadcast takes it, until the account is unfrozen. */
+  readonly held: boolean;
 }
 
 /** A recent broadcast of the wallet on the status page. */
@@ -90,8 +93,13 @@ export interface WalletStatus {
   readonly queuedWithdrawals: number;
   /** Sum of the queued withdrawals in base units, as text. */
   readonly queuedBaseUnits: string;
-  /** Age of the oldest queued withdrawal, or null when none waits. */
+  /**
+   * Age of the oldest queued withdrawal a broadcast may take, or null when none waits. Withdrawals
+   * held by a frozen account are left out: they wait for a person on purpose, not for the service.
+   */
   readonly oldestQueuedAgeSeconds: number | null;
+  /** Queued withdrawals of frozen accounts (counted in `queuedWithdrawals` too). */
+  readonly heldWithdrawals: number;
   /** The oldest queued withdrawals, at most STATUS_ROWS_MAX. */
   readonly pending: readonly PendingWithdrawalStatus[];
   /** The refused withdrawals with the node's reason, at most STATUS_ROWS_MAX. */
@@ -326,12 +334,17 @@ export class HelperService {
           const deposits = recent ? await walletBook.deposits() : [];
           const refused = await walletBook.refusedWithdrawals();
           const backoff = coin.backoff.get(wallet.name);
-          const oldest = pending.reduce<Date | null>((min, w) => (min === null || w.createdAt < min ? w.createdAt : min), null);
+          const frozen = new Set((await walletBook.listAccounts()).filter((a) => a.frozenAt !== null).map((a) => a.id));
+          const isHeld = (w: Transaction) => w.sendingAccountId !== null && frozen.has(w.sendingAccountId);
+          const oldest = pending
+            .filter((w) => !isHeld(w))
+            .reduce<Date | null>((min, w) => (min === null || w.createdAt < min ? w.createdAt : min), null);
           result.push({
             wallet: wallet.name,
             queuedWithdrawals: pending.length,
             queuedBaseUnits: pending.reduce((sum, w) => sum + w.amount, 0n).toString(),
             oldestQueuedAgeSeconds: oldest ? ageSeconds(oldest) : null,
+            heldWithdrawals: pending.filter(isHeld).length,
             pending: [...pending]
               .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime() || a.id - b.id)
               .slice(0, STATUS_ROWS_MAX)
@@ -342,6 +355,7 @@ export class HelperService {
                 address: w.address,
                 createdAt: w.createdAt.toISOString(),
                 ageSeconds: ageSeconds(w.createdAt),
+                held: isHeld(w),
               })),
             recentBroadcasts: [...broadcasts, ...closed]
               .sort((a, b) => b.id - a.id)
@@ -877,7 +891,7 @@ export function readinessReasons(
         reasons.push(`${where}: broadcast ${wallet.conflictedBroadcasts.join(', ')} conflicted on the network`);
       const oldest = wallet.oldestQueuedAgeSeconds;
       if (oldest !== null && oldest * 1000 > stuckAgeMs) {
-        const stuck = wallet.pending.filter((w) => w.ageSeconds * 1000 > stuckAgeMs).length;
+        const stuck = wallet.pending.filter((w) => !w.held && w.ageSeconds * 1000 > stuckAgeMs).length;
         reasons.push(
           `${where}: ${stuck === 1 ? '1 withdrawal' : `${stuck}${stuck === STATUS_ROWS_MAX ? '+' : ''} withdrawals`} queued for over ${durationText(stuckAgeMs / 1000)} (oldest ${durationText(oldest)})`,
         );

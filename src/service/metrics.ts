@@ -26,7 +26,7 @@ export class ServiceMetrics {
   readonly tipAge: Gauge<'coin'>;
   readonly ready: Gauge;
   private readonly walletGauges: Record<
-    'pending' | 'pendingBaseUnits' | 'pendingOldest' | 'open' | 'vetting' | 'refused' | 'conflicted',
+    'pending' | 'pendingBaseUnits' | 'pendingOldest' | 'held' | 'open' | 'vetting' | 'refused' | 'conflicted',
     Gauge<'coin' | 'wallet'>
   >;
   private readonly handlerBehind: Gauge<'handler'>;
@@ -161,7 +161,11 @@ export class ServiceMetrics {
       pendingBaseUnits: walletGauge('cryptoassets_pending_withdrawals_base_units', 'Sum of the queued withdrawals, in base units.'),
       pendingOldest: walletGauge(
         'cryptoassets_pending_withdrawal_oldest_age_seconds',
-        'Age of the oldest queued withdrawal (0 when none waits).',
+        'Age of the oldest queued withdrawal a broadcast may take (0 when none waits; held ones left out).',
+      ),
+      held: walletGauge(
+        'cryptoassets_withdrawals_held',
+        'Queued withdrawals of frozen accounts: no broadcast takes them until the account is unfrozen.',
       ),
       open: walletGauge(
         'cryptoassets_broadcasts_open',
@@ -201,6 +205,7 @@ export class ServiceMetrics {
         g.pending.set(labels, wallet.queuedWithdrawals);
         g.pendingBaseUnits.set(labels, Number(wallet.queuedBaseUnits));
         g.pendingOldest.set(labels, wallet.oldestQueuedAgeSeconds ?? 0);
+        g.held.set(labels, wallet.heldWithdrawals);
         g.open.set(labels, wallet.openBroadcasts.length);
         g.vetting.set(labels, wallet.broadcastsToVet.length);
         g.refused.set(labels, wallet.refusedWithdrawals.length);

@@ -328,6 +328,31 @@ describe.each(engines)('helper service on %s (in-memory chain)', (engine) => {
     expect(log.has('error', 'the node refused a withdrawal')).toBe(true);
   });
 
+  it('a withdrawal held by a frozen account is shown as held, not as stuck: /ready stays ready', async () => {
+    await houseWithWithdrawals(100_000n, [5_000n]);
+    await ledger.app.coin('btc').transaction(async (book) => (await book.wallet('main')).freezeAccount('house'));
+    const base = serviceConfig(false);
+    const config: Config = { ...base, service: { ...base.service, stuckWithdrawalAgeMs: 1 } };
+    const service = startService(config);
+    await service.start();
+    // Several broadcast rounds pass: the held withdrawal stays queued and is never called stuck.
+    const status = await eventually(async () => {
+      const now = await service.status();
+      const broadcastRuns = now.tasks.find((task) => task.name === 'btc:broadcast')?.runs ?? 0;
+      return broadcastRuns >= 3 && now.coins[0]!.startupRescanDone ? now : undefined;
+    }, 'three broadcast rounds');
+    const wallet = status.coins[0]!.wallets[0]!;
+    expect(wallet).toMatchObject({ queuedWithdrawals: 1, heldWithdrawals: 1, oldestQueuedAgeSeconds: null });
+    expect(wallet.pending.map((w) => w.held)).toEqual([true]);
+    expect(status.readiness).toEqual({ ready: true, reasons: [] });
+    expect(await service.metrics.registry.getSingleMetricAsString('cryptoassets_withdrawals_held')).toContain(
+      'coin="btc",wallet="main"} 1',
+    );
+    // Unfrozen, it is sent in the next rounds.
+    await ledger.app.coin('btc').transaction(async (book) => (await book.wallet('main')).unfreezeAccount('house'));
+    await firstClosedBroadcast();
+  });
+
   it('audits the books against the node every audit period and fails loudly on a shortfall', async () => {
     await houseWithWithdrawals(50_000n, []);
     const config = parseConfig({

@@ -23,6 +23,7 @@ function wallet(overrides: Partial<WalletStatus> = {}): WalletStatus {
     queuedWithdrawals: 0,
     queuedBaseUnits: '0',
     oldestQueuedAgeSeconds: null,
+    heldWithdrawals: 0,
     pending: [],
     recentBroadcasts: [],
     recentDeposits: [],
@@ -109,8 +110,24 @@ describe('readiness', () => {
               queuedWithdrawals: 2,
               oldestQueuedAgeSeconds: 7300,
               pending: [
-                { id: 9, amount: '0.1', amountBaseUnits: '10000000', address: 'x', createdAt: NOW.toISOString(), ageSeconds: 7300 },
-                { id: 10, amount: '0.1', amountBaseUnits: '10000000', address: 'x', createdAt: NOW.toISOString(), ageSeconds: 10 },
+                {
+                  id: 9,
+                  amount: '0.1',
+                  amountBaseUnits: '10000000',
+                  address: 'x',
+                  createdAt: NOW.toISOString(),
+                  ageSeconds: 7300,
+                  held: false,
+                },
+                {
+                  id: 10,
+                  amount: '0.1',
+                  amountBaseUnits: '10000000',
+                  address: 'x',
+                  createdAt: NOW.toISOString(),
+                  ageSeconds: 10,
+                  held: false,
+                },
               ],
               broadcastsToVet: [17],
               refusedWithdrawals: [42],
@@ -132,6 +149,19 @@ describe('readiness', () => {
       'ltc/main: 1 withdrawal queued for over 1 h (oldest 2 h 1 min)',
       'events: handler app has 2 dead letters',
     ]);
+  });
+
+  it('a withdrawal held by a frozen account is not stuck: it waits for a person on purpose', () => {
+    const held = { id: 9, amount: '0.1', amountBaseUnits: '10000000', address: 'x', createdAt: NOW.toISOString(), ageSeconds: 7300 };
+    const heldOnly = wallet({ queuedWithdrawals: 1, heldWithdrawals: 1, oldestQueuedAgeSeconds: null, pending: [{ ...held, held: true }] });
+    expect(readinessReasons('running', LEASE, [coin({ wallets: [heldOnly] })], [], 3_600_000)).toEqual([]);
+    const sendable = wallet({ queuedWithdrawals: 1, oldestQueuedAgeSeconds: 7300, pending: [{ ...held, held: false }] });
+    expect(readinessReasons('running', LEASE, [coin({ wallets: [sendable] })], [], 3_600_000)).toEqual([
+      'ltc/main: 1 withdrawal queued for over 1 h (oldest 2 h 1 min)',
+    ]);
+    const html = renderDashboard(status([coin({ wallets: [heldOnly] })]), { now: NOW });
+    expect(html).toContain('held: account frozen');
+    expect(html).toContain('1 held by frozen accounts');
   });
 
   it('a standby is not ready, and says who holds the lease', () => {
@@ -187,6 +217,7 @@ describe('the dashboard page', () => {
                   address: 'rltc1"><x>',
                   createdAt: '2026-01-02T11:58:30.000Z',
                   ageSeconds: 90,
+                  held: false,
                 },
               ],
               recentDeposits: [{ id: 2, state: 'credited', txid: TXID, amount: '2', address: 'a', at: '2026-01-02T11:50:00.000Z' }],
