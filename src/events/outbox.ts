@@ -21,7 +21,9 @@ export type TxUpdateChange =
   | 'requeued'
   | 'refused'
   | 'cancelled'
-  | 'resent';
+  | 'resent'
+  | 'held'
+  | 'released';
 
 interface PayloadRow extends Record<string, unknown> {
   id: unknown;

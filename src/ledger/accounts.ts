@@ -13,10 +13,11 @@ import {
   NotFound,
 } from '../domain/errors.js';
 import { checkName } from '../domain/names.js';
+import { emitTxUpdate } from '../events/outbox.js';
 import type { AccountKey, CoinScope, WalletScope } from './context.js';
 import { accountIdOf } from './context.js';
 import type { Account, Wallet } from './records.js';
-import { accountFromRow, nowText, walletFromRow } from './rows.js';
+import { accountFromRow, nowText, toId, walletFromRow } from './rows.js';
 
 /** Name of each wallet's network-fee account. User accounts cannot take it. */
 export const NETWORK_FEE_ACCOUNT_NAME = 'Network fees';
@@ -178,7 +179,22 @@ export async function freezeAccount(scope: WalletScope, account: AccountKey): Pr
     `UPDATE ${scope.context.tables.account} SET frozen_at = ?, updated_at = ? WHERE id = ? AND wallet_id = ? RETURNING *`,
     [now, now, found.id, scope.walletId],
   );
+  // Reading the queued withdrawals here matters beyond the events: a broadcast opening at the same
+  // time reads this account (not frozen) and rewrites these rows, so on PostgreSQL the two
+  // serializable transactions form a cycle and one of them re-runs. Either the freeze comes first
+  // and holds them, or the broadcast does and they show as `broadcasting`, never both unnoticed.
+  for (const id of await queuedWithdrawalIds(scope, found.id)) await emitTxUpdate(scope, id, 'held');
   return accountFromRow(row!);
+}
+
+/** Ids of the account's withdrawals still in the queue, oldest first. */
+async function queuedWithdrawalIds(scope: WalletScope, accountId: number): Promise<number[]> {
+  const rows = await scope.tx.all<{ id: unknown }>(
+    `SELECT id FROM ${scope.context.tables.transaction}
+     WHERE wallet_id = ? AND sending_account_id = ? AND type = 'withdrawal' AND state = 'pending' ORDER BY id`,
+    [scope.walletId, accountId],
+  );
+  return rows.map((row) => toId(row.id));
 }
 
 /** Unfreeze an account; unfreezing one that is not frozen changes nothing. @throws NotFound */
@@ -189,6 +205,7 @@ export async function unfreezeAccount(scope: WalletScope, account: AccountKey): 
     `UPDATE ${scope.context.tables.account} SET frozen_at = NULL, updated_at = ? WHERE id = ? AND wallet_id = ? RETURNING *`,
     [nowText(), found.id, scope.walletId],
   );
+  for (const id of await queuedWithdrawalIds(scope, found.id)) await emitTxUpdate(scope, id, 'released');
   return accountFromRow(row!);
 }
 

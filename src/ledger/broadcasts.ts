@@ -46,8 +46,10 @@ export interface OpenBroadcastOptions {
  */
 export async function openBroadcast(scope: WalletScope, options: OpenBroadcastOptions = {}): Promise<OpenedBroadcast | undefined> {
   const outputsMax = options.outputsMax ?? BROADCAST_OUTPUTS_MAX;
-  // Withdrawals of frozen accounts stay in the queue: read in this transaction, so a freeze that
-  // commits first holds them, and one that overlaps conflicts with it.
+  // Withdrawals of frozen accounts stay in the queue. The account is read in this transaction and
+  // a freeze reads the queued withdrawals this rewrites (accounts.ts), so a freeze that commits
+  // first holds them, and on PostgreSQL one that overlaps forms a serialization cycle with this
+  // transaction and one of the two re-runs (SQLite runs one writer at a time).
   let withdrawals = await pendingWithdrawals(scope, options.withdrawalIds ? undefined : outputsMax, { sendable: true });
   if (options.withdrawalIds) {
     const wanted = new Set(options.withdrawalIds);

@@ -156,6 +156,50 @@ describe.each(engines)('operator API on %s', (engine) => {
     await expect(inWallet((wallet) => wallet.transfer('alice', 'bob', 1n))).rejects.toBeInstanceOf(AccountFrozen);
   });
 
+  it('a freeze tells the application: held for each queued withdrawal, released on unfreeze', async () => {
+    await fundAccount(ledger, 'main', 'alice', 1_000_000n);
+    const first = await inWallet((wallet) => wallet.withdraw('alice', EXTERNAL, 40_000n));
+    const second = await inWallet((wallet) => wallet.withdraw('alice', EXTERNAL, 50_000n));
+    const changes = async () =>
+      (await ledger.app.events.after(0n, 1000))
+        .filter((event) => event.data.transactionType === 'broadcast')
+        .map((event) => `${event.data.transactionId}:${event.data.change}:${event.data.state}`);
+    await inWallet((wallet) => wallet.freezeAccount('alice'));
+    await inWallet((wallet) => wallet.freezeAccount('alice')); // already frozen: nothing new
+    await inWallet((wallet) => wallet.unfreezeAccount('alice'));
+    expect(await changes()).toEqual([
+      `${first.id}:queued:pending`,
+      `${second.id}:queued:pending`,
+      `${first.id}:held:pending`,
+      `${second.id}:held:pending`,
+      `${first.id}:released:pending`,
+      `${second.id}:released:pending`,
+    ]);
+  });
+
+  it('a freeze racing a broadcast: each withdrawal is either held (and stays queued) or in the broadcast (no held event)', async () => {
+    await fundAccount(ledger, 'main', 'alice', 10_000_000n);
+    for (let round = 0; round < 12; round++) {
+      const withdrawal = await inWallet((wallet) => wallet.withdraw('alice', EXTERNAL, 30_000n));
+      // Started in turn one before the other; no ordering is forced, either may commit first.
+      const freeze = () => inWallet((wallet) => wallet.freezeAccount('alice'));
+      const open = () => inWallet((wallet) => wallet.openBroadcast());
+      const opened = round % 2 === 0 ? (await Promise.all([freeze(), open()]))[1] : (await Promise.all([open(), freeze()]))[0];
+      const events = (await ledger.app.events.after(0n, 10_000)).filter((event) => event.data.transactionId === withdrawal.id);
+      const held = events.some((event) => event.data.change === 'held');
+      const now = await inWallet((wallet) => wallet.getTransaction(withdrawal.id));
+      if (opened) {
+        // The broadcast came first: the freeze saw the withdrawal leave the queue and did not call it held.
+        expect({ round, held, state: now.state }).toEqual({ round, held: false, state: 'broadcasting' });
+        await inWallet((wallet) => wallet.returnBroadcast(opened.broadcast.id, { quiet: true }));
+      } else {
+        expect({ round, held, state: now.state }).toEqual({ round, held: true, state: 'pending' });
+      }
+      await inWallet((wallet) => wallet.unfreezeAccount('alice'));
+      await inWallet((wallet) => wallet.cancelWithdrawal(withdrawal.id));
+    }
+  });
+
   it('lists transactions of a wallet or an account, filtered, newest first, with a cursor', async () => {
     await fundAccount(ledger, 'main', 'alice', 1_000_000n);
     await inWallet((wallet) => wallet.createAccount('bob'));

@@ -192,14 +192,17 @@ describe.each(engines)('operator commands on %s', (engine) => {
   });
 
   it('freeze-account and unfreeze-account; a frozen account shows in balances and cannot send', async () => {
-    const { database } = await seeded(engine);
+    const { database, pendingId } = await seeded(engine);
     try {
       const path = configFor(database);
       const args = ['-c', path, '--coin', 'btc', '--wallet', 'main', '--account', 'alice'];
       const frozen = await cli(['freeze-account', ...args]);
       expect(frozen.code).toBe(0);
       expect(frozen.out).toMatch(
-        /^account main\/alice \(btc, id \d+\) is frozen since .*: it cannot send or receive transfers; deposits still credit it\n$/,
+        new RegExp(
+          `^account main/alice \\(btc, id \\d+\\) is frozen since .*: it cannot send or receive transfers; deposits still credit it\n` +
+            `held in the queue until unfreeze-account: withdrawals ${pendingId}\n$`,
+        ),
       );
       expect((await cli(['balances', '-c', path])).out).toContain('alice\t0.87000000\tFROZEN\n');
       const app = await CryptoAssets.open({ database: database.options, coins: [{ coin: BTC, network: BTC.networks.regtest! }] });
@@ -216,7 +219,20 @@ describe.each(engines)('operator commands on %s', (engine) => {
         account: 'alice',
         frozen: false,
         frozenAt: null,
+        queuedWithdrawals: [pendingId],
+        withdrawalsInBroadcast: [],
       });
+      // A withdrawal that already joined a broadcast cannot be held: the freeze says so.
+      const opener = await CryptoAssets.open({ database: database.options, coins: [{ coin: BTC, network: BTC.networks.regtest! }] });
+      try {
+        await opener.coin('btc').transaction(async (book) => (await book.wallet('main')).openBroadcast());
+      } finally {
+        await opener.close();
+      }
+      const late = await cli(['freeze-account', ...args]);
+      expect(late.out).toContain(`already being broadcast, a freeze cannot stop them: withdrawals ${pendingId}\n`);
+      expect(late.out).not.toContain('held in the queue');
+      await cli(['unfreeze-account', ...args]);
       expect(await cli(['freeze-account', '-c', path, '--coin', 'btc', '--wallet', 'main', '--account', 'Network fees'])).toMatchObject({
         code: 1,
       });

@@ -159,7 +159,7 @@ describe('readiness', () => {
     expect(readinessReasons('running', LEASE, [coin({ wallets: [sendable] })], [], 3_600_000)).toEqual([
       'ltc/main: 1 withdrawal queued for over 1 h (oldest 2 h 1 min)',
     ]);
-    const html = renderDashboard(status([coin({ wallets: [heldOnly] })]), { now: NOW });
+    const html = renderDashboard(status([coin({ wallets: [heldOnly] })]), { explorerUrl: null, now: NOW });
     expect(html).toContain('held: account frozen');
     expect(html).toContain('1 held by frozen accounts');
   });

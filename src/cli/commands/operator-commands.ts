@@ -228,21 +228,32 @@ interface FreezeOptions extends Scope {
 export function freezeCommand(io: CliIo, options: FreezeOptions, freeze: boolean): Promise<number> {
   return withApp(io, options.config, { backends: false }, async (app) => {
     const ledger = app.coin(options.coin);
-    const account = await ledger.transaction(async (book) => {
+    // Read in the freeze's own transaction: what it holds, and what had already left the queue.
+    const { account, queued, inBroadcast } = await ledger.transaction(async (book) => {
       const wallet = await book.wallet(options.wallet);
-      return freeze ? wallet.freezeAccount(options.account) : wallet.unfreezeAccount(options.account);
+      const changed = freeze ? await wallet.freezeAccount(options.account) : await wallet.unfreezeAccount(options.account);
+      const withdrawals = async (state: 'pending' | 'broadcasting') =>
+        (await wallet.listTransactions({ account: changed.id, type: 'withdrawal', state, limit: 1000 })).items.map((w) => w.id).reverse();
+      return { account: changed, queued: await withdrawals('pending'), inBroadcast: await withdrawals('broadcasting') };
     });
     if (options.json) {
       io.out(
-        `${JSON.stringify({ coin: options.coin, wallet: options.wallet, account: account.name, id: account.id, frozen: account.frozenAt !== null, frozenAt: account.frozenAt?.toISOString() ?? null })}\n`,
+        `${JSON.stringify({ coin: options.coin, wallet: options.wallet, account: account.name, id: account.id, frozen: account.frozenAt !== null, frozenAt: account.frozenAt?.toISOString() ?? null, queuedWithdrawals: queued, withdrawalsInBroadcast: inBroadcast })}\n`,
       );
       return;
     }
-    io.out(
-      freeze
-        ? `account ${options.wallet}/${account.name} (${options.coin}, id ${account.id}) is frozen since ${account.frozenAt!.toISOString()}: it cannot send or receive transfers; deposits still credit it\n`
-        : `account ${options.wallet}/${account.name} (${options.coin}, id ${account.id}) is not frozen\n`,
-    );
+    const where = `account ${options.wallet}/${account.name} (${options.coin}, id ${account.id})`;
+    if (!freeze) {
+      io.out(
+        `${where} is not frozen${queued.length > 0 ? `; its queued withdrawals ${queued.join(', ')} go out with the next broadcast` : ''}\n`,
+      );
+      return;
+    }
+    io.out(`${where} is frozen since ${account.frozenAt!.toISOString()}: it cannot send or receive transfers; deposits still credit it\n`);
+    if (queued.length > 0) io.out(`held in the queue until unfreeze-account: withdrawals ${queued.join(', ')}\n`);
+    if (inBroadcast.length > 0) {
+      io.out(`already being broadcast, a freeze cannot stop them: withdrawals ${inBroadcast.join(', ')}\n`);
+    }
   });
 }
 
