@@ -10,6 +10,9 @@ import type { CryptoAssetsEvent, EventName, TxUpdatePayload } from './types.js';
 /** Events sequenced per run at most, to keep each transaction short. */
 const SEQUENCE_BATCH = 1_000;
 
+/** Key of the PostgreSQL advisory lock that queues sequencer runs ("CAseq" in ASCII). */
+const SEQUENCER_LOCK = 0x4341736571;
+
 function write<T>(database: Database, fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
   return runManagedTransaction(database, fn, { mode: 'write', policy: RETRY_POLICY_DEFAULT });
 }
@@ -22,26 +25,33 @@ function read<T>(database: Database, fn: (tx: SqlExecutor) => Promise<T>): Promi
  * Give committed, unsequenced events their public ids (`seq`), in the order they were written.
  * The helper service runs this every round, and `EventsApi.after` before it reads, so that an
  * application sees its events without a service. Any number of processes may run it at once:
- * it is one SERIALIZABLE transaction that reads the unsequenced rows and MAX(seq) and writes
- * seq = MAX+1, MAX+2, …, so two runs that overlap conflict (a concurrent update of the same rows,
- * or the UNIQUE index on seq) and one of them is rolled back and re-run on the new state. Hence
- * ids increase in the order events become visible, an event whose transaction committed late
- * still gets the next id (none is skipped behind a reader's back), and no event gets two ids.
+ * on PostgreSQL each run first takes a transaction-scoped advisory lock, so runs queue one behind
+ * the other, and runs at READ COMMITTED: the statements after the lock see everything committed
+ * before it (the previous run's seq included), and the run takes no predicate locks — a reader
+ * polling `after()` in a tight loop cannot make the ledger's SERIALIZABLE transactions abort.
+ * SQLite's write lock serialises runs by itself. Hence ids increase in the order events become
+ * visible, an event whose transaction committed late still gets the next id (none is skipped
+ * behind a reader's back), and no event gets two ids (the UNIQUE index on seq stands guard).
  * @returns how many were sequenced.
  */
 export async function sequenceEvents(database: Database): Promise<number> {
-  return write(database, async (tx) => {
-    const rows = await tx.all<{ id: unknown }>(`SELECT id FROM cryptoassets_event WHERE seq IS NULL ORDER BY id LIMIT ${SEQUENCE_BATCH}`);
-    if (rows.length === 0) return 0;
-    const top = await tx.get<{ top: unknown }>('SELECT COALESCE(MAX(seq), 0) AS top FROM cryptoassets_event');
-    let seq = BigInt(String(top?.top ?? 0));
-    const now = new Date().toISOString();
-    for (const row of rows) {
-      seq++;
-      await tx.run('UPDATE cryptoassets_event SET seq = ?, sequenced_at = ? WHERE id = ?', [seq, now, BigInt(String(row.id))]);
-    }
-    return rows.length;
-  });
+  return runManagedTransaction(
+    database,
+    async (tx) => {
+      if (database.engine === 'postgres') await tx.run(`SELECT pg_advisory_xact_lock(${SEQUENCER_LOCK})`);
+      const rows = await tx.all<{ id: unknown }>(`SELECT id FROM cryptoassets_event WHERE seq IS NULL ORDER BY id LIMIT ${SEQUENCE_BATCH}`);
+      if (rows.length === 0) return 0;
+      const top = await tx.get<{ top: unknown }>('SELECT COALESCE(MAX(seq), 0) AS top FROM cryptoassets_event');
+      let seq = BigInt(String(top?.top ?? 0));
+      const now = new Date().toISOString();
+      for (const row of rows) {
+        seq++;
+        await tx.run('UPDATE cryptoassets_event SET seq = ?, sequenced_at = ? WHERE id = ?', [seq, now, BigInt(String(row.id))]);
+      }
+      return rows.length;
+    },
+    { mode: 'committed', policy: RETRY_POLICY_DEFAULT },
+  );
 }
 
 /**

@@ -28,8 +28,11 @@ export interface SqlExecutor {
  * Write transactions take the write lock up front; read-only ones never write. `schema` is a
  * write transaction for a migration that rebuilds tables: on SQLite it runs with foreign-key
  * enforcement off and checks every foreign key before it commits (elsewhere it is `write`).
+ * `committed` is a write transaction at READ COMMITTED on PostgreSQL (each statement sees what
+ * is committed when it starts, and no predicate locks make other transactions abort), for
+ * writers that keep their own invariant with a lock they take first; on SQLite it is `write`.
  */
-export type TransactionMode = 'write' | 'read' | 'schema';
+export type TransactionMode = 'write' | 'read' | 'schema' | 'committed';
 
 /** Names of the engines we support. */
 export type EngineName = 'sqlite' | 'postgres';

@@ -4,6 +4,7 @@
  * application marks a deposit processed.
  */
 import { createServer, type Server } from 'node:http';
+import pg from 'pg';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EventDispatcher } from '../../src/events/dispatcher.js';
@@ -131,6 +132,42 @@ describe.each(engines)('events on %s', (engine) => {
     ]);
     expect(handler.received[8]!.data.txid).toMatch(/^[0-9a-f]{64}$/);
   });
+
+  it.runIf(engine === 'postgres')(
+    'sequencing events does not make a concurrent ledger transaction abort (no predicate locks from the sequencer)',
+    async () => {
+      // The dangerous structure of PostgreSQL's serializable snapshot isolation, built by hand:
+      // `writer` reads a row and writes an event; `other` then changes that row and commits; a
+      // sequencer run reads the unsequenced events while `writer` is open. Had the sequencer run
+      // SERIALIZABLE, its read (rw → writer) and writer's read (rw → other, committed first) would
+      // make writer the pivot, and writer's commit would fail with 40001.
+      const url = ledger.database.location;
+      const setup = new pg.Client({ connectionString: url });
+      const writer = new pg.Client({ connectionString: url });
+      const other = new pg.Client({ connectionString: url });
+      await Promise.all([setup.connect(), writer.connect(), other.connect()]);
+      const insertEvent = `INSERT INTO cryptoassets_event (name, coin, transaction_type, transaction_id, payload, created_at)
+        VALUES ('txupdate', 'btc', 'deposit', 1, '{}', now())`;
+      try {
+        await setup.query('CREATE TABLE probe (id int PRIMARY KEY, v int)');
+        await setup.query('INSERT INTO probe VALUES (1, 0)');
+        await setup.query(insertEvent); // committed and unsequenced: the sequencer has work to write
+        await writer.query('BEGIN ISOLATION LEVEL SERIALIZABLE');
+        await writer.query('SELECT v FROM probe WHERE id = 1');
+        await writer.query(insertEvent);
+        await other.query('BEGIN ISOLATION LEVEL SERIALIZABLE');
+        await other.query('UPDATE probe SET v = 1 WHERE id = 1');
+        await other.query('COMMIT');
+        expect(await sequenceEvents(ledger.app.database)).toBe(1);
+        await expect(writer.query('COMMIT')).resolves.toBeDefined();
+        expect(await sequenceEvents(ledger.app.database)).toBe(1); // the writer's event, next in line
+      } finally {
+        await writer.query('ROLLBACK').catch(() => undefined);
+        await setup.query('DROP TABLE IF EXISTS probe').catch(() => undefined);
+        await Promise.all([setup.end(), writer.end(), other.end()]);
+      }
+    },
+  );
 
   it('writes no event for a change that rolled back', async () => {
     const btc = ledger.app.coin('btc');

@@ -91,6 +91,14 @@ export function withDefaultUser(url: string): string {
 /** Default time limit of opening one connection. */
 export const CONNECT_TIMEOUT_DEFAULT_MS = 10_000;
 
+/** How each mode begins: SERIALIZABLE unless the caller serialises itself (`committed`). */
+const BEGIN: Record<TransactionMode, string> = {
+  write: 'BEGIN ISOLATION LEVEL SERIALIZABLE',
+  schema: 'BEGIN ISOLATION LEVEL SERIALIZABLE',
+  read: 'BEGIN ISOLATION LEVEL SERIALIZABLE READ ONLY',
+  committed: 'BEGIN ISOLATION LEVEL READ COMMITTED',
+};
+
 export class PostgresDatabase implements Database {
   readonly engine = 'postgres' as const;
   private readonly pool: pg.Pool;
@@ -185,7 +193,7 @@ export class PostgresDatabase implements Database {
   ): Promise<T> {
     const executor = new PostgresExecutor(client, (sql) => this.translate(sql));
     try {
-      await client.query(mode !== 'read' ? 'BEGIN ISOLATION LEVEL SERIALIZABLE' : 'BEGIN ISOLATION LEVEL SERIALIZABLE READ ONLY');
+      await client.query(BEGIN[mode]);
       const result = await fn(executor);
       executor.finish();
       await client.query('COMMIT');
