@@ -14,6 +14,7 @@ import {
   type NetworkUpdate,
   type ReadingApplied,
   type TrackedTransaction,
+  countTracked,
   trackedTransactions,
 } from './tracking.js';
 import type { ChainReading, ChainTip, NetworkTransactionInfo } from '../backends/backend.js';
@@ -101,6 +102,11 @@ export class CoinBook {
   /** Network transactions still below the coin's tracking limit (deposits and our broadcasts). */
   trackedTransactions(limit?: number): Promise<TrackedTransaction[]> {
     return trackedTransactions(this.scope, limit);
+  }
+
+  /** How many network transactions are tracked (below the tracking limit). */
+  trackedCount(): Promise<number> {
+    return countTracked(this.scope);
   }
 
   /** Send txupdate again for credited deposits not marked processed and quiet for `olderThanMs`. */

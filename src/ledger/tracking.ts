@@ -18,13 +18,15 @@ export interface TrackedTransaction {
   readonly confirmations: number;
 }
 
+/** Which network transactions are tracked: below the limit, deposits and our sent broadcasts. */
+const TRACKED = `confirmations < ? AND txid IS NOT NULL
+  AND ((transaction_type = 'deposit') OR (transaction_type = 'broadcast' AND state = 'closed'))`;
+
 /** Network transactions below the tracking limit, oldest first. */
 export async function trackedTransactions(scope: CoinScope, limit?: number): Promise<TrackedTransaction[]> {
   const rows = await scope.tx.all<{ id: bigint; txid: string; transaction_type: 'deposit' | 'broadcast'; confirmations: unknown }>(
     `SELECT id, txid, transaction_type, confirmations FROM ${scope.context.tables.networkTransaction}
-     WHERE confirmations < ? AND txid IS NOT NULL
-       AND ((transaction_type = 'deposit') OR (transaction_type = 'broadcast' AND state = 'closed'))
-     ORDER BY id${limit === undefined ? '' : ' LIMIT ?'}`,
+     WHERE ${TRACKED} ORDER BY id${limit === undefined ? '' : ' LIMIT ?'}`,
     limit === undefined ? [scope.context.coin.trackingLimit] : [scope.context.coin.trackingLimit, limit],
   );
   return rows.map((row) => ({
@@ -33,6 +35,14 @@ export async function trackedTransactions(scope: CoinScope, limit?: number): Pro
     type: row.transaction_type,
     confirmations: Number(row.confirmations),
   }));
+}
+
+/** How many network transactions are tracked (one COUNT, for status pages and metrics). */
+export async function countTracked(scope: CoinScope): Promise<number> {
+  const row = await scope.tx.get<{ n: unknown }>(`SELECT COUNT(*) AS n FROM ${scope.context.tables.networkTransaction} WHERE ${TRACKED}`, [
+    scope.context.coin.trackingLimit,
+  ]);
+  return Number(row?.n ?? 0);
 }
 
 /** What applying a network update changed. */

@@ -624,9 +624,9 @@ export class HelperService {
       coin.blockHeight = result.cursor.height;
       this.metrics.blockHeight.set({ coin: code }, result.cursor.height);
     }
-    const tracked = await coin.unfenced.read((book) => book.trackedTransactions());
-    coin.trackedTransactions = tracked.length;
-    this.metrics.tracked.set({ coin: code }, tracked.length);
+    // A COUNT, not the rows: the sync itself read them, before this round's changes.
+    coin.trackedTransactions = await coin.unfenced.read((book) => book.trackedCount());
+    this.metrics.tracked.set({ coin: code }, coin.trackedTransactions);
     if (!coin.startupRescanDone) {
       coin.startupRescanDone = true;
       this.log.info(

@@ -126,6 +126,8 @@ describe.each(engines)('helper service on %s (in-memory chain)', (engine) => {
       'the deposit to be recorded',
     );
     expect(incoming).toMatchObject({ state: 'incoming', amount: 70_000n, txid });
+    await eventually(async () => (await service.status()).coins[0]!.trackedTransactions === 1, 'the status to count it as tracked');
+    expect(await btc.read((book) => book.trackedCount())).toBe(1);
 
     ledger.chain.mine(BTC.confirmationThreshold);
     await eventually(
@@ -134,6 +136,8 @@ describe.each(engines)('helper service on %s (in-memory chain)', (engine) => {
     );
     ledger.chain.mine(BTC.trackingLimit);
     await eventually(async () => (await btc.read((book) => book.trackedTransactions())).length === 0, 'tracking to stop at the limit');
+    await eventually(async () => (await service.status()).coins[0]!.trackedTransactions === 0, 'the status to count none');
+    expect(await service.metrics.registry.getSingleMetricAsString('cryptoassets_tracked_transactions')).toContain('coin="btc"} 0');
     expect(await service.metrics.registry.getSingleMetricAsString('cryptoassets_deposits_credited_total')).toContain('coin="btc"} 1');
   });
 
