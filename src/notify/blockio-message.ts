@@ -28,6 +28,8 @@ export type BlockioMessage =
       /** The webhook's id and how often block.io has tried this delivery; null on the WebSocket. */
       readonly notificationId: string | null;
       readonly attempt: number | null;
+      /** Confirmations block.io counted when it sent this; null when absent. */
+      readonly confirmations: number | null;
     }
   | { readonly kind: 'ignored'; readonly type: string }
   | { readonly kind: 'invalid'; readonly reason: string };
@@ -52,13 +54,17 @@ export function parseBlockioMessage(text: string): BlockioMessage {
   const txid = typeof raw === 'string' ? parseTxid(raw) : null;
   if (txid === null) return { kind: 'invalid', reason: `a ${type} notification without a valid data.txid` };
   const id = message.notification_id;
-  const attempt = message.delivery_attempt;
   return {
     kind: 'transaction',
     txid,
     notificationId: typeof id === 'string' ? id.slice(0, 100) : null,
-    attempt: typeof attempt === 'number' && Number.isSafeInteger(attempt) ? attempt : null,
+    attempt: count(message.delivery_attempt),
+    confirmations: count((data as Record<string, unknown>).confirmations),
   };
+}
+
+function count(value: unknown): number | null {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : null;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -4,8 +4,10 @@
  * needs a public URL; the secret path is what keeps others from posting to it).
  *
  * block.io retries a delivery until it is answered with 2xx (for about a day), so deliveries come
- * again, late and out of order. Each txid is handed on once; a repeated one is answered 200 and
- * only counted. Order does not matter: the service reads the transaction from the backend.
+ * again, late and out of order. Each (txid, confirmations) pair is handed on once; a repeated one
+ * is answered 200 and only counted. A new confirmation count is handed on, because it is what lets
+ * the service credit a deposit before its next poll. Order does not matter: the service reads the
+ * transaction from the backend, and an older reading never undoes a newer one.
  *
  * With `manage`, the receiver creates its notification at start (`create_notification`; block.io
  * pings the URL first, which is why the server is listening before) and deletes it at stop.
@@ -25,8 +27,8 @@ import type { CommonListenerOptions, ListenerLog, ListenerStatus, TxidHandler } 
 
 /** The path prefix; the secret is the segment after it. */
 export const BLOCKIO_WEBHOOK_PATH = '/blockio/';
-/** Txids remembered to recognise repeated deliveries; block.io retries for about a day. */
-const RECENT_TXIDS_MAX = 100_000;
+/** Deliveries remembered to recognise repeated ones; block.io retries for about a day. */
+const RECENT_DELIVERIES_MAX = 100_000;
 const HEADERS_TIMEOUT_MS = 5_000;
 const REQUEST_TIMEOUT_MS = 10_000;
 
@@ -41,7 +43,7 @@ export class BlockioWebhookListener extends ListenerBase {
   readonly kind = 'blockio-webhook' as const;
   protected readonly delivery: Delivery;
   private readonly secretDigest: Buffer;
-  private readonly seen = new RecentSet(RECENT_TXIDS_MAX);
+  private readonly seen = new RecentSet(RECENT_DELIVERIES_MAX);
   private duplicateCount = 0;
   private server: Server | undefined;
   private bound: AddressInfo | undefined;
@@ -187,7 +189,7 @@ export class BlockioWebhookListener extends ListenerBase {
         this.delivery.heard();
         return reply(res, 200, `ignored ${message.type}`);
       case 'transaction':
-        if (!this.seen.add(message.txid)) {
+        if (!this.seen.add(`${message.txid}:${message.confirmations ?? '?'}`)) {
           this.delivery.heard();
           this.duplicateCount++;
           return reply(res, 200, 'ok (seen before)');

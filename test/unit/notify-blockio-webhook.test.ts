@@ -56,13 +56,21 @@ describe('block.io webhook receiver', () => {
     const poster = new FakeWebhookPoster();
     const tx = { txid: randomTxid(), network: 'LTCTEST', amountReceived: '0.00070000' };
     expect(await poster.deliverAttempt(notification, tx, 1)).toBe(200);
-    // The same delivery again (our 200 was lost), a later attempt, and the txid at a new confirmation count.
+    // The same delivery again (our 200 was lost), and a later attempt of it.
     expect(await poster.deliverAttempt(notification, tx, 1)).toBe(200);
     expect(await poster.deliverAttempt(notification, tx, 2)).toBe(200);
-    expect(await poster.deliverAttempt(notification, { ...tx, confirmations: 1 }, 1)).toBe(200);
     expect(fed).toEqual([tx.txid]);
-    expect(listener.duplicates).toBe(3);
+    expect(listener.duplicates).toBe(2);
     expect(listener.status()).toMatchObject({ received: 1, rejected: 0, state: 'listening' });
+  });
+
+  it('feeds the txid again when block.io reports a new confirmation count, once per count', async () => {
+    const { fed, notification } = await startReceiver();
+    const poster = new FakeWebhookPoster();
+    const tx = { txid: randomTxid(), network: 'LTCTEST' };
+    for (const confirmations of [0, 1, 1, 0, 6, 6])
+      expect(await poster.deliverAttempt(notification, { ...tx, confirmations }, 1)).toBe(200);
+    expect(fed).toEqual([tx.txid, tx.txid, tx.txid]);
   });
 
   it('takes deliveries out of order: a retried older one after a newer one', async () => {
