@@ -5,7 +5,6 @@
  * sync task has run only its start-up round. The webhook's notification is created at start and
  * deleted at stop through the API the service is given.
  */
-import { createServer } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/types.js';
@@ -15,6 +14,7 @@ import { FakeBlockioSocketServer, FakeWebhookPoster } from '../fakes/blockio-not
 import { enginesUnderTest } from '../helpers/engines.js';
 import { openTestLedger, type TestLedger } from '../helpers/ledger.js';
 import { recordingLog, type RecordingLog } from '../helpers/recording-log.js';
+import { eventually, freePort } from '../helpers/waiting.js';
 
 const engines = await enginesUnderTest();
 const KEY = 'blockio-key-s3cret';
@@ -33,24 +33,6 @@ function serviceConfig(walletnotify: Record<string, unknown>): Config {
     },
     { BLOCKIO_KEY: KEY, BLOCKIO_SECRET: SECRET },
   );
-}
-
-async function eventually<T>(probe: () => Promise<T | undefined | false>, what: string, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 describe.each(engines)('helper service with block.io notifications on %s (in-memory chain)', (engine) => {

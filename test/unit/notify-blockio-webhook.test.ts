@@ -3,13 +3,13 @@
  * deliveries fed once however often and in whatever order block.io posts them, refusals, and the
  * notification it creates at start and deletes at stop.
  */
-import { createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { BlockioWebhookConfig } from '../../src/config/types.js';
 import { BlockioWebhookListener, createListener, NotificationListenerError, type BlockioNotificationApi } from '../../src/notify/index.js';
 import { deliveryBody, FakeWebhookPoster, type FakeNotification } from '../fakes/blockio-notify/index.js';
 import { randomTxid } from '../helpers/ledger.js';
 import { recordingLog } from '../helpers/recording-log.js';
+import { freePort } from '../helpers/waiting.js';
 
 const SECRET = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
 const listeners: BlockioWebhookListener[] = [];
@@ -182,12 +182,3 @@ describe('block.io webhook receiver', () => {
     expect(listener.status().state).toBe('failed');
   });
 });
-
-/** A port nobody listens on right now (bound and released), for a receiver whose public URL must be known before it starts. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
