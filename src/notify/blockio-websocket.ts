@@ -47,6 +47,8 @@ export class BlockioWebSocketListener extends ListenerBase {
   private failures = 0;
   private subscriptionCount = 0;
   private lastHeardMs = 0;
+  /** When the current connection opened (performance.now()). */
+  private openedMs = 0;
   private retryTimer: NodeJS.Timeout | undefined;
   private watchdog: NodeJS.Timeout | undefined;
   private closing = false;
@@ -94,6 +96,8 @@ export class BlockioWebSocketListener extends ListenerBase {
     this.subscribed = false;
     socket.on('open', () => {
       this.heard();
+      this.openedMs = this.lastHeardMs;
+      this.startWatchdog();
       socket.send(JSON.stringify({ network: this.config.network, type: 'account', api_key: this.config.apiKey }));
     });
     socket.on('message', (data, isBinary) => {
@@ -144,7 +148,6 @@ export class BlockioWebSocketListener extends ListenerBase {
     this.subscriptionCount++;
     this.failures = 0;
     this.delivery.state = 'listening';
-    this.startWatchdog();
     if (this.everSubscribed) {
       this.delivery.reconnects++;
       this.log.info({ listener: this.kind, network: this.config.network }, 'walletnotify: reconnected to block.io and subscribed again');
@@ -176,18 +179,27 @@ export class BlockioWebSocketListener extends ListenerBase {
     this.delivery.heard();
   }
 
-  /** Replace a connection that has been silent for `missedKeepalives` keep-alive periods. */
+  /**
+   * Replace a connection that has been silent for `missedKeepalives` keep-alive periods, or that
+   * has not had its subscription confirmed in as long (pings alone do not make it useful).
+   */
   private startWatchdog(): void {
     this.stopWatchdog();
     const period = this.config.keepalivePeriodMs;
+    const limitMs = period * this.config.missedKeepalives;
     this.watchdog = setInterval(() => {
-      const silentMs = performance.now() - this.lastHeardMs;
-      if (silentMs <= period * this.config.missedKeepalives || !this.socket) return;
+      const now = performance.now();
+      const silentMs = now - this.lastHeardMs;
+      const unconfirmed = !this.subscribed && now - this.openedMs > limitMs;
+      if ((silentMs <= limitMs && !unconfirmed) || !this.socket) return;
+      const reason = unconfirmed
+        ? `block.io did not confirm the subscription within ${this.config.missedKeepalives} keep-alive periods`
+        : `no message from block.io for ${this.config.missedKeepalives} keep-alive periods`;
       this.log.warn(
-        { listener: this.kind, silentSeconds: Math.round(silentMs / 1000), missedKeepalives: this.config.missedKeepalives },
-        'walletnotify: no keep-alive from block.io; replacing the connection',
+        { listener: this.kind, silentSeconds: Math.round(silentMs / 1000) },
+        `walletnotify: ${reason}; replacing the connection`,
       );
-      this.delivery.recordError(new Error(`no message from block.io for ${this.config.missedKeepalives} keep-alive periods`));
+      this.delivery.recordError(new Error(reason));
       this.socket.terminate();
     }, period);
     this.watchdog.unref();

@@ -88,8 +88,24 @@ describe('block.io WebSocket client', () => {
     await listener.start();
     await server.subscribed(2);
     await until(() => listener.status().reconnects === 1);
-    expect(log.lines.some((line) => line.msg.includes('no keep-alive'))).toBe(true);
+    expect(log.lines.some((line) => line.msg.includes('no message from block.io for 2 keep-alive periods'))).toBe(true);
     expect(server.connections).toBeGreaterThanOrEqual(2);
+  });
+
+  it('replaces a connection whose subscription is never answered, and subscribes once the server answers again', async () => {
+    const server = await startServer();
+    const { listener, log } = client(server, { keepalivePeriodMs: 20, missedKeepalives: 2 });
+    await listener.start();
+    server.ignoreSubscriptions = true;
+    server.dropAll();
+    // Two more connections whose subscription got no answer: each was given up and replaced.
+    await until(() => server.requests.length >= 3);
+    expect(server.subscriptions).toBe(1);
+    expect(listener.status().state).toBe('reconnecting');
+    server.ignoreSubscriptions = false;
+    await server.subscribed(2);
+    await until(() => listener.status().state === 'listening');
+    expect(log.lines.some((line) => line.msg.includes('did not confirm the subscription'))).toBe(true);
   });
 
   it('keeps a connection that hears its keep-alives', async () => {

@@ -26,6 +26,8 @@ export class FakeBlockioSocketServer {
   pings = 0;
   subscriptions = 0;
   refusals = 0;
+  /** While true, subscription requests get no answer at all (a server that accepts the socket and hangs). */
+  ignoreSubscriptions = false;
   /** Every subscription message received, as parsed JSON (tests check what was sent). */
   readonly requests: unknown[] = [];
 
@@ -95,6 +97,7 @@ export class FakeBlockioSocketServer {
         return void socket.send(JSON.stringify({ status: 'fail', data: { error_message: 'Invalid JSON.' } }));
       }
       this.requests.push(request);
+      if (this.ignoreSubscriptions) return;
       if (request.type !== 'account' || request.api_key !== this.options.apiKey || request.network !== this.options.network) {
         this.refusals++;
         return void socket.send(JSON.stringify({ status: 'fail', data: { error_message: 'Invalid API Key or network.' } }));
