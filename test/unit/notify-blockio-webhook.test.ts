@@ -109,7 +109,7 @@ describe('block.io webhook receiver', () => {
     expect(await poster.post(listener.url, { status: 'success' })).toBe(400);
     expect(warnings()).toBe(4);
     expect(await poster.post(listener.url, { type: 'ping', padding: 'x'.repeat(2000) })).toBe(413);
-    expect(await poster.post(listener.url, `txid=${randomTxid()}`, 'application/x-www-form-urlencoded')).toBe(415);
+    expect(await poster.post(listener.url, `txid=${randomTxid()}`, 'application/x-www-form-urlencoded')).toBe(400);
     const get = await fetch(listener.url);
     expect(get.status).toBe(405);
     expect(fed).toEqual([]);
