@@ -169,7 +169,8 @@ function buildCoin(code: string, raw: RawCoin, paths: PathResolver, problems: Pr
     coin = { ...base, confirmationThreshold, trackingLimit, minimumWithdrawal: minimumWithdrawal ?? base.minimumWithdrawal };
   }
   const backend = buildBackend(raw.backend, at('backend'), paths, problems);
-  const walletnotify = raw.walletnotify && buildWalletNotify(raw.walletnotify, paths);
+  const walletnotify =
+    raw.walletnotify && buildWalletNotify(raw.walletnotify, { code, network: raw.network }, at('walletnotify'), paths, problems);
   // Incomplete coins are dropped: buildConfig throws before anyone could see them.
   if (!coin || !network || !backend) return undefined;
   return walletnotify ? { coin, network, backend, walletnotify } : { coin, network, backend };
@@ -315,8 +316,37 @@ function bitcoindAuth(raw: RawBitcoind, path: PathSegment[], paths: PathResolver
   return undefined;
 }
 
-function buildWalletNotify(raw: NonNullable<RawCoin['walletnotify']>, paths: PathResolver): WalletNotifyConfig {
+function buildWalletNotify(
+  raw: NonNullable<RawCoin['walletnotify']>,
+  coin: { code: string; network: string },
+  path: PathSegment[],
+  paths: PathResolver,
+  problems: Problems,
+): WalletNotifyConfig {
   switch (raw.type) {
+    case 'blockio-webhook': {
+      const manage = raw.manage ?? DEFAULTS.walletnotify.blockioWebhook.manage;
+      // block.io must be told a URL it can reach; our listener's own address is loopback.
+      if (manage && raw.public_url === undefined) problems.add([...path, 'public_url'], 'required when manage is true');
+      return {
+        type: 'blockio-webhook',
+        pathSecret: raw.path_secret,
+        host: raw.host ?? DEFAULTS.walletnotify.blockioWebhook.host,
+        port: raw.port ?? DEFAULTS.walletnotify.blockioWebhook.port,
+        maxBodyBytes: raw.max_body_bytes ?? DEFAULTS.walletnotify.blockioWebhook.maxBodyBytes,
+        manage,
+        publicUrl: raw.public_url ?? null,
+      };
+    }
+    case 'blockio-websocket':
+      return {
+        type: 'blockio-websocket',
+        url: raw.url ?? DEFAULTS.walletnotify.blockioWebSocket.url,
+        apiKey: raw.api_key,
+        network: raw.network ?? blockioNetworkName(coin.code, coin.network),
+        keepalivePeriodMs: raw.keepalive_period ?? DEFAULTS.walletnotify.blockioWebSocket.keepalivePeriodMs,
+        missedKeepalives: raw.missed_keepalives ?? DEFAULTS.walletnotify.blockioWebSocket.missedKeepalives,
+      };
     case 'http':
       return {
         type: 'http',
@@ -328,6 +358,11 @@ function buildWalletNotify(raw: NonNullable<RawCoin['walletnotify']>, paths: Pat
     case 'redis':
       return { type: 'redis', url: raw.url ?? DEFAULTS.walletnotify.redis.url, channel: raw.channel };
   }
+}
+
+/** block.io names networks by coin code, with TEST appended for test networks: LTC, LTCTEST. */
+function blockioNetworkName(code: string, network: string): string {
+  return `${code.toUpperCase()}${network === 'mainnet' ? '' : 'TEST'}`;
 }
 
 function buildEventHandler(raw: NonNullable<RawConfig['events']>[string], paths: PathResolver): EventHandlerConfig {

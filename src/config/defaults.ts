@@ -21,6 +21,9 @@ export const DEFAULTS = {
   walletnotify: {
     http: { host: '127.0.0.1', port: 28882 },
     redis: { url: 'redis://127.0.0.1:6379' },
+    // 33233 is the port the original's block.io webhook server used.
+    blockioWebhook: { host: '127.0.0.1', port: 33233, maxBodyBytes: 256 * 1024, manage: false },
+    blockioWebSocket: { url: 'wss://n.block.io/', keepalivePeriodMs: 30_000, missedKeepalives: 3 },
   },
   events: {
     webhook: { timeoutMs: 10_000, maxAttempts: 12 },

@@ -8,6 +8,8 @@ export type {
   BitcoindAuth,
   BitcoindBackendConfig,
   BlockioBackendConfig,
+  BlockioWebhookConfig,
+  BlockioWebSocketConfig,
   CoinConfig,
   Config,
   DatabaseConfig,

@@ -9,10 +9,10 @@ import type { Config } from './types.js';
 export { REDACTED };
 
 /** Keys of the typed Config whose values are secrets wherever they appear. */
-const SECRET_KEYS = new Set(['password', 'apiKey', 'pin', 'secret', 'passphrase']);
+const SECRET_KEYS = new Set(['password', 'apiKey', 'pin', 'secret', 'passphrase', 'pathSecret']);
 
 /**
- * Copy `config` with passwords, API keys, PINs, webhook secrets, wallet passphrases and the
+ * Copy `config` with passwords, API keys, PINs, webhook secrets (block.io's path secret too), wallet passphrases and the
  * password part of URLs replaced by `"***"`. Bigints become decimal text so that the copy
  * survives `JSON.stringify`.
  */

@@ -123,6 +123,9 @@ function hasProtocol(value: string, protocols: readonly string[]): boolean {
 /** An `http://` or `https://` URL. */
 export const httpUrl = () => text().refine((value) => hasProtocol(value, ['http:', 'https:']), 'expected an http:// or https:// URL');
 
+/** A `ws://` or `wss://` URL. */
+export const webSocketUrl = () => text().refine((value) => hasProtocol(value, ['ws:', 'wss:']), 'expected a ws:// or wss:// URL');
+
 /** A `redis://` or `rediss://` URL. */
 export const redisUrl = () => text().refine((value) => hasProtocol(value, ['redis:', 'rediss:']), 'expected a redis:// or rediss:// URL');
 
@@ -189,11 +192,38 @@ const blockioBackend = z.strictObject({
 /** The node or service behind a coin, chosen by `type`. */
 export const backendSchema = z.discriminatedUnion('type', [memoryBackend, bitcoindBackend, blockioBackend]);
 
+/**
+ * The secret part of the block.io webhook path. Long enough not to be guessed, and only characters
+ * that need no escaping in a URL, so the path block.io posts to is exactly the one we compare.
+ */
+const pathSecret = () =>
+  z.string().regex(/^[A-Za-z0-9_-]{16,128}$/, 'expected 16 to 128 letters, digits, _ or - (e.g. from openssl rand -hex 16)');
+
+/** A block.io network name such as LTC or DOGETEST. */
+const blockioNetwork = () => z.string().regex(/^[A-Z][A-Z0-9]{1,15}$/, 'expected a block.io network name such as BTC or LTCTEST');
+
 /** The walletnotify channel of a coin, chosen by `type`. */
 export const walletNotifySchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('http'), host: host().optional(), port: port().optional() }),
   z.strictObject({ type: z.literal('pipe'), path: text() }),
   z.strictObject({ type: z.literal('redis'), url: redisUrl().optional(), channel: text() }),
+  z.strictObject({
+    type: z.literal('blockio-webhook'),
+    path_secret: pathSecret(),
+    host: host().optional(),
+    port: port().optional(),
+    max_body_bytes: integer(1024, 16 * 1024 * 1024).optional(),
+    manage: flag().optional(),
+    public_url: httpUrl().optional(),
+  }),
+  z.strictObject({
+    type: z.literal('blockio-websocket'),
+    api_key: text(),
+    url: webSocketUrl().optional(),
+    network: blockioNetwork().optional(),
+    keepalive_period: periodMs().optional(),
+    missed_keepalives: integer(1, 100).optional(),
+  }),
 ]);
 
 /**

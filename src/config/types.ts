@@ -112,7 +112,8 @@ export interface BlockioBackendConfig {
 }
 
 /** The channel over which the node's `-walletnotify` hook reaches us. */
-export type WalletNotifyConfig = HttpWalletNotifyConfig | PipeWalletNotifyConfig | RedisWalletNotifyConfig;
+export type WalletNotifyConfig =
+  HttpWalletNotifyConfig | PipeWalletNotifyConfig | RedisWalletNotifyConfig | BlockioWebhookConfig | BlockioWebSocketConfig;
 
 /** An HTTP listener the walletnotify hook posts transaction ids to. */
 export interface HttpWalletNotifyConfig {
@@ -135,6 +136,38 @@ export interface RedisWalletNotifyConfig {
   /** `redis://` or `rediss://` URL; may hold a password. */
   readonly url: string;
   readonly channel: string;
+}
+
+/** block.io posts its notifications (webhooks) to a secret path of a listener of ours. */
+export interface BlockioWebhookConfig {
+  readonly type: 'blockio-webhook';
+  /** The secret last segment of the path `/blockio/<secret>`; requests to any other path get 404. */
+  readonly pathSecret: string;
+  readonly host: string;
+  /** 0 picks a free port. */
+  readonly port: number;
+  /** Largest body accepted; larger ones get 413. */
+  readonly maxBodyBytes: number;
+  /** Create block.io's notification at start (`create_notification`) and delete it at stop. */
+  readonly manage: boolean;
+  /**
+   * Where block.io reaches this listener from the internet (a reverse proxy), without the
+   * `/blockio/<secret>` path, which is appended; required with `manage`.
+   */
+  readonly publicUrl: string | null;
+}
+
+/** A WebSocket subscription to block.io's notification server. */
+export interface BlockioWebSocketConfig {
+  readonly type: 'blockio-websocket';
+  readonly url: string;
+  readonly apiKey: string;
+  /** block.io's name of the network, e.g. LTC or LTCTEST. */
+  readonly network: string;
+  /** How often block.io is expected to send a keep-alive. */
+  readonly keepalivePeriodMs: number;
+  /** Keep-alive periods without any message after which the connection is replaced. */
+  readonly missedKeepalives: number;
 }
 
 /** Where ledger events are delivered. */

@@ -18,6 +18,7 @@ export class Delivery {
   private rejected = 0;
   private handlerErrors = 0;
   private lastNotificationAt: Date | null = null;
+  private lastMessageAt: Date | null = null;
   private lastError: { message: string; at: Date } | null = null;
   private rejectionWindowStart = 0;
   private rejectionLogsInWindow = 0;
@@ -41,8 +42,14 @@ export class Delivery {
     }
     this.received++;
     this.lastNotificationAt = new Date();
+    this.lastMessageAt = this.lastNotificationAt;
     this.invoke(txid);
     return true;
+  }
+
+  /** Something arrived that is not a txid but proves the channel alive (a keep-alive ping, a subscription answer). */
+  heard(): void {
+    this.lastMessageAt = new Date();
   }
 
   /** Count and (rate-limited) log something that is not a notification. */
@@ -77,6 +84,7 @@ export class Delivery {
       rejected: this.rejected,
       handlerErrors: this.handlerErrors,
       lastNotificationAt: this.lastNotificationAt?.toISOString() ?? null,
+      lastMessageAt: this.lastMessageAt?.toISOString() ?? null,
       reconnects: this.reconnects,
       lastError: this.lastError && { message: this.lastError.message, at: this.lastError.at.toISOString() },
     };

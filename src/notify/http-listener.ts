@@ -5,13 +5,13 @@
  * a loopback service needs against a misbehaving local client: small body and header limits and
  * timeouts that stop a slow client from holding connections open.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { HttpWalletNotifyConfig } from '../config/types.js';
 import { Delivery } from './delivery.js';
-import { describeError, NotificationListenerError } from './errors.js';
-import type { CommonListenerOptions, ListenerLog, ListenerStatus, NotificationListener, TxidHandler } from './types.js';
-import { readLimitedBody } from '../http/read-limited-body.js';
+import { ListenerBase } from './listener-base.js';
+import type { CommonListenerOptions, ListenerLog, ListenerStatus, TxidHandler } from './types.js';
+import { bindListener, closeServer, createLimitedServer, hostForUrl, mediaType, readBody, reply } from './http-server.js';
 
 /** Paths a notification may be posted to: the bare URL, or one that says what it is. */
 const PATHS = new Set(['/', '/walletnotify']);
@@ -20,8 +20,6 @@ const PATHS = new Set(['/', '/walletnotify']);
 export const HTTP_BODY_BYTES_MAX = 1024;
 const HEADERS_TIMEOUT_MS = 5_000;
 const REQUEST_TIMEOUT_MS = 10_000;
-/** Node rejects larger headers with 431; curl sends about 150 bytes. */
-const HEADER_BYTES_MAX = 8 * 1024;
 
 /** Tuning of the HTTP listener; the defaults suit production. */
 export interface HttpListenerOptions extends CommonListenerOptions {
@@ -34,16 +32,14 @@ export interface HttpListenerOptions extends CommonListenerOptions {
 }
 
 /** The HTTP style of walletnotify. */
-export class HttpNotificationListener implements NotificationListener {
+export class HttpNotificationListener extends ListenerBase {
   readonly kind = 'http' as const;
-  private readonly delivery: Delivery;
+  protected readonly delivery: Delivery;
   private readonly bodyBytesMax: number;
   private readonly headersTimeoutMs: number;
   private readonly requestTimeoutMs: number;
   private server: Server | undefined;
   private bound: AddressInfo | undefined;
-  private starting: Promise<void> | undefined;
-  private stopping: Promise<void> | undefined;
 
   constructor(
     private readonly config: HttpWalletNotifyConfig,
@@ -51,10 +47,10 @@ export class HttpNotificationListener implements NotificationListener {
     private readonly log: ListenerLog,
     private readonly options: HttpListenerOptions = {},
   ) {
+    super();
     this.bodyBytesMax = options.bodyBytesMax ?? HTTP_BODY_BYTES_MAX;
     this.requestTimeoutMs = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
-    // Node refuses a headers timeout longer than the request timeout.
-    this.headersTimeoutMs = Math.min(options.headersTimeoutMs ?? HEADERS_TIMEOUT_MS, this.requestTimeoutMs);
+    this.headersTimeoutMs = options.headersTimeoutMs ?? HEADERS_TIMEOUT_MS;
     this.delivery = new Delivery('http', `http://${hostForUrl(config.host)}:${config.port}/`, onTxid, log);
   }
 
@@ -74,35 +70,12 @@ export class HttpNotificationListener implements NotificationListener {
     return `http://${hostForUrl(this.config.host)}:${this.port}/`;
   }
 
-  start(): Promise<void> {
-    if (this.delivery.state !== 'idle') return Promise.reject(new Error(`cannot start a listener that is ${this.delivery.state}`));
-    this.starting = this.begin();
-    return this.starting;
-  }
-
-  private async begin(): Promise<void> {
+  protected async begin(): Promise<void> {
     this.delivery.state = 'starting';
-    const server = createServer(
-      {
-        headersTimeout: this.headersTimeoutMs,
-        requestTimeout: this.requestTimeoutMs,
-        // Timeouts are only enforced when this check runs (default every 30 s).
-        connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(this.headersTimeoutMs / 2))),
-        keepAliveTimeout: 5_000,
-        maxHeaderSize: HEADER_BYTES_MAX,
-      },
-      (req, res) => this.handle(req, res),
+    const server = createLimitedServer({ headersTimeoutMs: this.headersTimeoutMs, requestTimeoutMs: this.requestTimeoutMs }, (req, res) =>
+      this.handle(req, res),
     );
-    try {
-      await listen(server, this.config.port, this.config.host);
-    } catch (error) {
-      this.delivery.state = 'failed';
-      this.delivery.recordError(error);
-      throw new NotificationListenerError(
-        `walletnotify: cannot listen for HTTP notifications on ${hostForUrl(this.config.host)}:${this.config.port}: ${describeError(error)}`,
-        { cause: error },
-      );
-    }
+    await bindListener(server, this.config, this.delivery, 'HTTP notifications');
     this.server = server;
     this.bound = server.address() as AddressInfo;
     server.on('error', (error) => this.fail(error));
@@ -110,27 +83,19 @@ export class HttpNotificationListener implements NotificationListener {
     this.log.info({ listener: 'http', url: this.url }, 'walletnotify: listening for HTTP notifications');
   }
 
-  stop(): Promise<void> {
-    this.stopping ??= this.close();
-    return this.stopping;
-  }
-
-  status(): ListenerStatus {
+  override status(): ListenerStatus {
     const status = this.delivery.status();
     return this.bound === undefined ? status : { ...status, endpoint: this.url };
   }
 
-  private async close(): Promise<void> {
+  protected async close(): Promise<void> {
     // Let a start() in progress finish, so that whatever it opened is closed below.
     await this.starting?.catch(() => undefined);
     const server = this.server;
     this.server = undefined;
     if (this.delivery.state !== 'failed') this.delivery.state = 'stopped';
     if (!server) return;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    // close() alone waits for keep-alive connections to time out; the node's curl never reuses one.
-    server.closeAllConnections();
-    await closed;
+    await closeServer(server);
     this.log.info({ listener: 'http' }, 'walletnotify: HTTP listener stopped');
   }
 
@@ -184,10 +149,6 @@ export class HttpNotificationListener implements NotificationListener {
 const FORM = 'application/x-www-form-urlencoded';
 const TEXT = 'text/plain';
 
-function mediaType(header: string | undefined): string {
-  return (header ?? '').split(';', 1)[0]!.trim().toLowerCase();
-}
-
 /**
  * The txid candidate in a body: the `txid` field of a form, or the whole body when it is bare
  * text (`curl --data %s` without the `txid=` prefix, or `text/plain`). Null when ambiguous.
@@ -197,32 +158,4 @@ function extractTxid(body: string, contentType: string): string | null {
   if (contentType === TEXT || !trimmed.includes('=')) return trimmed;
   const values = new URLSearchParams(trimmed).getAll('txid');
   return values.length === 1 ? values[0]! : null;
-}
-
-/** The body as text, or null as soon as it exceeds `limit` bytes. */
-async function readBody(req: IncomingMessage, limit: number): Promise<string | null> {
-  const body = await readLimitedBody(req, limit);
-  return body === null ? null : body.toString('utf8');
-}
-
-function reply(res: ServerResponse, status: number, text: string): void {
-  if (res.headersSent) return;
-  res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8' });
-  res.end(`${text}\n`);
-}
-
-function listen(server: Server, port: number, host: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onError = (error: Error): void => reject(error);
-    server.once('error', onError);
-    server.listen(port, host, () => {
-      server.off('error', onError);
-      resolve();
-    });
-  });
-}
-
-/** IPv6 literals need brackets in a URL. */
-function hostForUrl(host: string): string {
-  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
 }

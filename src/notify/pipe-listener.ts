@@ -20,7 +20,8 @@ import { Delivery } from './delivery.js';
 import { describeError, NotificationListenerError } from './errors.js';
 import { ensureFifo, lstatOrNull, NotAFifo, openFifo } from './fifo.js';
 import { LineSplitter } from './line-splitter.js';
-import type { CommonListenerOptions, ListenerLog, ListenerStatus, NotificationListener, TxidHandler } from './types.js';
+import { ListenerBase } from './listener-base.js';
+import type { CommonListenerOptions, ListenerLog, TxidHandler } from './types.js';
 
 /** A txid line is 65 bytes; anything much longer is not a notification. */
 export const PIPE_LINE_BYTES_MAX = 1024;
@@ -39,9 +40,9 @@ export interface PipeListenerOptions extends CommonListenerOptions {
 }
 
 /** The named-pipe style of walletnotify. */
-export class PipeNotificationListener implements NotificationListener {
+export class PipeNotificationListener extends ListenerBase {
   readonly kind = 'pipe' as const;
-  private readonly delivery: Delivery;
+  protected readonly delivery: Delivery;
   private readonly path: string;
   private socket: Socket | undefined;
   /** Identity (device, inode) of the pipe we hold open. */
@@ -50,8 +51,6 @@ export class PipeNotificationListener implements NotificationListener {
   private created = false;
   private checkTimer: NodeJS.Timeout | undefined;
   private reopenTimer: NodeJS.Timeout | undefined;
-  private starting: Promise<void> | undefined;
-  private stopping: Promise<void> | undefined;
 
   constructor(
     config: PipeWalletNotifyConfig,
@@ -59,17 +58,12 @@ export class PipeNotificationListener implements NotificationListener {
     private readonly log: ListenerLog,
     private readonly options: PipeListenerOptions = {},
   ) {
+    super();
     this.path = config.path;
     this.delivery = new Delivery('pipe', config.path, onTxid, log);
   }
 
-  start(): Promise<void> {
-    if (this.delivery.state !== 'idle') return Promise.reject(new Error(`cannot start a listener that is ${this.delivery.state}`));
-    this.starting = this.begin();
-    return this.starting;
-  }
-
-  private async begin(): Promise<void> {
+  protected async begin(): Promise<void> {
     this.delivery.state = 'starting';
     try {
       const fifo = await ensureFifo(this.path);
@@ -92,16 +86,7 @@ export class PipeNotificationListener implements NotificationListener {
     this.log.info({ listener: 'pipe', path: this.path, created: this.created }, 'walletnotify: reading notifications from the named pipe');
   }
 
-  stop(): Promise<void> {
-    this.stopping ??= this.close();
-    return this.stopping;
-  }
-
-  status(): ListenerStatus {
-    return this.delivery.status();
-  }
-
-  private async close(): Promise<void> {
+  protected async close(): Promise<void> {
     // Let a start() in progress finish, so that whatever it opened is closed below.
     await this.starting?.catch(() => undefined);
     clearInterval(this.checkTimer);

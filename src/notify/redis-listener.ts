@@ -10,7 +10,8 @@ import type { createClient } from 'redis';
 import type { RedisWalletNotifyConfig } from '../config/types.js';
 import { Delivery } from './delivery.js';
 import { describeError, NotificationListenerError } from './errors.js';
-import type { CommonListenerOptions, ListenerLog, ListenerStatus, NotificationListener, TxidHandler } from './types.js';
+import { ListenerBase } from './listener-base.js';
+import type { CommonListenerOptions, ListenerLog, TxidHandler } from './types.js';
 
 const START_TIMEOUT_MS = 10_000;
 const CONNECT_TIMEOUT_MS = 5_000;
@@ -60,14 +61,12 @@ export function reconnectDelayMs(retries: number, capMs = RECONNECT_DELAY_MS_MAX
 }
 
 /** The Redis pub/sub style of walletnotify. */
-export class RedisNotificationListener implements NotificationListener {
+export class RedisNotificationListener extends ListenerBase {
   readonly kind = 'redis' as const;
-  private readonly delivery: Delivery;
+  protected readonly delivery: Delivery;
   private client: Client | undefined;
   /** Set once the first subscription is in place; later 'ready' events are reconnections. */
   private subscribed = false;
-  private starting: Promise<void> | undefined;
-  private stopping: Promise<void> | undefined;
   /** Set as soon as stop() is called, so events of a client being torn down are not alarms. */
   private closing = false;
 
@@ -77,25 +76,11 @@ export class RedisNotificationListener implements NotificationListener {
     private readonly log: ListenerLog,
     private readonly options: RedisListenerOptions = {},
   ) {
+    super();
     this.delivery = new Delivery('redis', `${safeServer(config.url)} channel ${config.channel}`, onTxid, log);
   }
 
-  start(): Promise<void> {
-    if (this.delivery.state !== 'idle') return Promise.reject(new Error(`cannot start a listener that is ${this.delivery.state}`));
-    this.starting = this.begin();
-    return this.starting;
-  }
-
-  stop(): Promise<void> {
-    this.stopping ??= this.close();
-    return this.stopping;
-  }
-
-  status(): ListenerStatus {
-    return this.delivery.status();
-  }
-
-  private async begin(): Promise<void> {
+  protected async begin(): Promise<void> {
     this.delivery.state = 'starting';
     let create: typeof createClient;
     try {
@@ -183,7 +168,7 @@ export class RedisNotificationListener implements NotificationListener {
     return client;
   }
 
-  private async close(): Promise<void> {
+  protected async close(): Promise<void> {
     this.closing = true;
     // A start() still trying to reach Redis would otherwise hold stop() for its whole timeout.
     if (!this.subscribed && this.client) destroyQuietly(this.client);

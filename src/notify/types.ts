@@ -5,7 +5,7 @@
  */
 
 /** The delivery styles, one per `walletnotify.type`. */
-export type ListenerKind = 'http' | 'pipe' | 'redis';
+export type ListenerKind = 'http' | 'pipe' | 'redis' | 'blockio-webhook' | 'blockio-websocket';
 
 /**
  * Called once per accepted notification with 64 lowercase hex characters. The listener does not
@@ -44,6 +44,11 @@ export interface ListenerStatus {
   readonly handlerErrors: number;
   /** When the last valid txid arrived (ISO 8601), or null. */
   readonly lastNotificationAt: string | null;
+  /**
+   * When anything last arrived from the other side, keep-alive pings included (ISO 8601), or null.
+   * For a connection that should hear pings (block.io's WebSocket) a growing age means a dead link.
+   */
+  readonly lastMessageAt: string | null;
   /** How often the listener got its channel back after losing it (Redis reconnect, pipe reopened). */
   readonly reconnects: number;
   /** The last thing that went wrong (listener or handler), or null. */

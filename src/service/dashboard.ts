@@ -6,6 +6,7 @@
  */
 import { durationText, type CoinStatus, type ServiceStatus, type WalletStatus } from './helper-service.js';
 import { escapeHtml } from './status-server.js';
+import type { ListenerStatus } from '../notify/types.js';
 
 /** How often the page reloads itself. */
 export const REFRESH_SECONDS = 5;
@@ -140,11 +141,7 @@ function coinSection(coin: CoinStatus, ago: Ago, txid: Txid): string {
           audit.unaccounted && audit.unaccounted !== '0' ? `, unaccounted ${escapeHtml(audit.unaccounted)}` : ''
         })</span>`
       : `<span class="bad">FAILED</span> ${ago(audit.at)}: ${escapeHtml(audit.problems.join('; ') || audit.status)}`;
-  const listener = coin.listener
-    ? `${escapeHtml(coin.listener.kind)} ${escapeHtml(coin.listener.endpoint)}: ${escapeHtml(coin.listener.state)}, ${escapeHtml(coin.listener.received)} received, last ${ago(
-        coin.listener.lastNotificationAt,
-      )}`
-    : '<span class="empty">none configured</span>';
+  const listener = coin.listener ? listenerText(coin.listener, ago) : '<span class="empty">none configured</span>';
   return `<section class="card coin" id="coin-${escapeHtml(coin.coin)}">
 <h2>${escapeHtml(coin.coin.toUpperCase())} <small class="meta">${escapeHtml(coin.network)}, ${escapeHtml(coin.backend)}</small></h2>
 <dl class="facts">
@@ -157,6 +154,15 @@ function coinSection(coin: CoinStatus, ago: Ago, txid: Txid): string {
 </dl>
 ${coin.wallets.map((wallet) => walletSection(coin, wallet, ago, txid)).join('\n')}
 </section>`;
+}
+
+/** One line on a coin's notification channel; a connection's reconnects and keep-alives when it has them. */
+function listenerText(listener: ListenerStatus, ago: Ago): string {
+  const state = listener.state === 'listening' ? escapeHtml(listener.state) : `<span class="warn">${escapeHtml(listener.state)}</span>`;
+  let text = `${escapeHtml(listener.kind)} ${escapeHtml(listener.endpoint)}: ${state}, ${escapeHtml(listener.received)} received, last ${ago(listener.lastNotificationAt)}`;
+  if (listener.kind === 'blockio-websocket') text += `, last message ${ago(listener.lastMessageAt)}`;
+  if (listener.reconnects > 0) text += `, ${escapeHtml(listener.reconnects)} reconnects`;
+  return text;
 }
 
 function walletSection(coin: CoinStatus, wallet: WalletStatus, ago: Ago, txid: Txid): string {

@@ -22,6 +22,7 @@ import type { Config } from '../config/types.js';
 import type { CoinLedger, LedgerLog } from '../ledger/coin-ledger.js';
 import { createListener } from '../notify/index.js';
 import type { ListenerStatus, NotificationListener } from '../notify/types.js';
+import type { BlockioNotificationApi } from '../notify/blockio-api.js';
 import { reconcileBroadcasts } from './broadcast-reconciler.js';
 import { acquireLease, checkLease, holderProcessIsGone, instanceId, releaseLease } from './lease.js';
 import { broadcastSettledCheck, leaseProblem, leaseTtlMs, requestTimeoutMs, SERVICE_LEASE, sendDeadline } from './timings.js';
@@ -193,6 +194,12 @@ export interface HelperServiceOptions {
   readonly manual?: boolean;
   /** A monotonic clock in ms (default `performance.now`): lease renewal ages and send deadlines. */
   readonly clock?: () => number;
+  /**
+   * block.io's API of a coin, for a `blockio-webhook` channel with `manage: true` (it creates the
+   * notification at start and deletes it at stop). Default: the coin's backend, when it offers
+   * `notificationApi()` (the block.io backend).
+   */
+  readonly blockioNotificationApi?: (coin: string) => BlockioNotificationApi | undefined;
 }
 
 /** Per-wallet broadcast back-off after node errors. */
@@ -461,11 +468,13 @@ export class HelperService {
     for (const [code, coin] of this.coins) {
       const notify = this.config.coins[code]?.walletnotify;
       if (!notify) continue;
+      const api = this.options.blockioNotificationApi?.(code) ?? notificationApiOf(coin.unfenced.backend);
       const listener = createListener(notify, (txid) => this.notified(code, txid), this.log, {
         onFatal: (error) => {
           this.log.error({ coin: code, err: error.message }, 'wallet-notification listener died');
           this.options.onCritical?.(error);
         },
+        ...(api ? { blockioWebhook: { api } } : {}),
       });
       await listener.start();
       coin.listener = listener;
@@ -861,6 +870,12 @@ export class HelperService {
  * with the chain not done, a broadcast waiting for a person, a withdrawal refused or queued for
  * longer than `stuckAgeMs`, a conflicted broadcast, dead-lettered events, a failed balance audit.
  */
+/** The block.io API a backend offers for managing webhooks (`notificationApi()`), if any. */
+function notificationApiOf(backend: object): BlockioNotificationApi | undefined {
+  const offer = (backend as { notificationApi?: unknown }).notificationApi;
+  return typeof offer === 'function' ? (offer as () => BlockioNotificationApi).call(backend) : undefined;
+}
+
 export function readinessReasons(
   state: ServiceState,
   lease: ServiceStatus['lease'],

@@ -5,6 +5,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { HandlerStatus } from '../events/dispatcher.js';
 import type { CoinStatus } from './helper-service.js';
+import type { ListenerStatus } from '../notify/types.js';
 import type { TransactionStats } from '../store/managed-transaction.js';
 
 export class ServiceMetrics {
@@ -25,6 +26,9 @@ export class ServiceMetrics {
   readonly auditShortfall: Gauge<'coin'>;
   readonly tipAge: Gauge<'coin'>;
   readonly ready: Gauge;
+  private readonly listenerUp: Gauge<'coin' | 'kind'>;
+  private readonly listenerSilence: Gauge<'coin' | 'kind'>;
+  private readonly listenerReconnects: Gauge<'coin' | 'kind'>;
   private readonly walletGauges: Record<
     'pending' | 'pendingBaseUnits' | 'pendingOldest' | 'held' | 'open' | 'vetting' | 'refused' | 'conflicted',
     Gauge<'coin' | 'wallet'>
@@ -181,6 +185,19 @@ export class ServiceMetrics {
         'Sent broadcasts conflicting with the best chain: their withdrawals may be unpaid.',
       ),
     };
+    const listenerGauge = (name: string, help: string) => new Gauge({ name, help, labelNames: ['coin', 'kind'], registers });
+    this.listenerUp = listenerGauge(
+      'cryptoassets_notification_listener_up',
+      '1 while the wallet-notification channel can receive (listening; subscribed for block.io); polling covers the rest.',
+    );
+    this.listenerSilence = listenerGauge(
+      'cryptoassets_notification_last_message_age_seconds',
+      'Seconds since anything arrived on the notification channel, keep-alives included (absent before the first).',
+    );
+    this.listenerReconnects = listenerGauge(
+      'cryptoassets_notification_listener_reconnects',
+      'Times the notification channel got its connection back (Redis, block.io WebSocket) since the start.',
+    );
     this.handlerBehind = new Gauge({
       name: 'cryptoassets_event_handler_lag_events',
       help: 'Events sequenced but not yet delivered to the handler.',
@@ -194,11 +211,20 @@ export class ServiceMetrics {
       registers,
     });
   }
+  private observeListener(coin: string, listener: ListenerStatus): void {
+    const labels = { coin, kind: listener.kind };
+    this.listenerUp.set(labels, listener.listening ? 1 : 0);
+    this.listenerReconnects.set(labels, listener.reconnects);
+    if (listener.lastMessageAt !== null)
+      this.listenerSilence.set(labels, Math.max(0, (Date.now() - Date.parse(listener.lastMessageAt)) / 1000));
+  }
+
   /** Set the gauges that describe the books and the handlers from a status snapshot. */
   observeStatus(coins: readonly CoinStatus[], handlers: readonly HandlerStatus[], ready: boolean): void {
     this.ready.set(ready ? 1 : 0);
     for (const coin of coins) {
       if (coin.tipAgeSeconds !== null) this.tipAge.set({ coin: coin.coin }, coin.tipAgeSeconds);
+      if (coin.listener) this.observeListener(coin.coin, coin.listener);
       for (const wallet of coin.wallets) {
         const labels = { coin: coin.coin, wallet: wallet.wallet };
         const g = this.walletGauges;

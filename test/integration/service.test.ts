@@ -14,6 +14,7 @@ import { StatusServer } from '../../src/service/status-server.js';
 import { sequenceEvents } from '../../src/events/event-store.js';
 import { enginesUnderTest } from '../helpers/engines.js';
 import { expectLedgerConsistent, openTestLedger, type TestLedger } from '../helpers/ledger.js';
+import { eventually } from '../helpers/waiting.js';
 
 const engines = await enginesUnderTest();
 
@@ -47,16 +48,6 @@ function serviceConfig(withHttpNotify: boolean): Config {
     status_server: { host: '127.0.0.1', port: 0 },
     service: { broadcast_period: 0.05, poll_period: 0.05, log_level: 'silent' },
   });
-}
-
-async function eventually<T>(probe: () => Promise<T | undefined | false>, what: string, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 describe.each(engines)('helper service on %s (in-memory chain)', (engine) => {

@@ -753,3 +753,57 @@ describe('docs/configuration.md', () => {
     expect(postgres?.coins.ltc?.backend).toMatchObject({ auth: { kind: 'password', username: 'cryptoassets', password: 'rpc' } });
   });
 });
+
+describe('block.io notification channels', () => {
+  const SECRET = 'f00dfeedf00dfeedf00dfeed';
+  const KEY = 'blockio-key-s3cret';
+
+  function withNotify(walletnotify: Record<string, unknown>, network = 'testnet'): Record<string, any> {
+    const raw = minimal();
+    raw.coins.ltc = { network, backend: { type: 'blockio', api_key: '${LTC_KEY}' }, walletnotify };
+    return raw;
+  }
+
+  it('builds both with their defaults, secrets from ${VAR}, and the block.io network name from the coin', () => {
+    const env = { LTC_KEY: KEY, HOOK_SECRET: SECRET };
+    const webhook = parseConfig(withNotify({ type: 'blockio-webhook', path_secret: '${HOOK_SECRET}' }), env);
+    expect(webhook.coins.ltc?.walletnotify).toEqual({
+      type: 'blockio-webhook',
+      pathSecret: SECRET,
+      host: '127.0.0.1',
+      port: 33233,
+      maxBodyBytes: 262_144,
+      manage: false,
+      publicUrl: null,
+    });
+    const socket = parseConfig(withNotify({ type: 'blockio-websocket', api_key: '${LTC_KEY}' }), env);
+    expect(socket.coins.ltc?.walletnotify).toEqual({
+      type: 'blockio-websocket',
+      url: 'wss://n.block.io/',
+      apiKey: KEY,
+      network: 'LTCTEST',
+      keepalivePeriodMs: 30_000,
+      missedKeepalives: 3,
+    });
+    const mainnet = parseConfig(withNotify({ type: 'blockio-websocket', api_key: 'k', keepalive_period: 5 }, 'mainnet'), env);
+    expect(mainnet.coins.ltc?.walletnotify).toMatchObject({ network: 'LTC', keepalivePeriodMs: 5_000 });
+    const text = JSON.stringify([redactConfig(webhook), redactConfig(socket)]);
+    expect(text).not.toContain(SECRET);
+    expect(text).not.toContain(KEY);
+  });
+
+  it('refuses a guessable path secret, manage without public_url and a non-WebSocket url, naming the key and never the value', () => {
+    const env = { LTC_KEY: KEY, SHORT: 'short-s3cret' };
+    const short = messageOf(() => parseConfig(withNotify({ type: 'blockio-webhook', path_secret: '${SHORT}' }), env));
+    expect(short).toMatch(/^config: coins\.ltc\.walletnotify\.path_secret: expected 16 to 128 letters/);
+    expect(short).not.toContain('short-s3cret');
+    expect(messageOf(() => parseConfig(withNotify({ type: 'blockio-webhook', path_secret: SECRET, manage: true }), env))).toBe(
+      'config: coins.ltc.walletnotify.public_url: required when manage is true',
+    );
+    expect(messageOf(() => parseConfig(withNotify({ type: 'blockio-websocket', api_key: 'k', url: 'https://n.block.io/' }), env))).toBe(
+      'config: coins.ltc.walletnotify.url: expected a ws:// or wss:// URL',
+    );
+    const missing = messageOf(() => parseConfig(withNotify({ type: 'blockio-websocket' }), env));
+    expect(missing).toBe('config: coins.ltc.walletnotify.api_key: required key is missing');
+  });
+});

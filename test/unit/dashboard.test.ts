@@ -199,6 +199,25 @@ describe('the dashboard page', () => {
     expect(html).toContain('>30 s ago</time>');
   });
 
+  it("shows a block.io WebSocket's state, the age of its last message and its reconnects", () => {
+    const listener = {
+      kind: 'blockio-websocket' as const,
+      state: 'reconnecting' as const,
+      listening: false,
+      endpoint: 'wss://n.block.io/ network LTCTEST',
+      received: 4,
+      rejected: 0,
+      handlerErrors: 0,
+      lastNotificationAt: '2026-01-02T11:50:00.000Z',
+      lastMessageAt: '2026-01-02T11:59:15.000Z',
+      reconnects: 2,
+      lastError: null,
+    };
+    const html = renderDashboard(status([coin({ listener })]), { explorerUrl: null, now: NOW });
+    expect(html).toContain('blockio-websocket wss://n.block.io/ network LTCTEST: <span class="warn">reconnecting</span>, 4 received');
+    expect(html).toMatch(/last message <time[^>]*>45 s ago<\/time>, 2 reconnects/);
+  });
+
   it('lists pending withdrawals with amounts and ages, links txids to the explorer, escapes everything', () => {
     const html = renderDashboard(
       status([

@@ -136,13 +136,16 @@ function checkNotifications(config: Config, record: (check: DoctorCheck) => void
       record({ name, ok: true, detail: 'not configured (the service finds deposits every poll period)' });
       continue;
     }
-    if (notify.type === 'http') {
+    if (notify.type === 'http' || notify.type === 'blockio-webhook') {
       const taken = ports.get(`${notify.port}`);
-      if (taken) record({ name, ok: false, detail: `http port ${notify.port} is also ${taken}'s` });
+      if (taken) record({ name, ok: false, detail: `${notify.type} port ${notify.port} is also ${taken}'s` });
       else if (notify.host !== 'localhost' && isIP(notify.host) === 0)
-        record({ name, ok: false, detail: `http host ${JSON.stringify(notify.host)} is not an IP address or localhost` });
-      else record({ name, ok: true, detail: `http on ${notify.host}:${notify.port}` });
+        record({ name, ok: false, detail: `${notify.type} host ${JSON.stringify(notify.host)} is not an IP address or localhost` });
+      else record({ name, ok: true, detail: `${notify.type} on ${notify.host}:${notify.port}` });
       ports.set(`${notify.port}`, `${code}'s walletnotify listener`);
+    } else if (notify.type === 'blockio-websocket') {
+      // Connecting would open a second subscription beside the running service's; the URL was validated.
+      record({ name, ok: true, detail: `blockio-websocket ${redactUrlPassword(notify.url)} network ${notify.network}` });
     } else if (notify.type === 'pipe') {
       const folder = dirname(notify.path);
       record(
