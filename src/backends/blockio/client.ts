@@ -66,9 +66,10 @@ export class BlockioRefusal extends BackendError {
  * so the ledger's batch splitting relies on these few patterns; anything else is `rejected`.
  */
 export function refusalCode(message: string): BackendErrorCode {
+  // The key first: "API Key invalid" is about the account, not the request.
+  if (/api key|not authori[sz]ed|api access/i.test(message)) return 'unauthorized';
   if (/insufficient|not enough|cannot withdraw funds without|maximum withdrawable balance/i.test(message)) return 'insufficient_funds';
   if (/invalid|must be|missing|minimum|too (many|long|short)|not a valid|already exists|duplicate/i.test(message)) return 'invalid_request';
-  if (/api key|not authori[sz]ed|network mismatch/i.test(message)) return 'wrong_network';
   return 'rejected';
 }
 

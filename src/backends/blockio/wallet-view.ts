@@ -48,6 +48,9 @@ interface RawTx {
   readonly outputs: readonly { readonly address: string | undefined; readonly amount: bigint }[];
 }
 
+/** Transactions with fewer confirmations are remembered in case they vanish (see `transaction`). */
+const REMEMBER_BELOW = 100;
+
 /** The label of the address block.io returns change to. */
 export const CHANGE_LABEL = 'default';
 
@@ -61,6 +64,8 @@ export class WalletView {
   readonly #labels = new Map<string, string>();
   /** Outputs of transactions our sends spent, by txid (a transaction's outputs never change). */
   readonly #spent = new Map<string, RawTx['outputs']>();
+  /** Transactions of the account read so far, to recognise one that later vanishes. */
+  readonly #seen = new Map<string, NetworkTransactionInfo>();
 
   constructor(client: BlockioClient, network: SignerNetwork, networkName: string, rules: AmountRules) {
     this.#client = client;
@@ -161,10 +166,29 @@ export class WalletView {
     return { height: 0, hash: bytesToHex(sha256(utf8ToBytes(`block.io tip ${this.#networkName} empty`))) };
   }
 
-  /** A transaction of the account, or undefined when block.io does not know it or it is not ours. */
+  /**
+   * A transaction of the account, or undefined when block.io does not know it or it is not ours.
+   * One that this process saw before and block.io no longer knows lost to a double spend (block.io
+   * forgets such transactions): it is reported as the node reports a conflict, with negative
+   * confirmations, so that the ledger reverses it. After a restart that memory is gone and the
+   * transaction reads as unknown (the service logs tracked transactions the backend does not know).
+   */
   async transaction(txid: string): Promise<NetworkTransactionInfo | undefined> {
     const raw = await this.#raw(txid);
-    if (!raw) return undefined;
+    if (!raw) {
+      const seen = this.#seen.get(txid);
+      if (!seen) return undefined;
+      const { blockHash: _hash, blockHeight: _height, ...rest } = seen;
+      return { ...rest, confirmations: -1 };
+    }
+    const info = await this.#decode(raw);
+    // Only shallow transactions can still vanish; forgetting deep ones bounds the memory.
+    if (info && info.confirmations < REMEMBER_BELOW) this.#seen.set(txid, info);
+    else this.#seen.delete(txid);
+    return info;
+  }
+
+  async #decode(raw: RawTx): Promise<NetworkTransactionInfo | undefined> {
     if (raw.outputs.some((output) => output.address !== undefined && !this.#labels.has(output.address))) {
       // An address created elsewhere (another process) since we last read the list.
       await this.refreshAddresses();
