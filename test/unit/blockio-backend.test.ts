@@ -3,7 +3,11 @@
  * prepared withdrawal before signing, the PIN, and a submit whose answer is lost.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { fileURLToPath } from 'node:url';
 import { OUTCOME_UNKNOWN, TXID_PATTERN } from '../../src/backends/backend.js';
+import { BlockioBackend } from '../../src/backends/blockio/index.js';
+import { createBackend } from '../../src/backends/factory.js';
+import { loadConfigFile } from '../../src/config/index.js';
 import { BlockioClient, BlockioRefusal } from '../../src/backends/blockio/client.js';
 import { decryptUserKey, publicKeyHex } from '../../src/backends/blockio/user-key.js';
 import { BackendError } from '../../src/domain/errors.js';
@@ -56,6 +60,26 @@ describe('block.io user key', () => {
     }
     expect(error).toMatchObject({ code: 'wrong_pin' });
     expect(String((error as Error).message)).not.toContain('wrong-pin-1234');
+  });
+});
+
+describe('block.io configuration', () => {
+  it('builds a BlockioBackend from examples/blockio.yaml, secrets from the environment', async () => {
+    const example = fileURLToPath(new URL('../../examples/blockio.yaml', import.meta.url));
+    const config = await loadConfigFile(example, { HOME: '/tmp', BLOCKIO_LTCTEST_KEY: 'key-from-env', BLOCKIO_PIN: 'pin-from-env' });
+    const coin = config.coins.ltc!;
+    expect(coin.backend).toEqual({
+      type: 'blockio',
+      apiKey: 'key-from-env',
+      pin: 'pin-from-env',
+      apiUrl: 'https://block.io/api/v2/',
+      timeoutMs: 30_000,
+      maxFee: 1_000_000n,
+    });
+    const backend = await createBackend('ltc', coin);
+    expect(backend).toBeInstanceOf(BlockioBackend);
+    expect(backend.kind).toBe('blockio');
+    await backend.close();
   });
 });
 
