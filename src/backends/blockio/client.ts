@@ -4,8 +4,9 @@
  * the `{status, data}` envelope.
  *
  * - One time limit per request (`AbortSignal.timeout`).
- * - Throttling (HTTP 419, 420, 429) is retried with back-off a bounded number of times; after
- *   that the call fails with `BackendError` `throttled` (retryable: nothing was done).
+ * - Throttling (HTTP 419, 420, 429) of a read is retried with back-off a bounded number of
+ *   times; after that, or at once for a submit, the call fails with `BackendError` `throttled`
+ *   (retryable: nothing was done).
  * - HTTP 5xx is `service_error`; a `fail` answer is `BlockioRefusal` carrying block.io's
  *   `error_message`, classified into the ledger's refusal codes where it can be.
  * - A request that is not idempotent (`submit_transaction`) is never retried, and its timeout or
@@ -99,8 +100,9 @@ export class BlockioClient {
       try {
         return await this.#once<T>(method, args, idempotent, options.notAfter);
       } catch (error) {
+        // A throttled request was not carried out; still, a submit is never sent a second time.
         const throttled = error instanceof BackendError && error.code === 'throttled';
-        if (!throttled || attempt >= retry.attempts) throw error;
+        if (!throttled || !idempotent || attempt >= retry.attempts) throw error;
         await new Promise((resolve) => setTimeout(resolve, retry.baseDelayMs * 2 ** (attempt - 1)));
       }
     }
