@@ -265,6 +265,7 @@ Exit codes: 0 ok, 1 refused, 2 service critical failure, 64 usage, 69 database o
     .description('a narrated tour of the ledger on SQLite and the in-memory chain (--live: a real regtest node)')
     .option('--database <file>', 'SQLite file to use (default: a temporary file, removed afterwards)')
     .option('--live', 'start a Litecoin Core regtest node and the helper service, and show it all live')
+    .option('--backend <name>', 'backend of the offline tour: memory, or blockio-fake (a fake block.io on 127.0.0.1)', 'memory')
     .action(function (this: Command) {
       return run(() => demoCommand(io, this.opts()))();
     });

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { Address, OutScript, p2wpkh, Transaction } from '@scure/btc-signer';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
-import type { SignerNetwork } from '../../../src/backends/blockio/network.js';
+import type { SignerNetwork } from '../../backends/blockio/network.js';
 
 /** One output of a fake transaction. */
 export interface FakeOutput {
