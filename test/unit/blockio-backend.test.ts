@@ -167,6 +167,16 @@ describe('BlockioBackend on the fake block.io', () => {
       expect(result.fee).toBeGreaterThan(0n);
     });
 
+    it("books block.io's own fee output with the network fee, once", async () => {
+      pair = await startBlockioPair({}, { blockioFee: 5_000n });
+      pair.fake.fund(50_000_000n);
+      const result = await pair.backend.sendMany([{ address: pair.fake.externalAddress(), amount: 1_000_000n }], { comment: 'fee' });
+      const onChain = pair.fake.chain.get(result.txid)!;
+      const inputSum = onChain.inputs.reduce((sum, input) => sum + pair!.fake.chain.get(input.txid)!.outputs[input.vout]!.amount, 0n);
+      const outputSum = onChain.outputs.reduce((sum, output) => sum + output.amount, 0n);
+      expect(result.fee).toBe(inputSum - outputSum + 5_000n);
+    });
+
     const tampers: [Tamper, string][] = [
       ['extra_output', 'preparation_tampered'],
       ['changed_amount', 'preparation_tampered'],
@@ -266,6 +276,17 @@ describe('BlockioBackend on the fake block.io', () => {
       // A label block.io would refuse is replaced by a digest of it.
       const odd = await backend.createAddress('label with spaces/and:colons');
       expect(odd).not.toBe(first);
+      // `default` is block.io's change address: a deposit address must never be it.
+      const named = await backend.createAddress('default');
+      const account = await backend.createAddress('Default');
+      expect(new Set([first, odd, named, account]).size).toBe(4);
+      const addresses = (
+        await new BlockioClient({ apiUrl: pair!.fake.apiUrl, apiKey: FAKE_API_KEY, timeoutMs: 5_000 }).call<{
+          addresses: { address: string; label: string }[];
+        }>('get_my_addresses')
+      ).addresses;
+      const defaultAddress = addresses.find((entry) => entry.label === 'default')!.address;
+      expect([named, account]).not.toContain(defaultAddress);
     });
   });
 });

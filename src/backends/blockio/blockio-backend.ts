@@ -12,6 +12,8 @@
  * only as confirmations falling back (`removed` is always empty).
  */
 import { performance } from 'node:perf_hooks';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
 import type {
   ChainChanges,
   ChainTip,
@@ -33,7 +35,7 @@ import { BlockioClient, BlockioRefusal, type BlockioRetryPolicy } from './client
 import { blockioNetworkName, signerNetwork, type SignerNetwork } from './network.js';
 import { checkPreparation, signPreparation, type Preparation } from './preparation.js';
 import { decryptUserKey } from './user-key.js';
-import { garbage, WalletView, type ListedTx } from './wallet-view.js';
+import { CHANGE_LABEL, garbage, WalletView, type ListedTx } from './wallet-view.js';
 
 /** Options of `new BlockioBackend`. */
 export interface BlockioBackendOptions {
@@ -92,13 +94,16 @@ export class BlockioBackend implements CoinBackend {
 
   /**
    * A new address of the account with `label`. block.io's labels are unique per account and
-   * limited to letters, digits and `_-.@`; a label outside that is replaced by a digest of it.
+   * limited to letters, digits and `_-.@`; a label outside that (or `default`, block.io's own
+   * address) is replaced by a digest of it.
    * When block.io already has the label (our earlier call succeeded but its answer was lost),
    * that address is returned: the same label is the same request.
    */
   async createAddress(label: string): Promise<string> {
     this.#ensureOpen();
-    const blockioLabel = /^[A-Za-z0-9_.@-]{1,64}$/.test(label) ? label : `x-${hashLabel(label)}`;
+    // `default` is block.io's own address, where change goes: never hand it out for deposits.
+    const usable = /^[A-Za-z0-9_.@-]{1,64}$/.test(label) && label.toLowerCase() !== CHANGE_LABEL;
+    const blockioLabel = usable ? label : `x-${bytesToHex(sha256(utf8ToBytes(label))).slice(0, 32)}`;
     let address: unknown;
     try {
       const data = await this.#client.call<{ network?: unknown; address?: unknown }>('get_new_address', { label: blockioLabel });
@@ -351,10 +356,4 @@ function checkTxid(txid: string): void {
 
 function deadlinePassed(): BackendError {
   return new BackendError('block.io withdrawal not sent: its deadline had passed', { retryable: true, code: DEADLINE_PASSED });
-}
-
-function hashLabel(label: string): string {
-  let hash = 0n;
-  for (const char of label) hash = (hash * 131n + BigInt(char.codePointAt(0)!)) % 2n ** 61n;
-  return hash.toString(36);
 }

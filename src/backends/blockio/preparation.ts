@@ -147,9 +147,13 @@ export function checkPreparation(preparation: Preparation, context: PreparationC
     if (input.input_index !== i) throw tampered(`input ${i} is numbered ${input.input_index}`);
     if (!context.isOurs(input.spending_address)) throw tampered(`input ${i} spends ${input.spending_address}, not an address of ours`);
     const data = preparation.input_address_data.find((candidate) => candidate.address === input.spending_address);
-    if (!data || data.address_type !== 'WITNESS_V0' || data.required_signatures !== 2 || data.public_keys.length !== 2) {
-      throw tampered(`input ${i}'s address is not a 2-of-2 witness multisig address`);
-    }
+    if (!data) throw tampered(`input ${i}'s address is not described`);
+    // P2SH inputs (block.io's Dogecoin addresses) would make the txid depend on block.io's
+    // signature, so an interrupted submit could not be reconciled by txid: not supported.
+    if (data.address_type !== 'WITNESS_V0')
+      throw tampered(`input ${i}'s address type ${data.address_type} is not supported (only WITNESS_V0)`);
+    if (data.required_signatures !== 2 || data.public_keys.length !== 2)
+      throw tampered(`input ${i}'s address is not a 2-of-2 multisig address`);
     if (!data.public_keys.includes(preparation.user_key.public_key)) throw tampered(`input ${i}'s address does not hold our key`);
     const multisig = p2ms(
       2,
