@@ -74,7 +74,7 @@ describe('block.io configuration', () => {
       pin: 'pin-from-env',
       apiUrl: 'https://block.io/api/v2/',
       timeoutMs: 30_000,
-      maxFee: 1_000_000n,
+      maxFee: 500_000n,
     });
     const backend = await createBackend('ltc', coin);
     expect(backend).toBeInstanceOf(BlockioBackend);
