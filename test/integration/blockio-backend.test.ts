@@ -4,17 +4,23 @@
  * submit whose answer is lost reconciled without a second send, a tampered preparation refused.
  * `verifyLedger` holds after each scenario, on every engine under test.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CryptoAssets } from '../../src/app.js';
+import { runCli } from '../../src/cli/program.js';
 import { syncWithChain } from '../../src/ledger/chain-sync.js';
 import type { CoinLedger } from '../../src/ledger/coin-ledger.js';
 import { reconcileBroadcasts } from '../../src/service/broadcast-reconciler.js';
 import { createTestDatabase, enginesUnderTest, type TestDatabase } from '../helpers/engines.js';
 import { expectLedgerConsistent } from '../helpers/ledger.js';
-import { startBlockioPair, type BlockioPair } from '../fakes/blockio/harness.js';
+import { FAKE_API_KEY, FAKE_PIN, startBlockioPair, type BlockioPair } from '../fakes/blockio/harness.js';
 
 const engines = await enginesUnderTest();
 const quiet = { trace() {}, debug() {}, info() {}, warn() {}, error() {} };
+const dir = mkdtempSync(join(tmpdir(), 'cryptoassets-blockio-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe.each(engines)('ledger on block.io (fake) on %s', (engine) => {
   let database: TestDatabase;
@@ -174,5 +180,37 @@ describe.each(engines)('ledger on block.io (fake) on %s', (engine) => {
     expect(sent.status).toBe('sent');
     if (sent.status !== 'sent') return;
     expect(pair.fake.chain.get(sent.broadcast.txid!)?.outputs).toContainEqual({ address: to, amount: 2_000_000n });
+  });
+
+  it('doctor reaches block.io with the configured key and reports the account; a refused key fails without the key', async () => {
+    await open();
+    pair.fake.fund(2_000_000n);
+    const url = engine === 'sqlite' ? `sqlite:${database.location}` : database.location;
+    const path = join(dir, `doctor-${engine}.yaml`);
+    const backend = `{type: blockio, api_key: "\${BLOCKIO_KEY}", pin: "\${BLOCKIO_PIN}", api_url: "${pair.fake.apiUrl}"}`;
+    writeFileSync(
+      path,
+      `database:\n  url: "${url}"\ncoins:\n  ltc: {network: testnet, backend: ${backend}}\nstatus_server: {enabled: false}\n`,
+    );
+    const run = async (key: string) => {
+      let out = '';
+      let err = '';
+      const code = await runCli(['node', 'cryptoassets', 'doctor', '-c', path], {
+        out: (text) => (out += text),
+        err: (text) => (err += text),
+        env: { BLOCKIO_KEY: key, BLOCKIO_PIN: FAKE_PIN },
+      });
+      return { code, out, err };
+    };
+    const ok = await run(FAKE_API_KEY);
+    expect(ok.err).toBe('');
+    expect(ok.out).toContain('ok   ltc node: blockio backend reachable, tip at height 1');
+    expect(ok.out).toContain('ok   ltc wallet: loaded, holds 0.02000000 ltc');
+    expect(ok.code).toBe(0);
+    const refused = await run('a-refused-key-77');
+    expect(refused.code).toBe(1);
+    expect(refused.out).toMatch(/\nFAIL ltc node: .*API Key invalid/);
+    expect(refused.out + refused.err).not.toContain('a-refused-key-77');
+    expect(refused.out + refused.err).not.toContain(FAKE_PIN);
   });
 });

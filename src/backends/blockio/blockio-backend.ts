@@ -147,8 +147,8 @@ export class BlockioBackend implements CoinBackend {
       priority: 'low',
     });
     if (!this.#addressesRead) await this.#readAddresses();
-    const ownedChange = preparation.outputs?.filter((o) => o.output_category === 'change').map((o) => o.receiving_address) ?? [];
-    if (ownedChange.some((address) => !this.#view.isOurs(address))) await this.#view.refreshAddresses();
+    const changeAddresses = preparation.outputs?.filter((o) => o.output_category === 'change').map((o) => o.receiving_address) ?? [];
+    if (changeAddresses.some((address) => !this.#view.isOurs(address))) await this.#view.refreshAddresses();
     const checked = checkPreparation(preparation, {
       requested: outputs,
       network: this.#signer,
