@@ -134,6 +134,17 @@ describe('BlockioBackend on the fake block.io', () => {
       expect(await failure(dead.call('get_balance'))).toMatchObject({ code: 'node_unreachable', retryable: true });
     });
 
+    it('drops an answer over the size cap (answer_too_large) and quotes block.io messages on one short line', async () => {
+      const { fake } = await funded();
+      const capped = new BlockioClient({ apiUrl: fake.apiUrl, apiKey: FAKE_API_KEY, timeoutMs: 5_000, maxAnswerBytes: 64 });
+      expect(await failure(capped.call('get_balance'))).toMatchObject({ code: 'answer_too_large', retryable: true });
+      const client = new BlockioClient({ apiUrl: fake.apiUrl, apiKey: FAKE_API_KEY, timeoutMs: 5_000 });
+      fake.faults.failNext('get_balance', `first line\nsecond line ${'x'.repeat(1_000)}`);
+      const error = (await failure(client.call('get_balance'))) as BlockioRefusal;
+      expect(error.blockioMessage).toMatch(/^first line second line x+…$/);
+      expect(error.blockioMessage.length).toBeLessThanOrEqual(301);
+    });
+
     it('never puts the API key or the PIN in an error, even when block.io echoes them', async () => {
       const { fake, backend } = await funded();
       fake.faults.failNext('get_balance', `API key ${FAKE_API_KEY} with PIN ${FAKE_PIN} is not allowed.`);

@@ -16,7 +16,7 @@
  *   ever echo it).
  */
 import { performance } from 'node:perf_hooks';
-import { DEADLINE_PASSED, OUTCOME_UNKNOWN } from '../backend.js';
+import { ANSWER_TOO_LARGE, DEADLINE_PASSED, OUTCOME_UNKNOWN } from '../backend.js';
 import { BackendError, type BackendErrorCode } from '../../domain/errors.js';
 
 /** Retry policy of throttled requests. */
@@ -39,7 +39,15 @@ export interface BlockioClientOptions {
   readonly secrets?: readonly string[];
   readonly timeoutMs: number;
   readonly retry?: BlockioRetryPolicy;
+  /** Largest answer read, in bytes; a larger one fails with `answer_too_large`. Default 32 MiB. */
+  readonly maxAnswerBytes?: number;
 }
+
+/** Default answer cap: far above any answer of a page or a transaction, far below the heap. */
+export const BLOCKIO_MAX_ANSWER_BYTES = 32 * 1024 * 1024;
+
+/** Longest `error_message` quoted in an error: one line, never a page of HTML. */
+const MESSAGE_MAX = 300;
 
 /** Per-call options. */
 export interface BlockioCallOptions {
@@ -126,8 +134,9 @@ export class BlockioClient {
     let body: string;
     try {
       response = await fetch(url, init);
-      body = await response.text();
+      body = await this.#readCapped(response, method, idempotent);
     } catch (error) {
+      if (error instanceof BackendError) throw error;
       throw this.#transportError(method, error, idempotent);
     }
     if (THROTTLE_STATUSES.has(response.status)) {
@@ -135,7 +144,7 @@ export class BlockioClient {
     }
     const envelope = parseEnvelope(body);
     if (envelope?.status === 'fail') {
-      const message = this.redact(String(envelope.data?.error_message ?? 'no error_message given'));
+      const message = this.redact(oneLine(String(envelope.data?.error_message ?? 'no error_message given')));
       throw new BlockioRefusal(method, message, refusalCode(message));
     }
     if (response.status >= 500) {
@@ -151,6 +160,25 @@ export class BlockioClient {
       });
     }
     return envelope.data as T;
+  }
+
+  /** The body as text, abandoned as soon as it passes the cap (nothing beyond it is held). */
+  async #readCapped(response: Response, method: string, idempotent: boolean): Promise<string> {
+    const cap = this.#options.maxAnswerBytes ?? BLOCKIO_MAX_ANSWER_BYTES;
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    for await (const chunk of response.body ?? []) {
+      size += chunk.byteLength;
+      if (size > cap) {
+        await response.body?.cancel().catch(() => undefined);
+        throw new BackendError(`block.io answered ${method} with more than ${cap} bytes`, {
+          retryable: idempotent,
+          code: idempotent ? ANSWER_TOO_LARGE : OUTCOME_UNKNOWN,
+        });
+      }
+      chunks.push(chunk);
+    }
+    return Buffer.concat(chunks).toString('utf8');
   }
 
   #transportError(method: string, error: unknown, idempotent: boolean): BackendError {
@@ -182,6 +210,11 @@ function parseEnvelope(body: string): Envelope | undefined {
   } catch {
     return undefined;
   }
+}
+
+function oneLine(text: string): string {
+  const line = text.replace(/\s+/g, ' ').trim();
+  return line.length > MESSAGE_MAX ? `${line.slice(0, MESSAGE_MAX)}…` : line;
 }
 
 /** The message of a fetch failure, which hides the socket error in `cause`; never the URL. */
