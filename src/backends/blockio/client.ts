@@ -1,7 +1,8 @@
 /**
  * A client of block.io's API v2: `METHOD/` below a base URL, the API key as `api_key` in the
- * query string, GET without arguments and POST with a JSON body otherwise, and every answer in
- * the `{status, data}` envelope.
+ * query string, GET without arguments and POST with a form body otherwise (as block.io's own
+ * clients send it; a structured argument such as `transaction_data` goes as JSON text), and
+ * every answer in the `{status, data}` envelope.
  *
  * - One time limit per request (`AbortSignal.timeout`).
  * - Throttling (HTTP 419, 420, 429) of a read is retried with back-off a bounded number of
@@ -93,7 +94,7 @@ export class BlockioClient {
   }
 
   /**
-   * Call `method` with `args` (GET without, POST with a JSON body) and return `data` of a
+   * Call `method` with `args` (GET without, POST with a form body) and return `data` of a
    * `success` answer.
    * @throws BlockioRefusal for a `fail` answer; BackendError otherwise (see the module comment).
    */
@@ -122,8 +123,8 @@ export class BlockioClient {
     const hasArgs = Object.keys(args).length > 0;
     const init: RequestInit = {
       method: hasArgs ? 'POST' : 'GET',
-      headers: { accept: 'application/json', ...(hasArgs ? { 'content-type': 'application/json' } : {}) },
-      ...(hasArgs ? { body: JSON.stringify(args) } : {}),
+      headers: { accept: 'application/json', ...(hasArgs ? { 'content-type': 'application/x-www-form-urlencoded' } : {}) },
+      ...(hasArgs ? { body: formBody(args) } : {}),
       signal: AbortSignal.timeout(this.#options.timeoutMs),
     };
     // Checked synchronously right before the request leaves: past it, nothing is sent.
@@ -210,6 +211,14 @@ function parseEnvelope(body: string): Envelope | undefined {
   } catch {
     return undefined;
   }
+}
+
+function formBody(args: Record<string, unknown>): string {
+  const form = new URLSearchParams();
+  for (const [name, value] of Object.entries(args)) {
+    form.set(name, typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value));
+  }
+  return form.toString();
 }
 
 function oneLine(text: string): string {
