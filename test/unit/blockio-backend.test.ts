@@ -255,6 +255,21 @@ describe('BlockioBackend on the fake block.io', () => {
       expect(await backend.findByComment('never sent')).toBeUndefined();
     });
 
+    it('does not retry a throttled submit: throttled, retryable, sent once when tried again', async () => {
+      const { fake, backend } = await funded();
+      fake.faults.throttleNext(1, 429, 'submit_transaction');
+      const to = fake.externalAddress();
+      expect(await failure(backend.sendMany([{ address: to, amount: 1_000_000n }], { comment: 'throttled' }))).toMatchObject({
+        code: 'throttled',
+        retryable: true,
+      });
+      expect(fake.requests.get('submit_transaction')).toBe(1);
+      expect(fake.chain.newestFirst().some((tx) => tx.outputs.some((output) => output.address === to))).toBe(false);
+      const sent = await backend.sendMany([{ address: to, amount: 1_000_000n }], { comment: 'throttled, again' });
+      expect(fake.chain.get(sent.txid)?.outputs).toContainEqual({ address: to, amount: 1_000_000n });
+      expect(fake.requests.get('submit_transaction')).toBe(2);
+    });
+
     it('maps block.io refusals of a batch to the ledger refusal codes (nothing sent)', async () => {
       const { fake, backend } = await funded();
       fake.faults.failNext('prepare_transaction', 'Invalid address: xyz.');

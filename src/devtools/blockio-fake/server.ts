@@ -66,8 +66,8 @@ interface Prepared {
 export interface FakeBlockioFaults {
   /** Answer the next request to `method` with `{status: 'fail'}` and this message. */
   failNext(method: string, message: string): void;
-  /** Answer the next `count` requests (any method) with HTTP `status` (419, 420, 429) and no envelope. */
-  throttleNext(count: number, status?: number): void;
+  /** Answer the next `count` requests (to `method`, or any) with HTTP `status` (419, 420, 429) and no envelope. */
+  throttleNext(count: number, status?: number, method?: string): void;
   /** Answer the next request to `method` with HTTP 500. */
   serverErrorNext(method: string): void;
   /** Record the next submitted transaction, then never answer (the client times out). */
@@ -154,13 +154,15 @@ export async function startFakeBlockio(options: FakeBlockioOptions): Promise<Fak
   const serverErrors = new Set<string>();
   let throttled = 0;
   let throttleStatus = 429;
+  let throttleMethod: string | undefined;
   let hangSubmit = false;
   let tamper: Tamper | undefined;
   const faults: FakeBlockioFaults = {
     failNext: (method, message) => void failures.set(method, message),
-    throttleNext: (count, status = 429) => {
+    throttleNext: (count, status = 429, method) => {
       throttled = count;
       throttleStatus = status;
+      throttleMethod = method;
     },
     serverErrorNext: (method) => void serverErrors.add(method),
     hangAfterNextSubmit: () => {
@@ -491,7 +493,7 @@ export async function startFakeBlockio(options: FakeBlockioOptions): Promise<Fak
       response.writeHead(status, { 'content-type': 'application/json' });
       response.end(typeof body === 'string' ? body : JSON.stringify(body));
     };
-    if (throttled > 0) {
+    if (throttled > 0 && (throttleMethod === undefined || throttleMethod === method)) {
       throttled--;
       reply(throttleStatus, 'Too Many Requests');
       return;
