@@ -3,9 +3,9 @@
  * backend gets its own simulated chain, reachable for demos and tests through `memoryChainOf`.
  */
 import type { BackendConfig, CoinConfig } from '../config/types.js';
-import { ConfigError } from '../domain/errors.js';
 import type { CoinBackend } from './backend.js';
 import { BitcoindBackend } from './bitcoind/index.js';
+import { BlockioBackend } from './blockio/index.js';
 import { MemoryBackend, MemoryChain } from './memory/index.js';
 
 const chains = new WeakMap<MemoryBackend, MemoryChain>();
@@ -28,7 +28,7 @@ export async function createBackend(code: string, coin: CoinConfig): Promise<Coi
     case 'bitcoind':
       return new BitcoindBackend({ config, coin: coin.coin, network: coin.network });
     case 'blockio':
-      throw new ConfigError(`coins.${code}.backend.type`, 'the blockio backend is not available in this version');
+      return new BlockioBackend({ config, coin: coin.coin, network: coin.network });
   }
 }
 

@@ -268,6 +268,11 @@ function commandSpecs(io: CliIo): readonly CommandSpec[] {
       options: [
         { flags: '--database <file>', description: 'SQLite file to use (default: a temporary file, removed afterwards)' },
         { flags: '--live', description: 'start a Litecoin Core regtest node and the helper service, and show it all live' },
+        {
+          flags: '--backend <name>',
+          description: 'backend of the offline tour: memory, or blockio-fake (a fake block.io on 127.0.0.1)',
+          default: 'memory',
+        },
       ],
       run: (options) => demoCommand(io, options),
     },

@@ -271,6 +271,7 @@ function buildBackend(raw: RawCoin['backend'], path: PathSegment[], paths: PathR
         ...(raw.pin === undefined ? {} : { pin: raw.pin }),
         apiUrl: raw.api_url ?? DEFAULTS.backend.blockio.apiUrl,
         timeoutMs: raw.timeout_ms ?? DEFAULTS.backend.blockio.timeoutMs,
+        maxFee: raw.max_fee ?? DEFAULTS.backend.blockio.maxFee,
       };
     case 'bitcoind': {
       const before = problems.size;

@@ -16,7 +16,7 @@ export const DEFAULTS = {
   backend: {
     memory: { feePerOutput: 1000n, initialBlocks: 0 },
     bitcoind: { timeoutMs: 30_000, addressType: 'bech32' as BitcoindAddressType, maxAnswerBytes: 64 * 1024 * 1024 },
-    blockio: { apiUrl: 'https://block.io/api/v2/', timeoutMs: 30_000 },
+    blockio: { apiUrl: 'https://block.io/api/v2/', timeoutMs: 30_000, maxFee: 1_000_000n },
   },
   walletnotify: {
     http: { host: '127.0.0.1', port: 28882 },

@@ -187,6 +187,7 @@ const blockioBackend = z.strictObject({
   pin: text().optional(),
   api_url: httpUrl().optional(),
   timeout_ms: timeoutMs().optional(),
+  max_fee: baseUnits().optional(),
 });
 
 /** The node or service behind a coin, chosen by `type`. */

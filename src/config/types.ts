@@ -109,6 +109,11 @@ export interface BlockioBackendConfig {
   readonly pin?: string;
   readonly apiUrl: string;
   readonly timeoutMs: number;
+  /**
+   * Largest fee of one withdrawal batch (network fee plus block.io's fee), in base units; a
+   * preparation above it is refused before signing.
+   */
+  readonly maxFee: bigint;
 }
 
 /** The channel over which the node's `-walletnotify` hook reaches us. */

@@ -64,6 +64,13 @@ export const BACKEND_ERROR_CODES = [
   'invalid_request',
   'invalid_cursor',
   'tip_moving',
+  // block.io
+  'throttled',
+  'service_error',
+  'rejected',
+  'preparation_tampered',
+  'fee_above_maximum',
+  'wrong_pin',
   // JSON-RPC errors of bitcoind
   'rpc_error',
   'rpc_misc_error',

@@ -179,13 +179,23 @@ describe('cryptoassets command line', () => {
     }
   });
 
-  it('runs the demo end to end', async () => {
-    const result = await cli(['demo']);
+  it.each([
+    [['demo'], 'BTC', 'on an in-memory chain'],
+    [['demo', '--backend', 'blockio-fake'], 'LTC', 'on block.io: a fake block.io at http://127.0.0.1:'],
+  ])('runs the demo end to end: %j', async (args, unit, backend) => {
+    const result = await cli(args);
     expect(result.err).toBe('');
     expect(result.code).toBe(0);
-    expect(result.out).toContain('block 3: balance 0.50000000 BTC');
+    expect(result.out).toContain(backend);
+    expect(result.out).toContain(`block 3: balance 0.50000000 ${unit}`);
     expect(result.out).toContain('with 3 withdrawals');
     expect(result.out).toContain(': consistent');
+  });
+
+  it('refuses an unknown demo backend with a usage error', async () => {
+    const wrong = await cli(['demo', '--backend', 'nope']);
+    expect(wrong.code).toBe(64);
+    expect(wrong.err).toBe('cryptoassets: demo --backend must be one of memory, blockio-fake (and memory with --live)\n');
   });
 
   it.runIf(litecoindAvailable() || INTEGRATION_REQUIRED)('runs the live demo against its own regtest node', async () => {

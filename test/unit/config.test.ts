@@ -158,7 +158,14 @@ describe('loadConfigFile', () => {
             networks: { mainnet: { name: 'mainnet', p2pkh: 50, p2sh: [55, 5], bech32: 'myc' } },
           },
           network: { name: 'mainnet', p2pkh: 50, p2sh: [55, 5], bech32: 'myc' },
-          backend: { type: 'blockio', apiKey: 'key-123', pin: '0000', apiUrl: 'https://block.io/api/v2/', timeoutMs: 30_000 },
+          backend: {
+            type: 'blockio',
+            apiKey: 'key-123',
+            pin: '0000',
+            apiUrl: 'https://block.io/api/v2/',
+            timeoutMs: 30_000,
+            maxFee: 1_000_000n,
+          },
         },
       },
       events: {
@@ -320,7 +327,13 @@ describe('parseConfig', () => {
       addressType: 'bech32',
     });
     expect(config.coins.ltc?.walletnotify).toEqual({ type: 'redis', url: 'redis://127.0.0.1:6379', channel: 'ltc-tx' });
-    expect(config.coins.doge?.backend).toEqual({ type: 'blockio', apiKey: 'k', apiUrl: 'https://block.io/api/v2/', timeoutMs: 30_000 });
+    expect(config.coins.doge?.backend).toEqual({
+      type: 'blockio',
+      apiKey: 'k',
+      apiUrl: 'https://block.io/api/v2/',
+      timeoutMs: 30_000,
+      maxFee: 1_000_000n,
+    });
     expect(config.coins.doge?.walletnotify).toEqual({ type: 'http', host: '127.0.0.1', port: 28882 });
   });
 

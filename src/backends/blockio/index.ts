@@ -1,0 +1,4 @@
+/** The block.io backend: API client, user key, checks of prepared withdrawals. */
+export { BlockioBackend, LISTING_OVERLAP, type BlockioBackendOptions } from './blockio-backend.js';
+export { BlockioClient, BlockioRefusal, type BlockioClientOptions } from './client.js';
+export { blockioNetworkName } from './network.js';

@@ -1,0 +1,198 @@
+/**
+ * A `prepare_transaction` answer, checked before anything is signed, then signed.
+ *
+ * block.io builds the transaction and the client signs it: whoever controls the answer (a
+ * compromised service, a proxy, a bug) chooses what our signature pays. So nothing in it is
+ * taken on trust: the transaction is rebuilt from its inputs and outputs and must be exactly
+ * the requested outputs (same addresses, same amounts, each once), plus at most one change
+ * output to an address of our own account, plus block.io's fee output if any; the network fee
+ * (inputs − outputs) must be at most the configured maximum; the rebuilt transaction's id must
+ * be the one block.io expects. Only then is each input signed with the user key, and only the
+ * inputs whose 2-of-2 script holds that key.
+ */
+import { p2ms, p2wsh, SigHash, Transaction } from '@scure/btc-signer';
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
+import type { SendOutputRequest } from '../backend.js';
+import { parseAmount, type AmountRules } from '../../domain/amounts.js';
+import { BackendError } from '../../domain/errors.js';
+import type { SignerNetwork } from './network.js';
+import type { EncryptedUserKey } from './user-key.js';
+
+/** One input of a preparation. */
+export interface PreparedInput {
+  readonly input_index: number;
+  readonly previous_txid: string;
+  readonly previous_output_index: number;
+  readonly input_value: string;
+  readonly spending_address: string;
+}
+
+/** One output of a preparation; `output_category` is `user-specified`, `change` or `blockio-fee`. */
+export interface PreparedOutput {
+  readonly output_index: number;
+  readonly output_category: string;
+  readonly output_value: string;
+  readonly receiving_address: string;
+}
+
+/** How an input's address is made. */
+export interface InputAddressData {
+  readonly required_signatures: number;
+  readonly public_keys: readonly string[];
+  readonly address: string;
+  readonly address_type: string;
+}
+
+/** The `data` of a `prepare_transaction` answer. */
+export interface Preparation {
+  readonly network: string;
+  readonly tx_type: string;
+  readonly inputs: readonly PreparedInput[];
+  readonly outputs: readonly PreparedOutput[];
+  readonly input_address_data: readonly InputAddressData[];
+  readonly user_key: EncryptedUserKey;
+  readonly expected_unsigned_txid?: string;
+}
+
+/** What the checks established. */
+export interface CheckedPreparation {
+  /** Inputs − outputs. */
+  readonly networkFee: bigint;
+  /** block.io's own fee output, 0 when there is none. */
+  readonly blockioFee: bigint;
+  /** The unsigned transaction, rebuilt by us. */
+  readonly tx: Transaction;
+  /** The txid the transaction will have: its inputs are segwit, so signatures do not change it. */
+  readonly txid: string;
+  readonly inputValues: readonly bigint[];
+  readonly witnessScripts: readonly Uint8Array[];
+}
+
+/** What the checks need to know besides the preparation. */
+export interface PreparationContext {
+  readonly requested: readonly SendOutputRequest[];
+  readonly network: SignerNetwork;
+  readonly networkName: string;
+  readonly rules: AmountRules;
+  /** Whether an address belongs to our account. */
+  readonly isOurs: (address: string) => boolean;
+  /** Largest network fee plus block.io fee of one batch, base units. */
+  readonly maxFee: bigint;
+}
+
+/** The typed refusal of a preparation; nothing was signed or submitted. */
+export function tampered(detail: string): BackendError {
+  return new BackendError(`block.io's prepared transaction was refused before signing: ${detail}`, {
+    retryable: false,
+    code: 'preparation_tampered',
+  });
+}
+
+/**
+ * Check a preparation against the request and rebuild its unsigned transaction.
+ * @throws BackendError `preparation_tampered` or `fee_above_maximum`.
+ */
+export function checkPreparation(preparation: Preparation, context: PreparationContext): CheckedPreparation {
+  if (preparation.network !== context.networkName) throw tampered(`network ${preparation.network}, not ${context.networkName}`);
+  if (preparation.tx_type !== 'basic') throw tampered(`transaction type ${preparation.tx_type}`);
+  const amount = (text: string): bigint => {
+    try {
+      return parseAmount(text, context.rules);
+    } catch {
+      throw tampered(`amount ${JSON.stringify(text)} is not valid`);
+    }
+  };
+
+  // Outputs: each requested one exactly once, in any order; the rest change or block.io's fee.
+  const unmatched = context.requested.map((output) => ({ ...output }));
+  let changeOutputs = 0;
+  let blockioFee = 0n;
+  let outputSum = 0n;
+  for (const output of preparation.outputs) {
+    const value = amount(output.output_value);
+    outputSum += value;
+    if (output.output_category === 'user-specified') {
+      const index = unmatched.findIndex((wanted) => wanted.address === output.receiving_address && wanted.amount === value);
+      if (index < 0)
+        throw tampered(`output ${output.output_index} pays ${output.output_value} to ${output.receiving_address}, which was not requested`);
+      unmatched.splice(index, 1);
+    } else if (output.output_category === 'change') {
+      if (!context.isOurs(output.receiving_address))
+        throw tampered(`change goes to ${output.receiving_address}, not an address of this account`);
+      changeOutputs++;
+    } else if (output.output_category === 'blockio-fee') {
+      blockioFee += value;
+    } else {
+      throw tampered(`output ${output.output_index} has the unknown category ${output.output_category}`);
+    }
+  }
+  if (unmatched.length > 0) throw tampered(`${unmatched.length} requested output(s) missing`);
+  if (changeOutputs > 1) throw tampered(`${changeOutputs} change outputs`);
+
+  const inputValues = preparation.inputs.map((input) => amount(input.input_value));
+  const inputSum = inputValues.reduce((sum, value) => sum + value, 0n);
+  const networkFee = inputSum - outputSum;
+  if (networkFee <= 0n) throw tampered(`inputs ${inputSum} do not exceed outputs ${outputSum}`);
+  if (networkFee + blockioFee > context.maxFee) {
+    throw new BackendError(`block.io's prepared fee ${networkFee + blockioFee} is above max_fee ${context.maxFee}; nothing was sent`, {
+      retryable: false,
+      code: 'fee_above_maximum',
+    });
+  }
+
+  // Rebuild the transaction from what was checked; block.io's expected txid must agree with it.
+  const tx = new Transaction({ version: 1, lockTime: 0 });
+  const witnessScripts = preparation.inputs.map((input, i) => {
+    if (input.input_index !== i) throw tampered(`input ${i} is numbered ${input.input_index}`);
+    if (!context.isOurs(input.spending_address)) throw tampered(`input ${i} spends ${input.spending_address}, not an address of ours`);
+    const data = preparation.input_address_data.find((candidate) => candidate.address === input.spending_address);
+    if (!data) throw tampered(`input ${i}'s address is not described`);
+    // P2SH inputs (block.io's Dogecoin addresses) would make the txid depend on block.io's
+    // signature, so an interrupted submit could not be reconciled by txid: not supported.
+    if (data.address_type !== 'WITNESS_V0')
+      throw tampered(`input ${i}'s address type ${data.address_type} is not supported (only WITNESS_V0)`);
+    if (data.required_signatures !== 2 || data.public_keys.length !== 2)
+      throw tampered(`input ${i}'s address is not a 2-of-2 multisig address`);
+    if (!data.public_keys.includes(preparation.user_key.public_key)) throw tampered(`input ${i}'s address does not hold our key`);
+    const multisig = p2ms(
+      2,
+      data.public_keys.map((key) => hexToBytes(key)),
+    );
+    const payment = p2wsh(multisig, context.network);
+    if (payment.address !== input.spending_address) throw tampered(`input ${i}'s keys do not make ${input.spending_address}`);
+    tx.addInput({
+      txid: input.previous_txid,
+      index: input.previous_output_index,
+      sequence: 0xffffffff,
+      witnessUtxo: { script: payment.script, amount: inputValues[i]! },
+      witnessScript: multisig.script,
+    });
+    return multisig.script;
+  });
+  for (const output of [...preparation.outputs].sort((a, b) => a.output_index - b.output_index)) {
+    tx.addOutputAddress(output.receiving_address, amount(output.output_value), context.network);
+  }
+  const txid = tx.id;
+  if (preparation.expected_unsigned_txid !== undefined && preparation.expected_unsigned_txid !== txid) {
+    throw tampered(`the transaction rebuilt from the answer is ${txid}, block.io expects ${preparation.expected_unsigned_txid}`);
+  }
+  return { networkFee, blockioFee, tx, txid, inputValues, witnessScripts };
+}
+
+/** The `transaction_data` of `submit_transaction`: the unsigned transaction and our signatures. */
+export interface SignedSubmission {
+  readonly tx_type: string;
+  readonly tx_hex: string;
+  readonly signatures: readonly { input_index: number; public_key: string; signature: string }[];
+}
+
+/** Sign every input of a checked preparation with the user key (DER, low-S, SIGHASH_ALL). */
+export function signPreparation(checked: CheckedPreparation, userKey: Uint8Array, userPublicKey: string): SignedSubmission {
+  const signatures = checked.witnessScripts.map((script, index) => {
+    const sighash = checked.tx.preimageWitnessV0(index, script, SigHash.ALL, checked.inputValues[index]!);
+    const signature = secp256k1.sign(sighash, userKey, { prehash: false, format: 'der', lowS: true });
+    return { input_index: index, public_key: userPublicKey, signature: bytesToHex(signature) };
+  });
+  return { tx_type: 'basic', tx_hex: checked.tx.hex, signatures };
+}

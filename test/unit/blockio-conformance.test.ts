@@ -1,0 +1,31 @@
+import { defineBackendConformanceSuite } from '../../src/testing/backend-conformance.js';
+import { startBlockioPair } from '../fakes/blockio/harness.js';
+
+/** The suite on a fresh fake; block.io cannot say which transactions a reorganisation disconnected. */
+function blockioSuite(name: string, pageSize: number): void {
+  defineBackendConformanceSuite(
+    name,
+    async () => {
+      const pair = await startBlockioPair({}, { pageSize });
+      const { fake } = pair;
+      // The tip is derived from the account's newest confirmed transaction: give it one.
+      fake.fund(1_000_000n);
+      return {
+        backend: pair.backend,
+        network: pair.network,
+        pay: async (address, amount) => fake.pay(address, amount),
+        payMany: async (outputs) => fake.payMany(outputs),
+        mine: async (blocks) => fake.mine(blocks),
+        externalAddress: async () => fake.externalAddress(),
+        fund: async (amount) => fake.fund(amount),
+        reorg: async (depth) => fake.chain.reorg(depth),
+        teardown: () => pair.close(),
+      };
+    },
+    { reportsRemovals: false },
+  );
+}
+
+blockioSuite('blockio (fake block.io, ltc testnet)', 25);
+// Pages of two transactions: every reading pages through get_transactions with before_tx.
+blockioSuite('blockio (fake block.io, get_transactions pages of 2)', 2);
