@@ -328,7 +328,8 @@ export function csvLine(fields: readonly (string | number | null | undefined)[])
     .map((field) => {
       const text = field === null || field === undefined ? '' : String(field);
       // A leading =, +, - or @ would be a formula to a spreadsheet: names are quoted and prefixed.
-      const safe = /^[=+@\t\r]/.test(text) || (/^-/.test(text) && !/^-\d/.test(text)) ? `'${text}` : text;
+      // Only a whole signed number (an amount) keeps its `-`: `-1+cmd|…` is a formula too.
+      const safe = /^[=+@\t\r]/.test(text) || (/^-/.test(text) && !/^-\d+(\.\d+)?$/.test(text)) ? `'${text}` : text;
       return /[",\r\n]/.test(safe) || safe !== text ? `"${safe.replaceAll('"', '""')}"` : safe;
     })
     .join(',');
