@@ -7,15 +7,20 @@
 export const REDACTED = '***';
 
 /**
- * `postgresql://user:secret@host/db` → `postgresql://user:***@host/db`. Strings that are not URLs
- * with a password are returned unchanged. The replacement is done on the text rather than through
- * URL serialisation so the rest of the URL stays exactly as configured.
+ * `postgresql://user:secret@host/db` → `postgresql://user:***@host/db`, and a password given as a
+ * query parameter (`?password=secret`, which libpq and node-postgres accept too) → `password=***`.
+ * Strings that are not URLs with a password are returned unchanged. The replacement is done on the
+ * text rather than through URL serialisation so the rest of the URL stays exactly as configured.
  */
 export function redactUrlPassword(text: string): string {
-  if (!text.includes('@') || !URL.canParse(text)) return text;
-  if (new URL(text).password === '') return text;
-  const match = /^([a-z][a-z0-9+.-]*:\/\/[^:/?#@]*:)[^/?#]*@/i.exec(text);
-  if (match) return `${match[1]}${REDACTED}@${text.slice(match[0].length)}`;
-  // Unusual shape the pattern does not cover: hide the whole URL rather than risk a leak.
-  return REDACTED;
+  if (!URL.canParse(text)) return text;
+  const url = new URL(text);
+  let shown = text;
+  if (url.password !== '') {
+    const match = /^([a-z][a-z0-9+.-]*:\/\/[^:/?#@]*:)[^/?#]*@/i.exec(text);
+    // Unusual shape the pattern does not cover: hide the whole URL rather than risk a leak.
+    if (!match) return REDACTED;
+    shown = `${match[1]}${REDACTED}@${text.slice(match[0].length)}`;
+  }
+  return url.search === '' ? shown : shown.replace(/([?&](?:ssl)?password=)[^&#]*/gi, `$1${REDACTED}`);
 }

@@ -2,6 +2,8 @@
  * The application's view of the outbox: read events after an id (to catch up without webhooks,
  * or instead of them), and manage dead letters.
  */
+import { INT64_MAX } from '../domain/coins.js';
+import { InvalidArgument } from '../domain/errors.js';
 import type { Database } from '../store/database.js';
 import * as store from './event-store.js';
 import type { CryptoAssetsEvent } from './types.js';
@@ -39,13 +41,15 @@ export class EventsApi {
   }
 
   /** Ask the service to deliver a handler's dead letters (or one of them) again; returns how many. */
-  redeliver(handler: string, eventId?: bigint | number | string): Promise<number> {
+  async redeliver(handler: string, eventId?: bigint | number | string): Promise<number> {
     return store.requestRedelivery(this.database, handler, eventId === undefined ? undefined : toSeq(eventId));
   }
 }
 
-function toSeq(value: bigint | number | string): bigint {
+/** An event id: a whole number 0..INT64_MAX (the column is a signed 64-bit integer). @throws InvalidArgument */
+export function toSeq(value: bigint | number | string): bigint {
   const text = String(value);
-  if (!/^\d{1,19}$/.test(text)) throw new RangeError(`not an event id: ${JSON.stringify(text)}`);
+  if (!/^\d{1,19}$/.test(text) || BigInt(text) > INT64_MAX)
+    throw new InvalidArgument(`not an event id: ${JSON.stringify(text.slice(0, 64))}`);
   return BigInt(text);
 }

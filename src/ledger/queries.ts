@@ -95,8 +95,10 @@ export async function accountHistory(
   account: AccountKey,
   page: { limit?: number; beforeId?: number } = {},
 ): Promise<Entry[]> {
+  const limit = pageSize('accountHistory', page.limit, 100, 1000);
+  if (page.beforeId !== undefined && !(Number.isSafeInteger(page.beforeId) && page.beforeId > 0))
+    throw new InvalidArgument(`accountHistory: beforeId must be an entry id, got ${String(page.beforeId)}`);
   const owner = await getAccount(scope, account);
-  const limit = Math.min(Math.max(page.limit ?? 100, 1), 1000);
   const t = scope.context.tables;
   const rows = await scope.tx.all(
     `SELECT e.*, t.label FROM ${t.entry} e JOIN ${t.transaction} t ON t.id = e.transaction_id
@@ -168,13 +170,24 @@ export async function listTransactions(scope: WalletScope, filter: TransactionFi
     conditions.push('t.id < ?');
     params.push(Number(filter.cursor));
   }
-  const limit = Math.min(Math.max(Math.trunc(filter.limit ?? 100), 1), 1000);
+  const limit = pageSize('listTransactions', filter.limit, 100, 1000);
   const rows = await scope.tx.all(`${transactionSelect(scope)} WHERE ${conditions.join(' AND ')} ORDER BY t.id DESC LIMIT ?`, [
     ...params,
     limit + 1,
   ]);
   const items = transactionsFromRows(rows.slice(0, limit));
   return { items, next: rows.length > limit ? String(items.at(-1)!.id) : null };
+}
+
+/**
+ * A page size: `fallback` when absent, a whole number clamped to 1..`max` otherwise. Anything else
+ * (NaN, 2.5, text) is refused here rather than by the database driver with an untyped error.
+ * @throws InvalidArgument
+ */
+function pageSize(what: string, value: number | undefined, fallback: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value)) throw new InvalidArgument(`${what}: limit must be a whole number, got ${String(value)}`);
+  return Math.min(Math.max(value, 1), max);
 }
 
 function timeParam(time: Date): string {
@@ -201,7 +214,7 @@ export async function listEntries(
 ): Promise<{ items: JournalEntry[]; next: string | null }> {
   if (page.after !== undefined && !/^(0|[1-9]\d{0,15})$/.test(page.after))
     throw new InvalidArgument(`listEntries: not a cursor: ${JSON.stringify(page.after)}`);
-  const limit = Math.min(Math.max(Math.trunc(page.limit ?? 1000), 1), 10_000);
+  const limit = pageSize('listEntries', page.limit, 1000, 10_000);
   const t = scope.context.tables;
   const rows = await scope.tx.all(
     `SELECT e.*, t.label, t.type AS transaction_type, a.name AS account_name, n.txid

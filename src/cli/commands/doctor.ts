@@ -76,7 +76,15 @@ async function checkDatabase(config: Config, record: (check: DoctorCheck) => voi
     return;
   }
   try {
-    record({ name: 'database', ok: true, detail: `${await app.database.version()} at ${where}` });
+    // Opening a PostgreSQL pool connects lazily: the first query is what reaches the server.
+    let version;
+    try {
+      version = await app.database.version();
+    } catch (error) {
+      record({ name: 'database', ok: false, detail: oneLine(error) });
+      return;
+    }
+    record({ name: 'database', ok: true, detail: `${version} at ${where}` });
     const codes = Object.keys(config.coins);
     const versions = await schemaVersions(app.database, codes);
     const behind = [GLOBAL_SCOPE, ...codes].filter((scope) => (versions[scope] ?? 0) !== latestSchemaVersion(app.database, scope));

@@ -2,6 +2,8 @@
  * `cryptoassets events`, `dead-letters`, `redeliver`: reading the outbox and settling dead letters
  * from the command line. They need the database only, never a node.
  */
+import type { Config } from '../../config/types.js';
+import { toSeq } from '../../events/events-api.js';
 import { EXIT, UsageError } from '../exit-codes.js';
 import type { CliIo } from '../program.js';
 import { withApp } from '../with-app.js';
@@ -22,15 +24,22 @@ export function eventsCommand(io: CliIo, options: { config?: string; after?: str
 
 /** List dead letters. */
 export function deadLettersCommand(io: CliIo, options: { config?: string; handler?: string }): Promise<number> {
-  return withApp(io, options.config, { backends: false }, async (app) => {
-    const letters = await app.events.deadLetters(options.handler);
-    if (letters.length === 0) io.out('no dead letters\n');
-    for (const letter of letters) {
-      io.out(
-        `${letter.handler}\tevent ${letter.eventId}\t${letter.attempts} attempts\t${letter.deadAt}\t${letter.redeliveryRequested ? 'redelivery requested\t' : ''}${letter.lastError ?? ''}\n`,
-      );
-    }
-  });
+  return withApp(
+    io,
+    options.config,
+    { backends: false },
+    async (app) => {
+      const letters = await app.events.deadLetters(options.handler);
+      if (letters.length === 0) io.out('no dead letters\n');
+      for (const letter of letters) {
+        io.out(
+          `${letter.handler}\tevent ${letter.eventId}\t${letter.attempts} attempts\t${letter.deadAt}\t${letter.redeliveryRequested ? 'redelivery requested\t' : ''}${letter.lastError ?? ''}\n`,
+        );
+      }
+    },
+    // A typo would answer "no dead letters" as if all were well.
+    (config) => (options.handler === undefined ? undefined : checkHandler(config, 'dead-letters', options.handler)),
+  );
 }
 
 /**
@@ -48,13 +57,25 @@ export function redeliverCommand(io: CliIo, options: { config?: string; handler:
       io.out(`${marked} dead letter(s) of ${options.handler} will be delivered again by the running service\n`);
     },
     (config) => {
-      if (Object.hasOwn(config.events, options.handler)) return;
-      const names = Object.keys(config.events);
-      throw new UsageError(
-        `redeliver: --handler ${JSON.stringify(options.handler.slice(0, 64))} is not a configured event handler; ${
-          names.length === 0 ? 'the configuration has no events section' : `configured: ${names.join(', ')}`
-        }`,
-      );
+      checkHandler(config, 'redeliver', options.handler);
+      if (options.event !== undefined) {
+        try {
+          toSeq(options.event);
+        } catch (error) {
+          throw new UsageError(`redeliver: --event: ${(error as Error).message}`);
+        }
+      }
     },
+  );
+}
+
+/** Refuse a `--handler` that the configuration does not have. @throws UsageError */
+function checkHandler(config: Config, command: string, handler: string): void {
+  if (Object.hasOwn(config.events, handler)) return;
+  const names = Object.keys(config.events);
+  throw new UsageError(
+    `${command}: --handler ${JSON.stringify(handler.slice(0, 64))} is not a configured event handler; ${
+      names.length === 0 ? 'the configuration has no events section' : `configured: ${names.join(', ')}`
+    }`,
   );
 }

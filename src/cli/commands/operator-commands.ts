@@ -7,6 +7,7 @@ import type { CryptoAssets } from '../../app.js';
 import { formatAmount } from '../../domain/amounts.js';
 import type { CoinLedger } from '../../ledger/coin-ledger.js';
 import type { Account, Entry, Transaction, TransactionState } from '../../ledger/records.js';
+import type { TransactionFilter } from '../../ledger/queries.js';
 import type { WalletBook } from '../../ledger/wallet-book.js';
 import { coinTables } from '../../store/migrations.js';
 import { EXIT } from '../exit-codes.js';
@@ -161,19 +162,8 @@ export function withdrawalsCommand(io: CliIo, options: WithdrawalsOptions): Prom
     const now = Date.now();
     const rows = await eachWallet(app, options, async (code, ledger, wallet) => {
       const names = new Map((await wallet.listAccounts()).map((account) => [account.id, account.name]));
-      const found: ReturnType<typeof describeWithdrawal>[] = [];
-      let cursor: string | null | undefined;
-      do {
-        const page = await wallet.listTransactions({
-          type: 'withdrawal',
-          ...(states ? { state: states } : {}),
-          limit: 1000,
-          ...(cursor ? { cursor } : {}),
-        });
-        found.push(...page.items.map((withdrawal) => describeWithdrawal(code, ledger, wallet, withdrawal, now, names)));
-        cursor = page.next;
-      } while (cursor);
-      return found.reverse(); // oldest first
+      const found = await everyTransaction(wallet, { type: 'withdrawal', ...(states ? { state: states } : {}) });
+      return found.map((withdrawal) => describeWithdrawal(code, ledger, wallet, withdrawal, now, names));
     });
     if (options.json) {
       io.out(`${JSON.stringify(rows, null, 2)}\n`);
@@ -186,6 +176,18 @@ export function withdrawalsCommand(io: CliIo, options: WithdrawalsOptions): Prom
       );
     }
   });
+}
+
+/** Every transaction matching `filter`, oldest first, read page by page (a page holds 1 000 at most). */
+async function everyTransaction(wallet: WalletBook, filter: Omit<TransactionFilter, 'cursor' | 'limit'>): Promise<Transaction[]> {
+  const found: Transaction[] = [];
+  let cursor: string | null = null;
+  do {
+    const page = await wallet.listTransactions({ ...filter, limit: 1000, ...(cursor ? { cursor } : {}) });
+    found.push(...page.items);
+    cursor = page.next;
+  } while (cursor);
+  return found.reverse();
 }
 
 function describeWithdrawal(
@@ -233,7 +235,7 @@ export function freezeCommand(io: CliIo, options: FreezeOptions, freeze: boolean
       const wallet = await book.wallet(options.wallet);
       const changed = freeze ? await wallet.freezeAccount(options.account) : await wallet.unfreezeAccount(options.account);
       const withdrawals = async (state: 'pending' | 'broadcasting') =>
-        (await wallet.listTransactions({ account: changed.id, type: 'withdrawal', state, limit: 1000 })).items.map((w) => w.id).reverse();
+        (await everyTransaction(wallet, { account: changed.id, type: 'withdrawal', state })).map((w) => w.id);
       return { account: changed, queued: await withdrawals('pending'), inBroadcast: await withdrawals('broadcasting') };
     });
     if (options.json) {
@@ -328,7 +330,8 @@ export function csvLine(fields: readonly (string | number | null | undefined)[])
     .map((field) => {
       const text = field === null || field === undefined ? '' : String(field);
       // A leading =, +, - or @ would be a formula to a spreadsheet: names are quoted and prefixed.
-      const safe = /^[=+@\t\r]/.test(text) || (/^-/.test(text) && !/^-\d/.test(text)) ? `'${text}` : text;
+      // Only a whole signed number (an amount) keeps its `-`: `-1+cmd|…` is a formula too.
+      const safe = /^[=+@\t\r]/.test(text) || (/^-/.test(text) && !/^-\d+(\.\d+)?$/.test(text)) ? `'${text}` : text;
       return /[",\r\n]/.test(safe) || safe !== text ? `"${safe.replaceAll('"', '""')}"` : safe;
     })
     .join(',');
