@@ -40,6 +40,8 @@ export class FakeNotifier implements NotificationFaults {
   constructor(
     private readonly poster: FakeWebhookPoster,
     private readonly sockets: FakeBlockioSocketServer,
+    /** block.io's name of the network, e.g. LTCTEST. */
+    private readonly network: string,
     private readonly untilConfirmations = NOTIFY_UNTIL_CONFIRMATIONS,
   ) {}
 
@@ -61,7 +63,7 @@ export class FakeNotifier implements NotificationFaults {
     for (const [txid, before] of this.announced) {
       if (seen.has(txid)) continue;
       this.announced.delete(txid);
-      if (before < this.untilConfirmations) this.announce({ txid, network: live[0]?.network ?? '', confirmations: 0 });
+      if (before < this.untilConfirmations) this.announce({ txid, network: this.network, confirmations: 0 });
     }
   }
 

@@ -184,7 +184,7 @@ export async function startFakeBlockio(options: FakeBlockioOptions): Promise<Fak
     pingEveryMs: options.socketPingEveryMs ?? 0,
   });
   await sockets.start();
-  const notifier = new FakeNotifier(webhooks, sockets, options.notifyUntilConfirmations);
+  const notifier = new FakeNotifier(webhooks, sockets, networkName, options.notifyUntilConfirmations);
   chain.onChange(() => notifier.observe(accountTransactions()));
 
   /** Every live transaction paying or spending the account, as a notification describes it. */
