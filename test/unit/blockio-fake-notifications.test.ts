@@ -9,6 +9,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { OUTCOME_UNKNOWN } from '../../src/backends/backend.js';
 import { BlockioClient } from '../../src/backends/blockio/client.js';
 import { BackendError } from '../../src/domain/errors.js';
 import { FAKE_API_KEY, startBlockioPair, type BlockioPair } from '../fakes/blockio/harness.js';
@@ -116,6 +117,18 @@ describe('block.io notifications on the fake block.io', () => {
     expect((error as Error).message).not.toContain('s3cret-path');
     expect(hook.bodies).toEqual([{ type: 'ping' }]);
     expect(pair.fake.webhooks.list()).toEqual([]);
+  });
+
+  it('a create_notification without a clear answer is not repeated: the error says where to look for a stray one', async () => {
+    const hook = await start();
+    pair.fake.faults.serverErrorNext('create_notification');
+    const error = await pair.backend
+      .notificationApi()
+      .createNotification(hook.url)
+      .catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ code: OUTCOME_UNKNOWN, retryable: false });
+    expect((error as Error).message).toMatch(/list_notifications/);
+    expect(pair.fake.requests.get('create_notification')).toBe(1);
   });
 
   it('deleting a notification block.io does not have fails loudly', async () => {
