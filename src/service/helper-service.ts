@@ -864,18 +864,18 @@ export class HelperService {
   }
 }
 
-/**
- * Why the service is not ready, in words for a person (empty: ready). Not ready: not running (a
- * standby is not ready: it does no work), a node unreachable or not yet reached, the first sync
- * with the chain not done, a broadcast waiting for a person, a withdrawal refused or queued for
- * longer than `stuckAgeMs`, a conflicted broadcast, dead-lettered events, a failed balance audit.
- */
 /** The block.io API a backend offers for managing webhooks (`notificationApi()`), if any. */
 function notificationApiOf(backend: object): BlockioNotificationApi | undefined {
   const offer = (backend as { notificationApi?: unknown }).notificationApi;
   return typeof offer === 'function' ? (offer as () => BlockioNotificationApi).call(backend) : undefined;
 }
 
+/**
+ * Why the service is not ready, in words for a person (empty: ready). Not ready: not running (a
+ * standby is not ready: it does no work), a node unreachable or not yet reached, the first sync
+ * with the chain not done, a broadcast waiting for a person, a withdrawal refused or queued for
+ * longer than `stuckAgeMs`, a conflicted broadcast, dead-lettered events, a failed balance audit.
+ */
 export function readinessReasons(
   state: ServiceState,
   lease: ServiceStatus['lease'],

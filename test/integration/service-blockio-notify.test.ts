@@ -10,7 +10,7 @@ import { parseConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/types.js';
 import { BTC } from '../../src/domain/coins.js';
 import { HelperService, type HelperServiceOptions } from '../../src/service/helper-service.js';
-import { FakeBlockioSocketServer, FakeWebhookPoster } from '../fakes/blockio-notify/index.js';
+import { FakeBlockioSocketServer, FakeWebhookPoster, managedWebhookNotify } from '../fakes/blockio-notify/index.js';
 import { enginesUnderTest } from '../helpers/engines.js';
 import { openTestLedger, type TestLedger } from '../helpers/ledger.js';
 import { recordingLog, type RecordingLog } from '../helpers/recording-log.js';
@@ -95,14 +95,7 @@ describe.each(engines)('helper service with block.io notifications on %s (in-mem
 
   it('credits a deposit by block.io webhook deliveries, repeated ones included, before any poll', async () => {
     const poster = new FakeWebhookPoster();
-    const port = await freePort();
-    const config = serviceConfig({
-      type: 'blockio-webhook',
-      path_secret: '${BLOCKIO_SECRET}',
-      port,
-      manage: true,
-      public_url: `http://127.0.0.1:${port}`,
-    });
+    const config = serviceConfig(managedWebhookNotify(await freePort()));
     const service = await runningService(config, { blockioNotificationApi: () => poster });
     expect(poster.list()).toHaveLength(1); // created at start, after block.io's ping was answered
 

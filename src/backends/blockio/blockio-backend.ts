@@ -33,6 +33,7 @@ import { BackendError, InvalidTxid, NotFound } from '../../domain/errors.js';
 import type { BlockioBackendConfig } from '../../config/types.js';
 import { BlockioClient, BlockioRefusal, type BlockioRetryPolicy } from './client.js';
 import { blockioNetworkName, signerNetwork, type SignerNetwork } from './network.js';
+import { blockioNotificationApi, type BlockioNotificationApi } from './notification-api.js';
 import { checkPreparation, signPreparation, type Preparation } from './preparation.js';
 import { decryptUserKey } from './user-key.js';
 import { CHANGE_LABEL, garbage, WalletView, type ListedTx } from './wallet-view.js';
@@ -90,6 +91,14 @@ export class BlockioBackend implements CoinBackend {
       ...(options.retry === undefined ? {} : { retry: options.retry }),
     });
     this.#view = new WalletView(this.#client, this.#signer, this.#networkName, this.#rules);
+  }
+
+  /**
+   * block.io's notification API for this account's key: how `walletnotify: blockio-webhook` with
+   * `manage: true` creates its notification at start and deletes it at stop.
+   */
+  notificationApi(): BlockioNotificationApi {
+    return blockioNotificationApi(this.#client, this.#view);
   }
 
   /**

@@ -7,16 +7,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CryptoAssets } from '../../app.js';
-import type { CoinBackend } from '../../backends/backend.js';
-import { BlockioBackend } from '../../backends/blockio/index.js';
-import { MemoryChain } from '../../backends/memory/index.js';
 import { formatAmount } from '../../domain/amounts.js';
-import { BTC, LTC, type CoinDefinition, type NetworkParams } from '../../domain/coins.js';
-import { startFakeBlockio } from '../../devtools/blockio-fake/server.js';
 import type { CoinLedger } from '../../ledger/coin-ledger.js';
 import { LITECOIND_PATH, litecoindAvailable } from '../../devtools/regtest-node.js';
 import { EXIT } from '../exit-codes.js';
 import { liveTour } from './demo-live.js';
+import { DEMO_BACKENDS, openWorld, type DemoBackend } from './demo-world.js';
 import type { CliIo } from '../program.js';
 import { reportError } from '../program.js';
 
@@ -27,61 +23,6 @@ const SIGNAL_EXIT: Record<'SIGINT' | 'SIGTERM', number> = { SIGINT: 130, SIGTERM
 
 /** How long the tear-down after a signal may take before the process exits anyway. */
 const SIGNAL_CLEANUP_MS = 20_000;
-
-/** The backends the offline tour can run on. */
-export const DEMO_BACKENDS = ['memory', 'blockio-fake'] as const;
-
-/** A chain the tour can drive: the backend under the ledger, and somebody else paying and mining. */
-interface DemoWorld {
-  readonly title: string;
-  readonly coin: CoinDefinition;
-  readonly network: NetworkParams;
-  readonly backend: CoinBackend;
-  pay(address: string, amount: bigint): string;
-  mine(blocks: number): void;
-  externalAddress(): string;
-  close(): Promise<void>;
-}
-
-async function openWorld(kind: (typeof DEMO_BACKENDS)[number]): Promise<DemoWorld> {
-  if (kind === 'memory') {
-    const network = BTC.networks.regtest!;
-    const chain = new MemoryChain({ network, seed: `demo-${Date.now()}` });
-    return {
-      title: 'Bitcoin (regtest) on an in-memory chain',
-      coin: BTC,
-      network,
-      backend: chain.createWallet('hot-wallet'),
-      pay: (address, amount) => chain.pay(address, amount),
-      mine: (blocks) => chain.mine(blocks),
-      externalAddress: () => chain.externalAddress(),
-      close: async () => undefined,
-    };
-  }
-  // A fake block.io with keys of its own; the PIN only opens the user key it keeps encrypted.
-  const network = LTC.networks.testnet!;
-  const [apiKey, pin] = ['demo-api-key', 'demo-pin'];
-  const fake = await startFakeBlockio({ coin: LTC, network, apiKey, pin });
-  fake.fund(1_000n); // block.io's tip is derived from a confirmed transaction of the account
-  const backend = new BlockioBackend({
-    config: { type: 'blockio', apiKey, pin, apiUrl: fake.apiUrl, timeoutMs: 10_000, maxFee: 1_000_000n },
-    coin: LTC,
-    network,
-  });
-  return {
-    title: `Litecoin (testnet) on block.io: a fake block.io at ${fake.apiUrl}`,
-    coin: LTC,
-    network,
-    backend,
-    pay: (address, amount) => fake.pay(address, amount),
-    mine: (blocks) => fake.mine(blocks),
-    externalAddress: () => fake.externalAddress(),
-    close: async () => {
-      await backend.close();
-      await fake.close();
-    },
-  };
-}
 
 export async function demoCommand(io: CliIo, options: { database?: string; live?: boolean; backend?: string }): Promise<number> {
   const kind = options.backend ?? 'memory';
@@ -123,7 +64,7 @@ export async function demoCommand(io: CliIo, options: { database?: string; live?
   const temporary = options.database ? undefined : mkdtempSync(join(tmpdir(), 'cryptoassets-demo-'));
   const path = options.database ?? join(temporary!, 'demo.sqlite');
   try {
-    await tour(io, path, kind as (typeof DEMO_BACKENDS)[number]);
+    await tour(io, path, kind as DemoBackend);
     return EXIT.ok;
   } catch (error) {
     return reportError(io, error);
@@ -132,7 +73,7 @@ export async function demoCommand(io: CliIo, options: { database?: string; live?
   }
 }
 
-async function tour(io: CliIo, path: string, kind: (typeof DEMO_BACKENDS)[number]): Promise<void> {
+async function tour(io: CliIo, path: string, kind: DemoBackend): Promise<void> {
   const say = (text: string) => io.out(`${text}\n`);
   const step = (n: number, title: string) => say(`\n${n}. ${title}`);
 
@@ -158,17 +99,18 @@ async function tour(io: CliIo, path: string, kind: (typeof DEMO_BACKENDS)[number
     const deposit = await ledger.createReceivingAddress(WALLET, alice, { label: 'alice main' });
     say(`   ${deposit.address} (label "${deposit.label}")`);
 
-    step(3, `Someone pays 0.5 ${unit} to it; the helper service would hear of it from the node`);
+    step(3, `Someone pays 0.5 ${unit} to it; ${chain.hearing}`);
     const txid = chain.pay(deposit.address, 50_000_000n);
-    await ledger.scanReceived();
+    const heard = await chain.catchUp(ledger);
+    if (heard) say(`   ${heard}`);
     await showDeposit(io, ledger, alice.id, btc);
     say(`   txid ${txid}: seen at 0 confirmations, not credited yet`);
 
     step(4, `Blocks are mined; the deposit is credited at ${coin.confirmationThreshold} confirmations, exactly once`);
     for (let block = 1; block <= coin.confirmationThreshold + 1; block++) {
       chain.mine(1);
-      await ledger.scanReceived();
-      say(`   block ${block}: ${await depositLine(ledger, alice.id, btc)}`);
+      const news = await chain.catchUp(ledger);
+      say(`   block ${block}: ${await depositLine(ledger, alice.id, btc)}${news ? ` (${news})` : ''}`);
     }
 
     step(5, `alice moves 0.1 ${unit} to bob, off-chain and instantly`);

@@ -47,9 +47,19 @@ export class FakeChain {
   readonly #blocks: Block[] = [{ hash: randomHash(), height: 0, txids: [] }];
   #seq = 0;
   #clock = 1_700_000_000;
+  readonly #watchers: (() => void)[] = [];
 
   constructor(network: SignerNetwork) {
     this.network = network;
+  }
+
+  /** Call `watcher` after every change: a transaction seen, blocks mined, a reorganisation, a drop. */
+  onChange(watcher: () => void): void {
+    this.#watchers.push(watcher);
+  }
+
+  #changed(): void {
+    for (const watcher of this.#watchers) watcher();
   }
 
   get tip(): { hash: string; height: number } {
@@ -95,6 +105,7 @@ export class FakeChain {
     if (existing) return existing;
     const tx: FakeTx = { txid, hex, inputs, outputs, time: this.#clock++, seq: this.#seq++, blockHeight: undefined, dropped: false };
     this.#txs.set(txid, tx);
+    this.#changed();
     return tx;
   }
 
@@ -116,6 +127,7 @@ export class FakeChain {
       for (const txid of txids) this.#txs.get(txid)!.blockHeight = height;
       this.#blocks.push({ hash: randomHash(), height, txids });
     }
+    this.#changed();
   }
 
   /** Disconnect the last `depth` blocks (their transactions return to the mempool) and mine `depth + 1` empty blocks. */
@@ -123,6 +135,7 @@ export class FakeChain {
     const removed = this.#blocks.splice(this.#blocks.length - depth, depth);
     for (const block of removed) for (const txid of block.txids) this.#txs.get(txid)!.blockHeight = undefined;
     for (let i = 0; i <= depth; i++) this.#blocks.push({ hash: randomHash(), height: this.tip.height + 1, txids: [] });
+    this.#changed();
   }
 
   /**
@@ -141,6 +154,7 @@ export class FakeChain {
       return;
     }
     tx.dropped = true;
+    this.#changed();
   }
 }
 

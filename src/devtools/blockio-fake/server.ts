@@ -11,6 +11,11 @@
  *   client's signature of every input against the transaction it prepared, adds its own,
  *   finalises it and records it under its real txid.
  *
+ * - Notifications: `create_notification` (`type=account`, `url`; the URL is pinged first and the
+ *   notification created only when the ping is answered 2xx), `delete_notification`,
+ *   `list_notifications`; every change of a transaction of the account is delivered to each
+ *   notification and sent on the WebSocket stream at `socketUrl` (see `notifier.ts`).
+ *
  * Used by the tests and by `cryptoassets demo --backend blockio-fake`.
  *
  * Failure modes on demand (`faults`): fail answers, throttling, HTTP 500, a submit that is
@@ -27,6 +32,10 @@ import type { CoinDefinition, NetworkParams } from '../../domain/coins.js';
 import { blockioNetworkName, signerNetwork, type SignerNetwork } from '../../backends/blockio/network.js';
 import { encryptPassphrase, passphraseToPrivateKey, publicKeyHex, type UserKeyAlgorithm } from '../../backends/blockio/user-key.js';
 import { FakeChain, foreignAddress, TX_OPTIONS, type FakeOutput } from './fake-chain.js';
+import type { FakeTransaction } from './notification-data.js';
+import { FakeNotifier } from './notifier.js';
+import { FakeWebhookPoster } from './webhook-poster.js';
+import { FakeBlockioSocketServer } from './websocket-server.js';
 
 /** Ways the fake can corrupt a preparation, each one a kind of theft the client must catch. */
 export type Tamper = 'extra_output' | 'changed_amount' | 'foreign_change' | 'high_fee';
@@ -45,6 +54,14 @@ export interface FakeBlockioOptions {
   readonly pbkdf2Iterations?: number;
   /** Transactions per `get_transactions` page. Default 25, as block.io. */
   readonly pageSize?: number;
+  /** Attempts per webhook delivery (block.io retries for about a day). Default 5. */
+  readonly webhookMaxAttempts?: number;
+  /** Pause between webhook attempts, ms. Default 10. */
+  readonly webhookRetryDelayMs?: number;
+  /** A transaction is announced until it has this many confirmations. Default 10. */
+  readonly notifyUntilConfirmations?: number;
+  /** WebSocket keep-alive period, ms; 0 sends none unless the test calls `sockets.ping()`. Default 0. */
+  readonly socketPingEveryMs?: number;
 }
 
 /** One address of the account. */
@@ -86,6 +103,14 @@ export interface FakeBlockio {
   readonly requests: Map<string, number>;
   /** Every request's raw URL and body, to check that secrets travel only where they must. */
   readonly log: string[];
+  /** The notification stream, `ws://127.0.0.1:<port>/` (block.io's `wss://n.block.io/`). */
+  readonly socketUrl: string;
+  /** The WebSocket side (subscriptions, pings, dropped sockets). */
+  readonly sockets: FakeBlockioSocketServer;
+  /** The webhook side: notifications created, every POST made. */
+  readonly webhooks: FakeWebhookPoster;
+  /** What was announced, `settled()`, and the webhook faults (duplicates, reversed order). */
+  readonly notifier: FakeNotifier;
   /** Somebody outside pays `amount` to `address`; returns the txid. */
   pay(address: string, amount: bigint): string;
   payMany(outputs: readonly FakeOutput[]): string;
@@ -148,6 +173,68 @@ export async function startFakeBlockio(options: FakeBlockioOptions): Promise<Fak
   }
   // block.io gives every account a `default` address; change goes back to it.
   const defaultAddress = newAddress('default');
+
+  const webhooks = new FakeWebhookPoster({
+    ...(options.webhookMaxAttempts === undefined ? {} : { maxAttempts: options.webhookMaxAttempts }),
+    ...(options.webhookRetryDelayMs === undefined ? {} : { retryDelayMs: options.webhookRetryDelayMs }),
+  });
+  const sockets = new FakeBlockioSocketServer({
+    apiKey: options.apiKey,
+    network: networkName,
+    pingEveryMs: options.socketPingEveryMs ?? 0,
+  });
+  await sockets.start();
+  const notifier = new FakeNotifier(webhooks, sockets, networkName, options.notifyUntilConfirmations);
+  chain.onChange(() => notifier.observe(accountTransactions()));
+
+  /** Every live transaction paying or spending the account, as a notification describes it. */
+  function accountTransactions(): FakeTransaction[] {
+    const ownedOutput = (txid: string, vout: number) => {
+      const output = chain.get(txid)?.outputs[vout];
+      return output && byAddress.has(output.address) ? output : undefined;
+    };
+    return chain.newestFirst().flatMap((tx) => {
+      const received = tx.outputs.filter((output) => byAddress.has(output.address));
+      const spent = tx.inputs.flatMap((input) => ownedOutput(input.txid, input.vout) ?? []);
+      if (received.length === 0 && spent.length === 0) return [];
+      const sum = (outputs: readonly FakeOutput[]) => outputs.reduce((total, output) => total + output.amount, 0n);
+      return [
+        {
+          txid: tx.txid,
+          network: networkName,
+          ...(received[0] ? { address: received[0].address } : {}),
+          amountReceived: text(sum(received)),
+          amountSent: text(sum(spent)),
+          confirmations: chain.confirmations(tx),
+        },
+      ];
+    });
+  }
+
+  async function createNotification(args: Record<string, unknown>): Promise<object> {
+    if (args.type !== 'account') refuse('This fake supports notifications of type account only.');
+    const url = typeof args.url === 'string' ? args.url : '';
+    if (!/^https?:\/\//.test(url)) refuse('Invalid URL.');
+    let id = '';
+    try {
+      id = await webhooks.createNotification(url);
+    } catch {
+      refuse(`Unable to reach the URL: it must answer the ping with HTTP 2xx.`);
+    }
+    return { network: networkName, notification_id: id, type: 'account', enabled: true, url };
+  }
+
+  async function deleteNotification(args: Record<string, unknown>): Promise<object> {
+    const id = String(args.notification_id ?? '');
+    const found = webhooks.list().find((notification) => notification.id === id) ?? refuse('Notification not found.');
+    await webhooks.deleteNotification(id);
+    return { network: networkName, notification_id: id, type: found.type, enabled: false, url: found.url };
+  }
+
+  function listNotifications(): object {
+    const list = webhooks.list().map((n) => ({ notification_id: n.id, type: n.type, enabled: true, url: n.url }));
+    return { network: networkName, notifications: list, page: 1, has_more: false };
+  }
 
   // Faults.
   const failures = new Map<string, string>();
@@ -419,7 +506,7 @@ export async function startFakeBlockio(options: FakeBlockioOptions): Promise<Fak
     };
   }
 
-  const methods: Record<string, (args: Record<string, unknown>) => object> = {
+  const methods: Record<string, (args: Record<string, unknown>) => object | Promise<object>> = {
     get_balance: () => {
       const { available, pending } = balances();
       return { network: networkName, available_balance: text(available), pending_received_balance: text(pending) };
@@ -475,6 +562,9 @@ export async function startFakeBlockio(options: FakeBlockioOptions): Promise<Fak
     prepare_transaction: prepare,
     submit_transaction: submit,
     get_raw_transaction: rawTransaction,
+    create_notification: createNotification,
+    delete_notification: deleteNotification,
+    list_notifications: listNotifications,
   };
 
   const requests = new Map<string, number>();
@@ -519,7 +609,7 @@ export async function startFakeBlockio(options: FakeBlockioOptions): Promise<Fak
       return;
     }
     try {
-      const data = handler(args);
+      const data = await handler(args);
       if (method === 'submit_transaction' && hangSubmit) {
         hangSubmit = false;
         hanging.add(response);
@@ -547,6 +637,10 @@ export async function startFakeBlockio(options: FakeBlockioOptions): Promise<Fak
     faults,
     requests,
     log,
+    socketUrl: sockets.url,
+    sockets,
+    webhooks,
+    notifier,
     pay: (address, amount) => chain.pay([{ address, amount }]),
     payMany: (outputs) => chain.pay(outputs),
     mine: (blocks) => chain.mine(blocks),
@@ -556,6 +650,7 @@ export async function startFakeBlockio(options: FakeBlockioOptions): Promise<Fak
       chain.mine(1);
     },
     close: async () => {
+      await sockets.stop();
       for (const response of hanging) response.destroy();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -7,7 +7,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { notificationData, type FakeTransaction } from './transaction.js';
+import { notificationData, type FakeTransaction } from './notification-data.js';
 
 export interface SocketServerOptions {
   readonly apiKey: string;

@@ -9,8 +9,8 @@
  * out-of-order deliveries on demand.
  */
 import { randomBytes } from 'node:crypto';
-import type { BlockioNotificationApi } from '../../../src/notify/blockio-api.js';
-import { notificationData, type FakeTransaction } from './transaction.js';
+import type { BlockioNotificationApi } from '../../notify/blockio-api.js';
+import { notificationData, type FakeTransaction } from './notification-data.js';
 
 /** One notification created through the API. */
 export interface FakeNotification {
