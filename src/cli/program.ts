@@ -192,7 +192,7 @@ function commandSpecs(io: CliIo): readonly CommandSpec[] {
     },
     {
       name: 'withdrawals',
-      description: 'withdrawals waiting (pending and refused by default): amount, address, state, age, refusal',
+      description: 'withdrawals not surely sent (pending, broadcasting and refused by default): amount, address, state, age, refusal',
       options: [
         onlyCoin,
         onlyWallet,

@@ -150,14 +150,16 @@ interface WithdrawalsOptions extends Scope {
   readonly all?: boolean;
 }
 
-/** `withdrawals`: queued and refused withdrawals (or all), with amount, address, state, age, refusal. */
+/** `withdrawals`: queued, being sent and refused withdrawals (or all), with amount, address, state, age, refusal. */
 export function withdrawalsCommand(io: CliIo, options: WithdrawalsOptions): Promise<number> {
   if (options.all && (options.pending || options.refused)) return usage(io, 'withdrawals: --all lists every state; give it alone');
   const states: TransactionState[] | undefined = options.all
     ? undefined
     : options.pending || options.refused
       ? [...(options.pending ? (['pending'] as const) : []), ...(options.refused ? (['refused'] as const) : [])]
-      : ['pending', 'refused'];
+      : // By default every withdrawal that has not surely left: in a broadcast being sent, or one
+        // whose outcome is unknown (vetting), it is `broadcasting` and still needs watching.
+        ['pending', 'broadcasting', 'refused'];
   return withApp(io, options.config, { backends: false }, async (app) => {
     const now = Date.now();
     const rows = await eachWallet(app, options, async (code, ledger, wallet) => {
