@@ -101,6 +101,8 @@ export interface WalletStatus {
   readonly oldestQueuedAgeSeconds: number | null;
   /** Queued withdrawals of frozen accounts (counted in `queuedWithdrawals` too). */
   readonly heldWithdrawals: number;
+  /** Queued withdrawals a broadcast may take that are older than `service.stuck_withdrawal_age`. */
+  readonly stuckWithdrawals: number;
   /** The oldest queued withdrawals, at most STATUS_ROWS_MAX. */
   readonly pending: readonly PendingWithdrawalStatus[];
   /** The refused withdrawals with the node's reason, at most STATUS_ROWS_MAX. */
@@ -352,6 +354,8 @@ export class HelperService {
             queuedBaseUnits: pending.reduce((sum, w) => sum + w.amount, 0n).toString(),
             oldestQueuedAgeSeconds: oldest ? ageSeconds(oldest) : null,
             heldWithdrawals: pending.filter(isHeld).length,
+            stuckWithdrawals: pending.filter((w) => !isHeld(w) && ageSeconds(w.createdAt) * 1000 > this.config.service.stuckWithdrawalAgeMs)
+              .length,
             pending: [...pending]
               .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime() || a.id - b.id)
               .slice(0, STATUS_ROWS_MAX)
@@ -906,9 +910,10 @@ export function readinessReasons(
         reasons.push(`${where}: broadcast ${wallet.conflictedBroadcasts.join(', ')} conflicted on the network`);
       const oldest = wallet.oldestQueuedAgeSeconds;
       if (oldest !== null && oldest * 1000 > stuckAgeMs) {
-        const stuck = wallet.pending.filter((w) => !w.held && w.ageSeconds * 1000 > stuckAgeMs).length;
+        // Counted over the whole queue in status(), not from the page's oldest rows (held ones among them).
+        const stuck = Math.max(1, wallet.stuckWithdrawals);
         reasons.push(
-          `${where}: ${stuck === 1 ? '1 withdrawal' : `${stuck}${stuck === STATUS_ROWS_MAX ? '+' : ''} withdrawals`} queued for over ${durationText(stuckAgeMs / 1000)} (oldest ${durationText(oldest)})`,
+          `${where}: ${stuck === 1 ? '1 withdrawal' : `${stuck} withdrawals`} queued for over ${durationText(stuckAgeMs / 1000)} (oldest ${durationText(oldest)})`,
         );
       }
     }

@@ -24,6 +24,7 @@ function wallet(overrides: Partial<WalletStatus> = {}): WalletStatus {
     queuedBaseUnits: '0',
     oldestQueuedAgeSeconds: null,
     heldWithdrawals: 0,
+    stuckWithdrawals: 0,
     pending: [],
     recentBroadcasts: [],
     recentDeposits: [],
