@@ -206,11 +206,22 @@ export async function getBroadcast(scope: WalletScope, broadcastId: number): Pro
 export async function listBroadcasts(
   scope: WalletScope,
   states: readonly NetworkTransaction['state'][] = ['opened', 'vetting'],
+  options: BroadcastListOptions = {},
 ): Promise<NetworkTransaction[]> {
+  const conflicted = options.conflictedOnly ? ' AND conflicted = 1' : '';
+  const order = options.newest === undefined ? 'ORDER BY id' : 'ORDER BY id DESC LIMIT ?';
   const rows = await scope.tx.all(
     `SELECT * FROM ${scope.context.tables.networkTransaction}
-     WHERE wallet_id = ? AND transaction_type = 'broadcast' AND state IN (${states.map(() => '?').join(', ')}) ORDER BY id`,
-    [scope.walletId, ...states],
+     WHERE wallet_id = ? AND transaction_type = 'broadcast' AND state IN (${states.map(() => '?').join(', ')})${conflicted} ${order}`,
+    options.newest === undefined ? [scope.walletId, ...states] : [scope.walletId, ...states, options.newest],
   );
   return rows.map(networkTransactionFromRow);
+}
+
+/** Narrowing of `listBroadcasts`, so that status pages read a bounded number of rows. */
+export interface BroadcastListOptions {
+  /** Only the newest this many, newest first (default: all, oldest first). */
+  readonly newest?: number;
+  /** Only those found conflicting with the best chain. */
+  readonly conflictedOnly?: boolean;
 }

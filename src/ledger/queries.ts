@@ -29,17 +29,19 @@ export async function pendingWithdrawals(scope: WalletScope, limit?: number, opt
 }
 
 /** All deposits of the wallet (credited or not), oldest first. */
-export async function deposits(scope: WalletScope, options: { account?: AccountKey } = {}): Promise<Transaction[]> {
+export async function deposits(scope: WalletScope, options: { account?: AccountKey; newest?: number } = {}): Promise<Transaction[]> {
   const params: number[] = [scope.walletId];
   let filter = '';
   if (options.account !== undefined) {
     filter = ' AND t.receiving_account_id = ?';
     params.push(await resolveAccountId(scope, options.account));
   }
-  const rows = await scope.tx.all(
-    `${transactionSelect(scope)} WHERE t.wallet_id = ? AND t.type = 'deposit'${filter} ORDER BY t.id`,
-    params,
-  );
+  let order = 'ORDER BY t.id';
+  if (options.newest !== undefined) {
+    order = 'ORDER BY t.id DESC LIMIT ?';
+    params.push(options.newest);
+  }
+  const rows = await scope.tx.all(`${transactionSelect(scope)} WHERE t.wallet_id = ? AND t.type = 'deposit'${filter} ${order}`, params);
   return transactionsFromRows(rows);
 }
 

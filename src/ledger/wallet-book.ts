@@ -217,8 +217,11 @@ export class WalletBook {
   }
 
   /** Broadcasts in the given states; by default the open ones and those awaiting vetting. */
-  listBroadcasts(states?: readonly NetworkTransaction['state'][]): Promise<NetworkTransaction[]> {
-    return broadcasts.listBroadcasts(this.scope, states);
+  listBroadcasts(
+    states?: readonly NetworkTransaction['state'][],
+    options?: broadcasts.BroadcastListOptions,
+  ): Promise<NetworkTransaction[]> {
+    return broadcasts.listBroadcasts(this.scope, states, options);
   }
 
   // Queries ----------------------------------------------------------------------------------
@@ -235,8 +238,8 @@ export class WalletBook {
     return queries.pendingWithdrawals(this.scope, limit);
   }
 
-  /** Every deposit (optionally of one account), oldest first. */
-  deposits(options: { account?: AccountKey } = {}): Promise<Transaction[]> {
+  /** Every deposit (optionally of one account), oldest first; with `newest`, only the newest that many, newest first. */
+  deposits(options: { account?: AccountKey; newest?: number } = {}): Promise<Transaction[]> {
     return queries.deposits(this.scope, options);
   }
 

@@ -8,7 +8,7 @@ import { InvalidState, NotFound } from '../domain/errors.js';
 import { emitTxUpdate } from '../events/outbox.js';
 import type { WalletScope } from './context.js';
 import { checkBalanceChange, getAccount } from './accounts.js';
-import { findTransaction, postEntry } from './entries.js';
+import { findTransaction, postEntry, transactionSelect, transactionsFromRows } from './entries.js';
 import type { Transaction } from './records.js';
 import { nowText } from './rows.js';
 
@@ -59,11 +59,9 @@ export async function cancelWithdrawal(scope: WalletScope, id: number): Promise<
 
 /** Withdrawals the node refused, oldest first. */
 export async function refusedWithdrawals(scope: WalletScope): Promise<Transaction[]> {
-  const rows = await scope.tx.all<{ id: unknown }>(
-    `SELECT id FROM ${scope.context.tables.transaction} WHERE wallet_id = ? AND type = 'withdrawal' AND state = 'refused' ORDER BY id`,
+  const rows = await scope.tx.all(
+    `${transactionSelect(scope)} WHERE t.wallet_id = ? AND t.type = 'withdrawal' AND t.state = 'refused' ORDER BY t.id`,
     [scope.walletId],
   );
-  const result: Transaction[] = [];
-  for (const row of rows) result.push(await withdrawal(scope, Number(row.id)));
-  return result;
+  return transactionsFromRows(rows);
 }

@@ -336,11 +336,13 @@ export class HelperService {
         const result: WalletStatus[] = [];
         for (const wallet of await book.listWallets()) {
           const walletBook = await book.wallet(wallet.name);
+          // Bounded reads: monitors ask /ready and /metrics every few seconds, and closed or
+          // returned broadcasts and deposits only pile up (a down node returns one per round).
           const broadcasts = await walletBook.listBroadcasts(['opened', 'vetting']);
-          const closed = await walletBook.listBroadcasts(['closed', 'returned']);
-          const conflicted = closed.filter((b) => b.conflicted);
+          const closed = await walletBook.listBroadcasts(['closed', 'returned'], { newest: STATUS_ROWS_MAX });
+          const conflicted = await walletBook.listBroadcasts(['closed', 'returned'], { conflictedOnly: true });
           const pending = await walletBook.pendingWithdrawals();
-          const deposits = recent ? await walletBook.deposits() : [];
+          const deposits = recent ? await walletBook.deposits({ newest: STATUS_ROWS_MAX }) : [];
           const refused = await walletBook.refusedWithdrawals();
           const backoff = coin.backoff.get(wallet.name);
           const frozen = new Set((await walletBook.listAccounts()).filter((a) => a.frozenAt !== null).map((a) => a.id));
@@ -379,17 +381,14 @@ export class HelperService {
                 conflicted: b.conflicted,
                 at: (b.closedAt ?? b.openedAt ?? b.createdAt).toISOString(),
               })),
-            recentDeposits: deposits
-              .slice(-STATUS_ROWS_MAX)
-              .reverse()
-              .map((d) => ({
-                id: d.id,
-                state: d.state,
-                txid: d.txid,
-                amount: formatAmount(d.amount, decimals),
-                address: d.address,
-                at: (d.creditedAt ?? d.createdAt).toISOString(),
-              })),
+            recentDeposits: deposits.map((d) => ({
+              id: d.id,
+              state: d.state,
+              txid: d.txid,
+              amount: formatAmount(d.amount, decimals),
+              address: d.address,
+              at: (d.creditedAt ?? d.createdAt).toISOString(),
+            })),
             openBroadcasts: broadcasts.filter((b) => b.state === 'opened').map((b) => b.id),
             broadcastsToVet: broadcasts.filter((b) => b.state === 'vetting').map((b) => b.id),
             refusedWithdrawals: refused.map((w) => w.id),
