@@ -29,7 +29,16 @@ import { encryptPassphrase, passphraseToPrivateKey, publicKeyHex, type UserKeyAl
 import { FakeChain, foreignAddress, TX_OPTIONS, type FakeOutput } from './fake-chain.js';
 
 /** Ways the fake can corrupt a preparation, each one a kind of theft the client must catch. */
-export type Tamper = 'extra_output' | 'changed_amount' | 'foreign_change' | 'high_fee';
+export type Tamper =
+  | 'extra_output'
+  | 'changed_amount'
+  | 'foreign_change'
+  | 'high_fee'
+  // Change, or a `blockio-fee` output, to the account's newest deposit address (not `default`).
+  | 'change_to_deposit'
+  | 'fee_to_deposit'
+  // Input 0's value stated 1 000 units below the truth (the signed amount, BIP143).
+  | 'input_value_understated';
 
 /** Options of `startFakeBlockio`. */
 export interface FakeBlockioOptions {
@@ -72,6 +81,8 @@ export interface FakeBlockioFaults {
   serverErrorNext(method: string): void;
   /** Record the next submitted transaction, then never answer (the client times out). */
   hangAfterNextSubmit(): void;
+  /** Record (broadcast) the next submitted transaction, then answer `{status: 'fail'}` with `message`. */
+  failAfterNextSubmit(message: string): void;
   /** Corrupt the next preparation this way. */
   tamperNext(kind: Tamper): void;
 }
@@ -156,6 +167,7 @@ export async function startFakeBlockio(options: FakeBlockioOptions): Promise<Fak
   let throttleStatus = 429;
   let throttleMethod: string | undefined;
   let hangSubmit = false;
+  let failAfterSubmit: string | undefined;
   let tamper: Tamper | undefined;
   const faults: FakeBlockioFaults = {
     failNext: (method, message) => void failures.set(method, message),
@@ -167,6 +179,9 @@ export async function startFakeBlockio(options: FakeBlockioOptions): Promise<Fak
     serverErrorNext: (method) => void serverErrors.add(method),
     hangAfterNextSubmit: () => {
       hangSubmit = true;
+    },
+    failAfterNextSubmit: (message) => {
+      failAfterSubmit = message;
     },
     tamperNext: (kind) => {
       tamper = kind;
@@ -308,6 +323,10 @@ export async function startFakeBlockio(options: FakeBlockioOptions): Promise<Fak
     if (kind === 'changed_amount') change -= 1n;
     if (kind === 'foreign_change') changeAddress = foreignAddress(network);
     if (kind === 'high_fee') change = change / 2n;
+    const newestDeposit = addresses[addresses.length - 1]!.address;
+    if (kind === 'change_to_deposit') changeAddress = newestDeposit;
+    if (kind === 'fee_to_deposit') outputs.push({ category: 'blockio-fee', output: { address: newestDeposit, amount: 1_000n } });
+    if (kind === 'fee_to_deposit') change -= 1_000n;
     if (blockioFee > 0n) outputs.push({ category: 'blockio-fee', output: { address: blockioFeeAddress, amount: blockioFee } });
     if (change > 0n) outputs.push({ category: 'change', output: { address: changeAddress, amount: change } });
 
@@ -334,7 +353,7 @@ export async function startFakeBlockio(options: FakeBlockioOptions): Promise<Fak
         input_index: i,
         previous_txid: input.txid,
         previous_output_index: input.vout,
-        input_value: text(input.amount),
+        input_value: text(kind === 'input_value_understated' && i === 0 ? input.amount - 1_000n : input.amount),
         spending_address: input.address.address,
       })),
       outputs: outputs.map((o, i) => ({
@@ -523,6 +542,11 @@ export async function startFakeBlockio(options: FakeBlockioOptions): Promise<Fak
       if (method === 'submit_transaction' && hangSubmit) {
         hangSubmit = false;
         hanging.add(response);
+        return;
+      }
+      if (method === 'submit_transaction' && failAfterSubmit !== undefined) {
+        reply(200, { status: 'fail', data: { error_message: failAfterSubmit } });
+        failAfterSubmit = undefined;
         return;
       }
       reply(200, { status: 'success', data });

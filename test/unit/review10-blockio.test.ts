@@ -1,0 +1,124 @@
+/**
+ * Review of issue 10: the block.io backend attacked as block.io itself (or a man in the middle)
+ * would attack it, against the fake block.io. Each test names the defect it shows.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { OUTCOME_UNKNOWN } from '../../src/backends/backend.js';
+import { decryptUserKey } from '../../src/backends/blockio/user-key.js';
+import { BackendError } from '../../src/domain/errors.js';
+import { startBlockioPair, type BlockioPair } from '../fakes/blockio/harness.js';
+import type { Tamper } from '../fakes/blockio/server.js';
+
+async function failure(promise: Promise<unknown>): Promise<unknown> {
+  return promise.then(
+    (value) => {
+      throw new Error(`expected a failure, got ${JSON.stringify(value, (_, v: unknown) => (typeof v === 'bigint' ? String(v) : v))}`);
+    },
+    (error: unknown) => error,
+  );
+}
+
+describe('review 10: block.io preparations, submits and readings under attack', () => {
+  let pair: BlockioPair | undefined;
+  afterEach(async () => {
+    await pair?.close();
+    pair = undefined;
+  });
+
+  async function funded(fakeOptions: Parameters<typeof startBlockioPair>[1] = {}): Promise<BlockioPair> {
+    pair = await startBlockioPair({}, fakeOptions);
+    pair.fake.fund(50_000_000n);
+    return pair;
+  }
+
+  // Change to a customer's deposit address (ours, but not block.io's `default` change address) is
+  // read back as a receive to that address: the customer would be credited with our change.
+  // A `blockio-fee` output to a deposit address is the same theft, bounded by max_fee.
+  const ourAddressTampers: Tamper[] = ['change_to_deposit', 'fee_to_deposit'];
+  it.each(ourAddressTampers)('refuses %s: an output of ours that is not change-to-self is never signed', async (kind) => {
+    const { fake, backend } = await funded();
+    await backend.createAddress('customer-7');
+    fake.faults.tamperNext(kind);
+    const error = await failure(backend.sendMany([{ address: fake.externalAddress(), amount: 3_000_000n }], { comment: kind }));
+    expect(error).toBeInstanceOf(BackendError);
+    expect(error).toMatchObject({ code: 'preparation_tampered', retryable: false });
+    expect(fake.requests.get('submit_transaction') ?? 0).toBe(0);
+  });
+
+  // BIP143 signs each input's amount alone: two signatures over the same transaction made from two
+  // preparations lying about different inputs combine into a valid transaction whose real fee
+  // nobody checked. An input value must be proven by its previous transaction, not taken on trust.
+  it('refuses a preparation that understates an input value, before signing', async () => {
+    const { fake, backend } = await funded();
+    fake.faults.tamperNext('input_value_understated');
+    const error = await failure(backend.sendMany([{ address: fake.externalAddress(), amount: 3_000_000n }], { comment: 'lie' }));
+    expect(error).toMatchObject({ code: 'preparation_tampered', retryable: false });
+    expect(fake.requests.get('submit_transaction') ?? 0).toBe(0);
+  });
+
+  // The reconciler closes an interrupted broadcast with `findByComment(...).fee`: it must be the
+  // fee `sendMany` books (network fee + block.io's fee), or block.io's fee is never booked.
+  it("findByComment reports the same fee as sendMany, block.io's fee included", async () => {
+    const { fake, backend } = await funded({ blockioFee: 5_000n });
+    const result = await backend.sendMany([{ address: fake.externalAddress(), amount: 1_000_000n }], { comment: 'fee once' });
+    expect(await backend.findByComment('fee once')).toMatchObject({ txid: result.txid, fee: result.fee });
+  });
+
+  it("findByComment after a lost submit answer books block.io's fee too", async () => {
+    pair = await startBlockioPair({ timeoutMs: 300 }, { blockioFee: 5_000n });
+    const { fake, backend } = pair;
+    fake.fund(50_000_000n);
+    fake.faults.hangAfterNextSubmit();
+    fake.faults.serverErrorNext('get_raw_transaction');
+    const to = fake.externalAddress();
+    const error = await failure(backend.sendMany([{ address: to, amount: 1_000_000n }], { comment: 'lost' }));
+    expect(error).toMatchObject({ code: OUTCOME_UNKNOWN });
+    const onChain = fake.chain.newestFirst().find((tx) => tx.outputs.some((output) => output.address === to))!;
+    const inputSum = onChain.inputs.reduce((sum, input) => sum + fake.chain.get(input.txid)!.outputs[input.vout]!.amount, 0n);
+    const outputSum = onChain.outputs.reduce((sum, output) => sum + output.amount, 0n);
+    expect(await backend.findByComment('lost')).toMatchObject({ txid: onChain.txid, fee: inputSum - outputSum + 5_000n });
+  });
+
+  // A `fail` answer to a submit is taken as proof that nothing went out, and the ledger sends the
+  // batch again. block.io may have broadcast it anyway (an internal error after relaying): the
+  // txid is known before the submit, so it is looked up before anything is declared unsent.
+  it('a submit answered with fail after block.io broadcast it is not reported as unsent', async () => {
+    const { fake, backend } = await funded();
+    fake.faults.failAfterNextSubmit('Internal error. Please try again.');
+    const to = fake.externalAddress();
+    const result = await backend
+      .sendMany([{ address: to, amount: 1_000_000n }], { comment: 'fail but sent' })
+      .catch((error: unknown) => error);
+    const onChain = fake.chain.newestFirst().find((tx) => tx.outputs.some((output) => output.address === to));
+    expect(onChain).toBeDefined();
+    // Either the send is reported (the ledger closes the broadcast) or its outcome is unknown (kept
+    // open for the reconciler): never a refusal, which returns the withdrawals to the queue.
+    if (result instanceof Error) expect(result).toMatchObject({ code: OUTCOME_UNKNOWN });
+    else expect(result).toMatchObject({ txid: onChain!.txid });
+  });
+});
+
+describe('review 10: the user key parameters come from block.io', () => {
+  // Key lengths other than block.io's 16 and 32 are a hostile answer (or one this version cannot
+  // read), not a wrong PIN; an absurd length would also stall the process in PBKDF2.
+  it('refuses PBKDF2 key lengths block.io never uses as tampering, not as a wrong PIN', () => {
+    const algorithm = {
+      pbkdf2_salt: '00',
+      pbkdf2_iterations: 2048,
+      pbkdf2_hash_function: 'SHA256',
+      pbkdf2_phase1_key_length: 16,
+      pbkdf2_phase2_key_length: 64,
+      aes_iv: null,
+      aes_cipher: 'AES-256-ECB',
+      aes_auth_tag: null,
+      aes_auth_data: null,
+    };
+    let error: unknown;
+    try {
+      decryptUserKey({ public_key: '02'.padEnd(66, '1'), encrypted_passphrase: '3wIJtPoC8KO6S7x6LtrN0g==', algorithm }, 'deadbeef');
+    } catch (thrown) {
+      error = thrown;
+    }
+    expect(error).toMatchObject({ code: 'preparation_tampered' });
+  });
+});
