@@ -147,14 +147,17 @@ export class BlockioBackend implements CoinBackend {
       priority: 'low',
     });
     if (!this.#addressesRead) await this.#readAddresses();
-    const changeAddresses = preparation.outputs?.filter((o) => o.output_category === 'change').map((o) => o.receiving_address) ?? [];
-    if (changeAddresses.some((address) => !this.#view.isOurs(address))) await this.#view.refreshAddresses();
+    // Change and block.io's fee are checked against our addresses: read them again when one is
+    // unknown, so that a deposit address created by another process is recognised as ours.
+    const unasked = preparation.outputs?.filter((o) => o.output_category !== 'user-specified') ?? [];
+    if (unasked.some((o) => !this.#view.isOurs(o.receiving_address))) await this.#view.refreshAddresses();
     const checked = checkPreparation(preparation, {
       requested: outputs,
       network: this.#signer,
       networkName: this.#networkName,
       rules: this.#rules,
       isOurs: (address) => this.#view.isOurs(address),
+      isChangeAddress: (address) => this.#view.isChangeAddress(address),
       maxFee: this.#config.maxFee,
     });
     const userKey = decryptUserKey(preparation.user_key, pin);

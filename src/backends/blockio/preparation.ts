@@ -5,7 +5,10 @@
  * compromised service, a proxy, a bug) chooses what our signature pays. So nothing in it is
  * taken on trust: the transaction is rebuilt from its inputs and outputs and must be exactly
  * the requested outputs (same addresses, same amounts, each once), plus at most one change
- * output to an address of our own account, plus block.io's fee output if any; the network fee
+ * output to the account's change address, plus block.io's fee output if any, never to an address
+ * of ours (an output to a deposit address reads back as a deposit: change or a "fee" there would
+ * credit a customer with our money); each input's value is the one its previous transaction
+ * holds (checked by the caller, see `checkInputValues`); the network fee
  * (inputs − outputs) must be at most the configured maximum; the rebuilt transaction's id must
  * be the one block.io expects. Only then is each input signed with the user key, and only the
  * inputs whose 2-of-2 script holds that key.
@@ -77,6 +80,8 @@ export interface PreparationContext {
   readonly rules: AmountRules;
   /** Whether an address belongs to our account. */
   readonly isOurs: (address: string) => boolean;
+  /** Whether an address is the account's change address (block.io's `default`). */
+  readonly isChangeAddress: (address: string) => boolean;
   /** Largest network fee plus block.io fee of one batch, base units. */
   readonly maxFee: bigint;
 }
@@ -118,10 +123,12 @@ export function checkPreparation(preparation: Preparation, context: PreparationC
         throw tampered(`output ${output.output_index} pays ${output.output_value} to ${output.receiving_address}, which was not requested`);
       unmatched.splice(index, 1);
     } else if (output.output_category === 'change') {
-      if (!context.isOurs(output.receiving_address))
-        throw tampered(`change goes to ${output.receiving_address}, not an address of this account`);
+      if (!context.isChangeAddress(output.receiving_address))
+        throw tampered(`change goes to ${output.receiving_address}, not this account's change address`);
       changeOutputs++;
     } else if (output.output_category === 'blockio-fee') {
+      if (context.isOurs(output.receiving_address))
+        throw tampered(`block.io's fee goes to ${output.receiving_address}, an address of this account`);
       blockioFee += value;
     } else {
       throw tampered(`output ${output.output_index} has the unknown category ${output.output_category}`);

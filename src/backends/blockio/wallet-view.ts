@@ -83,6 +83,11 @@ export class WalletView {
     return this.#labels.has(address);
   }
 
+  /** Whether `address` is where block.io returns change: the only output of ours a send may have unasked. */
+  isChangeAddress(address: string): boolean {
+    return this.#labels.get(address) === CHANGE_LABEL;
+  }
+
   /** Read every address of the account (`get_my_addresses`, page by page). */
   async refreshAddresses(): Promise<void> {
     for (let page = 1; ; page++) {
