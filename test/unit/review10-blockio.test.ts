@@ -69,7 +69,8 @@ describe('review 10: block.io preparations, submits and readings under attack', 
     const { fake, backend } = pair;
     fake.fund(50_000_000n);
     fake.faults.hangAfterNextSubmit();
-    fake.faults.serverErrorNext('get_raw_transaction');
+    // The first raw read proves the value of the batch's one input; the second is the look-up.
+    fake.faults.serverErrorNext('get_raw_transaction', 1);
     const to = fake.externalAddress();
     const error = await failure(backend.sendMany([{ address: to, amount: 1_000_000n }], { comment: 'lost' }));
     expect(error).toMatchObject({ code: OUTCOME_UNKNOWN });

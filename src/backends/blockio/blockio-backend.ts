@@ -33,7 +33,7 @@ import { BackendError, InvalidTxid, NotFound } from '../../domain/errors.js';
 import type { BlockioBackendConfig } from '../../config/types.js';
 import { BlockioClient, BlockioRefusal, type BlockioRetryPolicy } from './client.js';
 import { blockioNetworkName, signerNetwork, type SignerNetwork } from './network.js';
-import { checkPreparation, signPreparation, type Preparation } from './preparation.js';
+import { checkInputValues, checkPreparation, signPreparation, type Preparation } from './preparation.js';
 import { decryptUserKey } from './user-key.js';
 import { CHANGE_LABEL, garbage, WalletView, type ListedTx } from './wallet-view.js';
 
@@ -160,6 +160,10 @@ export class BlockioBackend implements CoinBackend {
       isChangeAddress: (address) => this.#view.isChangeAddress(address),
       maxFee: this.#config.maxFee,
     });
+    const previous = [];
+    for (const input of preparation.inputs)
+      previous.push(await this.#view.previousOutput(input.previous_txid, input.previous_output_index));
+    checkInputValues(checked, preparation, previous);
     const userKey = decryptUserKey(preparation.user_key, pin);
     const submission = signPreparation(checked, userKey, preparation.user_key.public_key);
     userKey.fill(0);

@@ -187,6 +187,35 @@ export function checkPreparation(preparation: Preparation, context: PreparationC
   return { networkFee, blockioFee, tx, txid, inputValues, witnessScripts };
 }
 
+/** An output a preparation's input spends, as its own raw transaction shows it. */
+export interface ProvenOutput {
+  readonly address: string | undefined;
+  readonly amount: bigint;
+}
+
+/**
+ * Check each input's stated value and address against the output it spends, read from that
+ * output's own transaction (`previous[i]` for input i, undefined when block.io does not know it).
+ * A witness signature commits to the amount the signer states, input by input: signatures made
+ * for two preparations of one transaction, each lying about a different input, combine into a
+ * valid transaction whose real fee nobody checked. So no stated value is signed unproven.
+ * @throws BackendError `preparation_tampered`.
+ */
+export function checkInputValues(
+  checked: CheckedPreparation,
+  preparation: Preparation,
+  previous: readonly (ProvenOutput | undefined)[],
+): void {
+  preparation.inputs.forEach((input, i) => {
+    const output = previous[i];
+    if (!output) throw tampered(`input ${i} spends ${input.previous_txid}:${input.previous_output_index}, which block.io cannot show`);
+    if (output.address !== input.spending_address || output.amount !== checked.inputValues[i])
+      throw tampered(
+        `input ${i} is stated as ${input.input_value} of ${input.spending_address}; the output it spends holds ${output.amount} of ${String(output.address)}`,
+      );
+  });
+}
+
 /** The `transaction_data` of `submit_transaction`: the unsigned transaction and our signatures. */
 export interface SignedSubmission {
   readonly tx_type: string;

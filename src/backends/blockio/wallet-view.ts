@@ -62,8 +62,8 @@ export class WalletView {
   readonly #rules: AmountRules;
   /** Address → label, of every address of the account seen so far. */
   readonly #labels = new Map<string, string>();
-  /** Outputs of transactions our sends spent, by txid (a transaction's outputs never change). */
-  readonly #spent = new Map<string, RawTx['outputs']>();
+  /** Outputs of transactions our sends spent or will spend, by txid (they never change). */
+  readonly #outputs = new Map<string, RawTx['outputs']>();
   /** Transactions of the account read so far, to recognise one that later vanishes. */
   readonly #seen = new Map<string, NetworkTransactionInfo>();
 
@@ -223,18 +223,26 @@ export class WalletView {
     };
   }
 
+  /**
+   * Output `vout` of transaction `txid`, read from its raw transaction (whose hash is checked to
+   * be `txid`, so block.io cannot lie about it); undefined when block.io does not know it.
+   */
+  async previousOutput(txid: string, vout: number): Promise<RawTx['outputs'][number] | undefined> {
+    let outputs = this.#outputs.get(txid);
+    if (!outputs) {
+      outputs = (await this.#raw(txid))?.outputs;
+      if (!outputs) return undefined;
+      this.#outputs.set(txid, outputs);
+    }
+    return outputs[vout];
+  }
+
   /** The sum of the inputs when every input spends an output of ours; undefined when none does. */
   async #ourInputValues(raw: RawTx): Promise<bigint | undefined> {
     let sum = 0n;
     let ours = 0;
     for (const input of raw.inputs) {
-      let previous = this.#spent.get(input.txid);
-      if (!previous) {
-        previous = (await this.#raw(input.txid))?.outputs;
-        if (!previous) continue;
-        this.#spent.set(input.txid, previous);
-      }
-      const output = previous[input.vout];
+      const output = await this.previousOutput(input.txid, input.vout);
       if (output?.address !== undefined && this.#labels.has(output.address)) {
         ours++;
         sum += output.amount;

@@ -77,8 +77,8 @@ export interface FakeBlockioFaults {
   failNext(method: string, message: string): void;
   /** Answer the next `count` requests (to `method`, or any) with HTTP `status` (419, 420, 429) and no envelope. */
   throttleNext(count: number, status?: number, method?: string): void;
-  /** Answer the next request to `method` with HTTP 500. */
-  serverErrorNext(method: string): void;
+  /** Answer the next request to `method` with HTTP 500 (after `skip` requests answered normally). */
+  serverErrorNext(method: string, skip?: number): void;
   /** Record the next submitted transaction, then never answer (the client times out). */
   hangAfterNextSubmit(): void;
   /** Record (broadcast) the next submitted transaction, then answer `{status: 'fail'}` with `message`. */
@@ -162,7 +162,8 @@ export async function startFakeBlockio(options: FakeBlockioOptions): Promise<Fak
 
   // Faults.
   const failures = new Map<string, string>();
-  const serverErrors = new Set<string>();
+  /** Methods to answer with HTTP 500, and how many requests to answer normally first. */
+  const serverErrors = new Map<string, number>();
   let throttled = 0;
   let throttleStatus = 429;
   let throttleMethod: string | undefined;
@@ -176,7 +177,7 @@ export async function startFakeBlockio(options: FakeBlockioOptions): Promise<Fak
       throttleStatus = status;
       throttleMethod = method;
     },
-    serverErrorNext: (method) => void serverErrors.add(method),
+    serverErrorNext: (method, skip = 0) => void serverErrors.set(method, skip),
     hangAfterNextSubmit: () => {
       hangSubmit = true;
     },
@@ -527,7 +528,9 @@ export async function startFakeBlockio(options: FakeBlockioOptions): Promise<Fak
       reply(404, { status: 'fail', data: { error_message: 'Method not found.' } });
       return;
     }
-    if (serverErrors.delete(method)) {
+    const skip = serverErrors.get(method);
+    if (skip !== undefined && skip > 0) serverErrors.set(method, skip - 1);
+    else if (serverErrors.delete(method)) {
       reply(500, 'Internal Server Error');
       return;
     }
