@@ -69,8 +69,11 @@ export class BlockioBackend implements CoinBackend {
   readonly #signer: SignerNetwork;
   readonly #networkName: string;
   readonly #rules: AmountRules;
-  /** Txids of our sends by `sendMany` comment, known before each submit (this process only). */
-  readonly #sentByComment = new Map<string, string>();
+  /**
+   * Our sends by `sendMany` comment, known before each submit (this process only): the txid, and
+   * the fee `sendMany` books (network fee + block.io's fee), which a raw transaction cannot tell.
+   */
+  readonly #sentByComment = new Map<string, { readonly txid: string; readonly fee: bigint }>();
   #addressesRead = false;
   #sendQueue: Promise<unknown> = Promise.resolve();
   #closed = false;
@@ -168,7 +171,7 @@ export class BlockioBackend implements CoinBackend {
     const submission = signPreparation(checked, userKey, preparation.user_key.public_key);
     userKey.fill(0);
     const fee = checked.networkFee + checked.blockioFee;
-    this.#sentByComment.set(comment, checked.txid);
+    this.#sentByComment.set(comment, { txid: checked.txid, fee });
     let answer: { network?: unknown; txid?: unknown };
     try {
       answer = await this.#client.call('submit_transaction', { transaction_data: submission }, { idempotent: false, notAfter });
@@ -283,10 +286,12 @@ export class BlockioBackend implements CoinBackend {
 
   async findByComment(comment: string): Promise<NetworkTransactionInfo | undefined> {
     this.#ensureOpen();
-    const txid = this.#sentByComment.get(comment);
-    if (txid === undefined) return undefined;
+    const sent = this.#sentByComment.get(comment);
+    if (sent === undefined) return undefined;
     await this.#readAddressesOnce();
-    return this.#view.transaction(txid);
+    const info = await this.#view.transaction(sent.txid);
+    // The reconciler books this fee: the same as `sendMany` would have, block.io's fee included.
+    return info && { ...info, fee: sent.fee };
   }
 
   async close(): Promise<void> {
