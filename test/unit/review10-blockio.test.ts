@@ -96,6 +96,10 @@ describe('review 10: block.io preparations, submits and readings under attack', 
     // open for the reconciler): never a refusal, which returns the withdrawals to the queue.
     if (result instanceof Error) expect(result).toMatchObject({ code: OUTCOME_UNKNOWN });
     else expect(result).toMatchObject({ txid: onChain!.txid });
+    // A refusal of a submit block.io did not carry out stays a refusal: nothing went out.
+    fake.faults.failNext('submit_transaction', 'Invalid signature for input 0.');
+    const refused = await failure(backend.sendMany([{ address: to, amount: 2_000_000n }], { comment: 'refused' }));
+    expect(refused).toMatchObject({ code: 'invalid_request', retryable: true });
   });
 });
 

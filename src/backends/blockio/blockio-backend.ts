@@ -177,6 +177,7 @@ export class BlockioBackend implements CoinBackend {
       answer = await this.#client.call('submit_transaction', { transaction_data: submission }, { idempotent: false, notAfter });
     } catch (error) {
       if (error instanceof BackendError && error.code === OUTCOME_UNKNOWN) return this.#reconcile(checked.txid, fee, error);
+      if (error instanceof BlockioRefusal) return this.#checkRefusedSubmit(checked.txid, fee, comment, error);
       this.#sentByComment.delete(comment);
       throw error;
     }
@@ -187,6 +188,27 @@ export class BlockioBackend implements CoinBackend {
       });
     }
     return { txid: checked.txid, fee };
+  }
+
+  /**
+   * A submit block.io refused. The refusal is believed (nothing sent, the batch may go again) only
+   * when block.io does not have the transaction: a service error after relaying it, or a forged
+   * answer, would otherwise make the ledger send the batch twice.
+   */
+  async #checkRefusedSubmit(txid: string, fee: bigint, comment: string, refusal: BlockioRefusal): Promise<SendResult> {
+    let found: NetworkTransactionInfo | undefined;
+    try {
+      found = await this.#view.transaction(txid);
+    } catch (error) {
+      throw new BackendError(`${refusal.message}; whether block.io has ${txid} anyway could not be read, so it is not submitted again`, {
+        retryable: false,
+        code: OUTCOME_UNKNOWN,
+        cause: error,
+      });
+    }
+    if (found) return { txid, fee };
+    this.#sentByComment.delete(comment);
+    throw refusal;
   }
 
   /** A submit whose answer was lost: block.io has the transaction, or the outcome stays unknown. */
