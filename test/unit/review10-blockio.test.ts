@@ -3,10 +3,16 @@
  * would attack it, against the fake block.io. Each test names the defect it shows.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { p2wpkh } from '@scure/btc-signer';
+import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { OUTCOME_UNKNOWN } from '../../src/backends/backend.js';
+import { BlockioClient } from '../../src/backends/blockio/client.js';
+import { signerNetwork } from '../../src/backends/blockio/network.js';
+import { checkPreparation, type Preparation } from '../../src/backends/blockio/preparation.js';
 import { decryptUserKey } from '../../src/backends/blockio/user-key.js';
+import { LTC } from '../../src/domain/coins.js';
 import { BackendError } from '../../src/domain/errors.js';
-import { startBlockioPair, type BlockioPair } from '../fakes/blockio/harness.js';
+import { FAKE_API_KEY, startBlockioPair, type BlockioPair } from '../fakes/blockio/harness.js';
 import type { Tamper } from '../fakes/blockio/server.js';
 
 async function failure(promise: Promise<unknown>): Promise<unknown> {
@@ -100,6 +106,62 @@ describe('review 10: block.io preparations, submits and readings under attack', 
     fake.faults.failNext('submit_transaction', 'Invalid signature for input 0.');
     const refused = await failure(backend.sendMany([{ address: to, amount: 2_000_000n }], { comment: 'refused' }));
     expect(refused).toMatchObject({ code: 'invalid_request', retryable: true });
+  });
+});
+
+describe('review 10: a malformed preparation', () => {
+  let pair: BlockioPair | undefined;
+  afterEach(async () => {
+    await pair?.close();
+    pair = undefined;
+  });
+
+  // Anything but a BackendError from sendMany counts as "maybe sent": the broadcast would wait for
+  // a person to vet it although nothing was signed. A malformed answer is a refusal like any other.
+  it('is refused with preparation_tampered, never a raw exception', async () => {
+    pair = await startBlockioPair();
+    pair.fake.fund(50_000_000n);
+    const client = new BlockioClient({ apiUrl: pair.fake.apiUrl, apiKey: FAKE_API_KEY, timeoutMs: 5_000 });
+    const to = pair.fake.externalAddress();
+    const good = await client.call<Preparation>('prepare_transaction', { to_addresses: to, amounts: '0.01000000', priority: 'low' });
+    const mine = await client.call<{ addresses: { address: string; label: string }[] }>('get_my_addresses');
+    const labels = new Map(mine.addresses.map((entry) => [entry.address, entry.label]));
+    const context = {
+      requested: [{ address: to, amount: 1_000_000n }],
+      network: signerNetwork(LTC.networks.testnet!),
+      networkName: 'LTCTEST',
+      rules: { decimals: LTC.decimals, maxMoney: LTC.maxMoney },
+      isOurs: (address: string) => labels.has(address),
+      isChangeAddress: (address: string) => labels.get(address) === 'default',
+      maxFee: 1_000_000n,
+    };
+    expect(checkPreparation(good, context).txid).toBe(good.expected_unsigned_txid);
+    // An LTC mainnet address (`ltc1…`) as block.io's fee output on testnet.
+    const mainnetAddress = p2wpkh(
+      secp256k1.getPublicKey(secp256k1.utils.randomSecretKey(), true),
+      signerNetwork(LTC.networks.mainnet!),
+    ).address!;
+    const variants: unknown[] = [
+      {
+        ...good,
+        outputs: [
+          ...good.outputs,
+          { output_index: 9, output_category: 'blockio-fee', output_value: '0.00001000', receiving_address: mainnetAddress },
+        ],
+      },
+      { ...good, outputs: null },
+      { ...good, inputs: good.inputs.map((input) => ({ ...input, previous_txid: 'zz' })) },
+    ];
+    for (const variant of variants) {
+      let error: unknown;
+      try {
+        checkPreparation(variant as Preparation, context);
+      } catch (thrown) {
+        error = thrown;
+      }
+      expect(error).toBeInstanceOf(BackendError);
+      expect(error).toMatchObject({ code: 'preparation_tampered' });
+    }
   });
 });
 
