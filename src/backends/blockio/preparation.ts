@@ -99,6 +99,18 @@ export function tampered(detail: string): BackendError {
  * @throws BackendError `preparation_tampered` or `fee_above_maximum`.
  */
 export function checkPreparation(preparation: Preparation, context: PreparationContext): CheckedPreparation {
+  try {
+    return checkWellFormed(preparation, context);
+  } catch (error) {
+    // A malformed answer (a missing list, a bad txid, an address of another network) is refused
+    // like a tampered one: anything but a BackendError would count as "maybe sent" upstream.
+    if (error instanceof BackendError) throw error;
+    const detail = error instanceof Error ? error.message.replace(/\s+/g, ' ').slice(0, 200) : 'unreadable';
+    throw tampered(`it is malformed (${detail})`);
+  }
+}
+
+function checkWellFormed(preparation: Preparation, context: PreparationContext): CheckedPreparation {
   if (preparation.network !== context.networkName) throw tampered(`network ${preparation.network}, not ${context.networkName}`);
   if (preparation.tx_type !== 'basic') throw tampered(`transaction type ${preparation.tx_type}`);
   const amount = (text: string): bigint => {

@@ -55,6 +55,7 @@ export function pinToAesKey(pin: string, algorithm: UserKeyAlgorithm): Buffer {
   // huge one would stall the process in PBKDF2), not a wrong PIN.
   if (
     algorithm.pbkdf2_hash_function !== 'SHA256' ||
+    typeof algorithm.pbkdf2_salt !== 'string' ||
     !Number.isSafeInteger(iterations) ||
     iterations < 2 ||
     iterations > MAX_ITERATIONS ||
