@@ -109,6 +109,34 @@ describe('review 10: block.io preparations, submits and readings under attack', 
   });
 });
 
+describe('review 10: readings under a throttled API', () => {
+  let pair: BlockioPair | undefined;
+  afterEach(async () => {
+    await pair?.close();
+    pair = undefined;
+  });
+
+  // Every transaction has outputs that are not ours (a payer's change, our withdrawals'
+  // destinations). Reading the account's whole address list (one request per 2 500 addresses)
+  // again for each of them multiplies every reading by the list's size and runs into block.io's
+  // rate limits: an address found foreign at the last list reading is not a reason to read it again.
+  it('reads the address list again only for an address it has not yet found foreign', async () => {
+    pair = await startBlockioPair();
+    const { fake, backend } = pair;
+    const address = await backend.createAddress('customer-1');
+    const txid = fake.payMany([
+      { address, amount: 2_000_000n },
+      { address: fake.externalAddress(), amount: 7_000_000n },
+    ]);
+    fake.mine(1);
+    await backend.getTransaction(txid);
+    const afterFirst = fake.requests.get('get_my_addresses') ?? 0;
+    for (let round = 0; round < 3; round++) await backend.getTransaction(txid);
+    await backend.readTransactions([txid]);
+    expect(fake.requests.get('get_my_addresses') ?? 0).toBe(afterFirst);
+  });
+});
+
 describe('review 10: a malformed preparation', () => {
   let pair: BlockioPair | undefined;
   afterEach(async () => {
