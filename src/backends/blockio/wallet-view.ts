@@ -51,6 +51,9 @@ interface RawTx {
 /** Transactions with fewer confirmations are remembered in case they vanish (see `transaction`). */
 const REMEMBER_BELOW = 100;
 
+/** Foreign addresses remembered (see `WalletView.#foreign`), a few MB at most. */
+const FOREIGN_REMEMBERED = 50_000;
+
 /** The label of the address block.io returns change to. */
 export const CHANGE_LABEL = 'default';
 
@@ -64,6 +67,12 @@ export class WalletView {
   readonly #labels = new Map<string, string>();
   /** Outputs of transactions our sends spent or will spend, by txid (they never change). */
   readonly #outputs = new Map<string, RawTx['outputs']>();
+  /**
+   * Addresses found not to be ours at the last reading of the address list. An address is ours
+   * from its creation on, before any transaction can pay it, so once found foreign it stays so;
+   * forgotten at a bound, which only costs a reading of the list.
+   */
+  readonly #foreign = new Set<string>();
   /** Transactions of the account read so far, to recognise one that later vanishes. */
   readonly #seen = new Map<string, NetworkTransactionInfo>();
 
@@ -194,9 +203,14 @@ export class WalletView {
   }
 
   async #decode(raw: RawTx): Promise<NetworkTransactionInfo | undefined> {
-    if (raw.outputs.some((output) => output.address !== undefined && !this.#labels.has(output.address))) {
-      // An address created elsewhere (another process) since we last read the list.
+    const unknown = raw.outputs.flatMap((output) =>
+      output.address !== undefined && !this.#labels.has(output.address) && !this.#foreign.has(output.address) ? [output.address] : [],
+    );
+    if (unknown.length > 0) {
+      // An address created elsewhere (another process) since we last read the list?
       await this.refreshAddresses();
+      if (this.#foreign.size + unknown.length > FOREIGN_REMEMBERED) this.#foreign.clear();
+      for (const address of unknown) if (!this.#labels.has(address)) this.#foreign.add(address);
     }
     const inputValues = await this.#ourInputValues(raw);
     const ourSend = inputValues !== undefined;
