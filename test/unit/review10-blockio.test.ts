@@ -3,7 +3,7 @@
  * would attack it, against the fake block.io. Each test names the defect it shows.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { p2wpkh } from '@scure/btc-signer';
+import { p2wpkh, Transaction } from '@scure/btc-signer';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { OUTCOME_UNKNOWN } from '../../src/backends/backend.js';
 import { BlockioClient } from '../../src/backends/blockio/client.js';
@@ -13,7 +13,7 @@ import { decryptUserKey } from '../../src/backends/blockio/user-key.js';
 import { LTC } from '../../src/domain/coins.js';
 import { BackendError } from '../../src/domain/errors.js';
 import { FAKE_API_KEY, startBlockioPair, type BlockioPair } from '../fakes/blockio/harness.js';
-import type { Tamper } from '../fakes/blockio/server.js';
+import { TX_OPTIONS, type Tamper } from '../fakes/blockio/server.js';
 
 async function failure(promise: Promise<unknown>): Promise<unknown> {
   return promise.then(
@@ -134,6 +134,36 @@ describe('review 10: readings under a throttled API', () => {
     for (let round = 0; round < 3; round++) await backend.getTransaction(txid);
     await backend.readTransactions([txid]);
     expect(fake.requests.get('get_my_addresses') ?? 0).toBe(afterFirst);
+  });
+});
+
+describe('review 10: a deposit spending many outputs of its payer', () => {
+  let pair: BlockioPair | undefined;
+  afterEach(async () => {
+    await pair?.close();
+    pair = undefined;
+  });
+
+  // Whether a transaction is our send is decided by its inputs. block.io never mixes inputs of
+  // the account with others (it signs only ours, and we sign only preparations spending only
+  // ours), so the first input decides: reading the previous transaction of every input of every
+  // deposit costs a request per payer input, each read again at each confirmation.
+  it("reads one previous transaction of a payer's deposit, not one per input", async () => {
+    pair = await startBlockioPair();
+    const { fake, backend } = pair;
+    const address = await backend.createAddress('customer-2');
+    const inputs = Array.from({ length: 6 }, () => ({ txid: fake.pay(fake.externalAddress(), 1_000_000n), vout: 0 }));
+    const tx = new Transaction(TX_OPTIONS);
+    for (const input of inputs) tx.addInput({ txid: input.txid, index: input.vout });
+    const signer = signerNetwork(LTC.networks.testnet!);
+    tx.addOutputAddress(address, 5_000_000n, signer);
+    fake.chain.add(tx.id, tx.hex, inputs, [{ address, amount: 5_000_000n }]);
+    fake.mine(1);
+    const before = fake.requests.get('get_raw_transaction') ?? 0;
+    const info = await backend.getTransaction(tx.id);
+    expect(info.received).toEqual([{ address, amount: 5_000_000n, vout: 0 }]);
+    expect(info.sent).toEqual([]);
+    expect((fake.requests.get('get_raw_transaction') ?? 0) - before).toBe(2);
   });
 });
 
