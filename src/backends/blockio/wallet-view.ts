@@ -246,12 +246,19 @@ export class WalletView {
     if (!outputs) {
       outputs = (await this.#raw(txid))?.outputs;
       if (!outputs) return undefined;
-      this.#outputs.set(txid, outputs);
+      // Only transactions paying us are worth remembering: our sends spend them again and again;
+      // a payer's previous transactions would only fill the memory.
+      if (outputs.some((output) => output.address !== undefined && this.#labels.has(output.address))) this.#outputs.set(txid, outputs);
     }
     return outputs[vout];
   }
 
-  /** The sum of the inputs when every input spends an output of ours; undefined when none does. */
+  /**
+   * The sum of the inputs when every input spends an output of ours; undefined when none does.
+   * The first input decides: a transaction spending outputs of the account is signed with its
+   * user key, and neither block.io nor this backend signs one that also spends others' outputs,
+   * so a payer's deposit costs one previous transaction, not one per input.
+   */
   async #ourInputValues(raw: RawTx): Promise<bigint | undefined> {
     let sum = 0n;
     let ours = 0;
@@ -260,6 +267,8 @@ export class WalletView {
       if (output?.address !== undefined && this.#labels.has(output.address)) {
         ours++;
         sum += output.amount;
+      } else if (ours === 0) {
+        return undefined;
       }
     }
     if (ours === 0) return undefined;
