@@ -7,6 +7,7 @@ import { p2wpkh, Transaction } from '@scure/btc-signer';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { OUTCOME_UNKNOWN } from '../../src/backends/backend.js';
 import { BlockioClient } from '../../src/backends/blockio/client.js';
+import { BlockioBackend } from '../../src/backends/blockio/index.js';
 import { signerNetwork } from '../../src/backends/blockio/network.js';
 import { checkPreparation, type Preparation } from '../../src/backends/blockio/preparation.js';
 import { decryptUserKey } from '../../src/backends/blockio/user-key.js';
@@ -134,6 +135,30 @@ describe('review 10: readings under a throttled API', () => {
     for (let round = 0; round < 3; round++) await backend.getTransaction(txid);
     await backend.readTransactions([txid]);
     expect(fake.requests.get('get_my_addresses') ?? 0).toBe(afterFirst);
+  });
+});
+
+describe('review 10: paging that never advances', () => {
+  let pair: BlockioPair | undefined;
+  afterEach(async () => {
+    await pair?.close();
+    pair = undefined;
+  });
+
+  // A broken or hostile paging (the same page again, `has_more` for ever) must end in a typed
+  // error, not in requests for as long as block.io keeps answering.
+  it('fails as garbage when get_transactions or get_my_addresses answers the same page again', async () => {
+    pair = await startBlockioPair();
+    const { fake, backend } = pair;
+    const address = await backend.createAddress('customer-3');
+    const txid = fake.pay(address, 1_000_000n);
+    fake.mine(1);
+    fake.faults.repeatFirstPage('get_transactions', 20);
+    await expect(backend.changesSince(null, 6)).rejects.toMatchObject({ code: 'garbage' });
+    const fresh = new BlockioBackend({ config: pair.config, coin: pair.coin, network: pair.network });
+    fake.faults.repeatFirstPage('get_my_addresses', 20);
+    await expect(fresh.getTransaction(txid)).rejects.toMatchObject({ code: 'garbage' });
+    await fresh.close();
   });
 });
 

@@ -85,6 +85,12 @@ export interface FakeBlockioFaults {
   failAfterNextSubmit(message: string): void;
   /** Corrupt the next preparation this way. */
   tamperNext(kind: Tamper): void;
+  /**
+   * Answer the next `count` requests to `get_transactions` or `get_my_addresses` with their first
+   * page again, whatever page was asked for (a broken or hostile paging; `get_my_addresses` then
+   * says `has_more`).
+   */
+  repeatFirstPage(method: 'get_transactions' | 'get_my_addresses', count: number): void;
 }
 
 /** A running fake block.io. */
@@ -169,6 +175,13 @@ export async function startFakeBlockio(options: FakeBlockioOptions): Promise<Fak
   let throttleMethod: string | undefined;
   let hangSubmit = false;
   let failAfterSubmit: string | undefined;
+  const repeats = new Map<string, number>();
+  /** Whether this request to `method` gets the first page again (see `repeatFirstPage`). */
+  const repeating = (method: string): boolean => {
+    const left = repeats.get(method) ?? 0;
+    if (left > 0) repeats.set(method, left - 1);
+    return left > 0;
+  };
   let tamper: Tamper | undefined;
   const faults: FakeBlockioFaults = {
     failNext: (method, message) => void failures.set(method, message),
@@ -181,6 +194,7 @@ export async function startFakeBlockio(options: FakeBlockioOptions): Promise<Fak
     hangAfterNextSubmit: () => {
       hangSubmit = true;
     },
+    repeatFirstPage: (method, count) => void repeats.set(method, count),
     failAfterNextSubmit: (message) => {
       failAfterSubmit = message;
     },
@@ -234,7 +248,7 @@ export async function startFakeBlockio(options: FakeBlockioOptions): Promise<Fak
       .newestFirst()
       .filter((tx) => (type === 'sent' ? spendsOurs(tx) : tx.outputs.some((output) => byAddress.has(output.address))));
     if (filter.size > 0) list = list.filter((tx) => tx.outputs.some((output) => filter.has(output.address)));
-    if (typeof args.before_tx === 'string' && args.before_tx !== '') {
+    if (typeof args.before_tx === 'string' && args.before_tx !== '' && !repeating('get_transactions')) {
       const position = list.findIndex((tx) => tx.txid === args.before_tx);
       if (position < 0) refuse('Transaction ID for before_tx is invalid.');
       list = list.slice(position + 1);
@@ -453,7 +467,8 @@ export async function startFakeBlockio(options: FakeBlockioOptions): Promise<Fak
       return { network: networkName, user_id: addresses.length - 1, address: entry.address, label: entry.label };
     },
     get_my_addresses: (args) => {
-      const page = Math.max(1, Number(args.page ?? 1));
+      const repeat = repeating('get_my_addresses');
+      const page = repeat ? 1 : Math.max(1, Number(args.page ?? 1));
       return {
         network: networkName,
         addresses: addresses.slice((page - 1) * 2500, page * 2500).map((a, i) => {
@@ -467,7 +482,7 @@ export async function startFakeBlockio(options: FakeBlockioOptions): Promise<Fak
           };
         }),
         page,
-        has_more: addresses.length > page * 2500,
+        has_more: repeat || addresses.length > page * 2500,
       };
     },
     get_address_balance: (args) => {
