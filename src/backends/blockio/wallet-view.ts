@@ -99,12 +99,18 @@ export class WalletView {
 
   /** Read every address of the account (`get_my_addresses`, page by page). */
   async refreshAddresses(): Promise<void> {
+    const read = new Set<string>();
     for (let page = 1; ; page++) {
       const data = await this.#client.call<{ network?: unknown; addresses?: unknown; has_more?: unknown }>('get_my_addresses', { page });
       this.checkNetwork(data.network, 'get_my_addresses');
       const list = Array.isArray(data.addresses) ? (data.addresses as { address?: unknown; label?: unknown }[]) : [];
+      // Each page must bring addresses of its own, or the paging would go on for ever.
+      if (page > 1 && list.length > 0 && list.every((entry) => typeof entry.address !== 'string' || read.has(entry.address)))
+        throw garbage(`get_my_addresses page ${page} holds no address not on an earlier page`);
       for (const entry of list) {
-        if (typeof entry.address === 'string') this.#labels.set(entry.address, typeof entry.label === 'string' ? entry.label : '');
+        if (typeof entry.address !== 'string') continue;
+        read.add(entry.address);
+        this.#labels.set(entry.address, typeof entry.label === 'string' ? entry.label : '');
       }
       if (data.has_more !== true || list.length === 0) return;
     }
@@ -150,9 +156,13 @@ export class WalletView {
    */
   async list(type: 'received' | 'sent', enough: (page: readonly ListedTx[]) => boolean = () => false): Promise<ListedTx[]> {
     const all: ListedTx[] = [];
+    const read = new Set<string>();
     let before: string | undefined;
     for (;;) {
       const page = await this.listPage(type, before);
+      // Pages before `before_tx` hold older transactions only, or the paging would go on for ever.
+      if (page.some((tx) => read.has(tx.txid))) throw garbage(`get_transactions before ${before} repeats a transaction of an earlier page`);
+      for (const tx of page) read.add(tx.txid);
       all.push(...page);
       if (page.length === 0 || enough(page)) return all;
       before = page[page.length - 1]!.txid;
