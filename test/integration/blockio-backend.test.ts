@@ -155,7 +155,8 @@ describe.each(engines)('ledger on block.io (fake) on %s', (engine) => {
     // closes it through findByComment instead of sending again.
     await withdraw('alice', [{ address: pair.fake.externalAddress(), amount: 6_000_000n }]);
     pair.fake.faults.hangAfterNextSubmit();
-    pair.fake.faults.serverErrorNext('get_raw_transaction');
+    // The first raw read proves the value of the batch's one input; the second is the look-up.
+    pair.fake.faults.serverErrorNext('get_raw_transaction', 1);
     const interrupted = await ltc.broadcastPending('main');
     expect(interrupted.status).toBe('interrupted');
     expect(await ltc.broadcastPending('main')).toEqual({ status: 'nothing_to_send' });

@@ -246,7 +246,8 @@ describe('BlockioBackend on the fake block.io', () => {
     it('says outcome_unknown when a lost submit is not at block.io, and finds it by comment once it is', async () => {
       const { fake, backend } = await funded({ timeoutMs: 300 });
       fake.faults.hangAfterNextSubmit();
-      fake.faults.serverErrorNext('get_raw_transaction');
+      // The first raw read proves the value of the batch's one input; the second is the look-up.
+      fake.faults.serverErrorNext('get_raw_transaction', 1);
       const error = await failure(backend.sendMany([{ address: fake.externalAddress(), amount: 1_000_000n }], { comment: 'unknown' }));
       expect(error).toMatchObject({ code: OUTCOME_UNKNOWN, retryable: false });
       expect(fake.requests.get('submit_transaction')).toBe(1);

@@ -34,7 +34,7 @@ import type { BlockioBackendConfig } from '../../config/types.js';
 import { BlockioClient, BlockioRefusal, type BlockioRetryPolicy } from './client.js';
 import { blockioNetworkName, signerNetwork, type SignerNetwork } from './network.js';
 import { blockioNotificationApi, type BlockioNotificationApi } from './notification-api.js';
-import { checkPreparation, signPreparation, type Preparation } from './preparation.js';
+import { checkInputValues, checkPreparation, signPreparation, type Preparation } from './preparation.js';
 import { decryptUserKey } from './user-key.js';
 import { CHANGE_LABEL, garbage, WalletView, type ListedTx } from './wallet-view.js';
 
@@ -70,8 +70,11 @@ export class BlockioBackend implements CoinBackend {
   readonly #signer: SignerNetwork;
   readonly #networkName: string;
   readonly #rules: AmountRules;
-  /** Txids of our sends by `sendMany` comment, known before each submit (this process only). */
-  readonly #sentByComment = new Map<string, string>();
+  /**
+   * Our sends by `sendMany` comment, known before each submit (this process only): the txid, and
+   * the fee `sendMany` books (network fee + block.io's fee), which a raw transaction cannot tell.
+   */
+  readonly #sentByComment = new Map<string, { readonly txid: string; readonly fee: bigint }>();
   #addressesRead = false;
   #sendQueue: Promise<unknown> = Promise.resolve();
   #closed = false;
@@ -156,26 +159,34 @@ export class BlockioBackend implements CoinBackend {
       priority: 'low',
     });
     if (!this.#addressesRead) await this.#readAddresses();
-    const changeAddresses = preparation.outputs?.filter((o) => o.output_category === 'change').map((o) => o.receiving_address) ?? [];
-    if (changeAddresses.some((address) => !this.#view.isOurs(address))) await this.#view.refreshAddresses();
+    // Change and block.io's fee are checked against our addresses: read them again when one is
+    // unknown, so that a deposit address created by another process is recognised as ours.
+    const unasked = preparation.outputs?.filter((o) => o.output_category !== 'user-specified') ?? [];
+    if (unasked.some((o) => !this.#view.isOurs(o.receiving_address))) await this.#view.refreshAddresses();
     const checked = checkPreparation(preparation, {
       requested: outputs,
       network: this.#signer,
       networkName: this.#networkName,
       rules: this.#rules,
       isOurs: (address) => this.#view.isOurs(address),
+      isChangeAddress: (address) => this.#view.isChangeAddress(address),
       maxFee: this.#config.maxFee,
     });
+    const previous = [];
+    for (const input of preparation.inputs)
+      previous.push(await this.#view.previousOutput(input.previous_txid, input.previous_output_index));
+    checkInputValues(checked, preparation, previous);
     const userKey = decryptUserKey(preparation.user_key, pin);
     const submission = signPreparation(checked, userKey, preparation.user_key.public_key);
     userKey.fill(0);
     const fee = checked.networkFee + checked.blockioFee;
-    this.#sentByComment.set(comment, checked.txid);
+    this.#sentByComment.set(comment, { txid: checked.txid, fee });
     let answer: { network?: unknown; txid?: unknown };
     try {
       answer = await this.#client.call('submit_transaction', { transaction_data: submission }, { idempotent: false, notAfter });
     } catch (error) {
       if (error instanceof BackendError && error.code === OUTCOME_UNKNOWN) return this.#reconcile(checked.txid, fee, error);
+      if (error instanceof BlockioRefusal) return this.#checkRefusedSubmit(checked.txid, fee, comment, error);
       this.#sentByComment.delete(comment);
       throw error;
     }
@@ -186,6 +197,27 @@ export class BlockioBackend implements CoinBackend {
       });
     }
     return { txid: checked.txid, fee };
+  }
+
+  /**
+   * A submit block.io refused. The refusal is believed (nothing sent, the batch may go again) only
+   * when block.io does not have the transaction: a service error after relaying it, or a forged
+   * answer, would otherwise make the ledger send the batch twice.
+   */
+  async #checkRefusedSubmit(txid: string, fee: bigint, comment: string, refusal: BlockioRefusal): Promise<SendResult> {
+    let found: NetworkTransactionInfo | undefined;
+    try {
+      found = await this.#view.transaction(txid);
+    } catch (error) {
+      throw new BackendError(`${refusal.message}; whether block.io has ${txid} anyway could not be read, so it is not submitted again`, {
+        retryable: false,
+        code: OUTCOME_UNKNOWN,
+        cause: error,
+      });
+    }
+    if (found) return { txid, fee };
+    this.#sentByComment.delete(comment);
+    throw refusal;
   }
 
   /** A submit whose answer was lost: block.io has the transaction, or the outcome stays unknown. */
@@ -285,10 +317,12 @@ export class BlockioBackend implements CoinBackend {
 
   async findByComment(comment: string): Promise<NetworkTransactionInfo | undefined> {
     this.#ensureOpen();
-    const txid = this.#sentByComment.get(comment);
-    if (txid === undefined) return undefined;
+    const sent = this.#sentByComment.get(comment);
+    if (sent === undefined) return undefined;
     await this.#readAddressesOnce();
-    return this.#view.transaction(txid);
+    const info = await this.#view.transaction(sent.txid);
+    // The reconciler books this fee: the same as `sendMany` would have, block.io's fee included.
+    return info && { ...info, fee: sent.fee };
   }
 
   async close(): Promise<void> {

@@ -5,7 +5,10 @@
  * compromised service, a proxy, a bug) chooses what our signature pays. So nothing in it is
  * taken on trust: the transaction is rebuilt from its inputs and outputs and must be exactly
  * the requested outputs (same addresses, same amounts, each once), plus at most one change
- * output to an address of our own account, plus block.io's fee output if any; the network fee
+ * output to the account's change address, plus block.io's fee output if any, never to an address
+ * of ours (an output to a deposit address reads back as a deposit: change or a "fee" there would
+ * credit a customer with our money); each input's value is the one its previous transaction
+ * holds (checked by the caller, see `checkInputValues`); the network fee
  * (inputs − outputs) must be at most the configured maximum; the rebuilt transaction's id must
  * be the one block.io expects. Only then is each input signed with the user key, and only the
  * inputs whose 2-of-2 script holds that key.
@@ -77,6 +80,8 @@ export interface PreparationContext {
   readonly rules: AmountRules;
   /** Whether an address belongs to our account. */
   readonly isOurs: (address: string) => boolean;
+  /** Whether an address is the account's change address (block.io's `default`). */
+  readonly isChangeAddress: (address: string) => boolean;
   /** Largest network fee plus block.io fee of one batch, base units. */
   readonly maxFee: bigint;
 }
@@ -94,6 +99,18 @@ export function tampered(detail: string): BackendError {
  * @throws BackendError `preparation_tampered` or `fee_above_maximum`.
  */
 export function checkPreparation(preparation: Preparation, context: PreparationContext): CheckedPreparation {
+  try {
+    return checkWellFormed(preparation, context);
+  } catch (error) {
+    // A malformed answer (a missing list, a bad txid, an address of another network) is refused
+    // like a tampered one: anything but a BackendError would count as "maybe sent" upstream.
+    if (error instanceof BackendError) throw error;
+    const detail = error instanceof Error ? error.message.replace(/\s+/g, ' ').slice(0, 200) : 'unreadable';
+    throw tampered(`it is malformed (${detail})`);
+  }
+}
+
+function checkWellFormed(preparation: Preparation, context: PreparationContext): CheckedPreparation {
   if (preparation.network !== context.networkName) throw tampered(`network ${preparation.network}, not ${context.networkName}`);
   if (preparation.tx_type !== 'basic') throw tampered(`transaction type ${preparation.tx_type}`);
   const amount = (text: string): bigint => {
@@ -118,10 +135,12 @@ export function checkPreparation(preparation: Preparation, context: PreparationC
         throw tampered(`output ${output.output_index} pays ${output.output_value} to ${output.receiving_address}, which was not requested`);
       unmatched.splice(index, 1);
     } else if (output.output_category === 'change') {
-      if (!context.isOurs(output.receiving_address))
-        throw tampered(`change goes to ${output.receiving_address}, not an address of this account`);
+      if (!context.isChangeAddress(output.receiving_address))
+        throw tampered(`change goes to ${output.receiving_address}, not this account's change address`);
       changeOutputs++;
     } else if (output.output_category === 'blockio-fee') {
+      if (context.isOurs(output.receiving_address))
+        throw tampered(`block.io's fee goes to ${output.receiving_address}, an address of this account`);
       blockioFee += value;
     } else {
       throw tampered(`output ${output.output_index} has the unknown category ${output.output_category}`);
@@ -178,6 +197,35 @@ export function checkPreparation(preparation: Preparation, context: PreparationC
     throw tampered(`the transaction rebuilt from the answer is ${txid}, block.io expects ${preparation.expected_unsigned_txid}`);
   }
   return { networkFee, blockioFee, tx, txid, inputValues, witnessScripts };
+}
+
+/** An output a preparation's input spends, as its own raw transaction shows it. */
+export interface ProvenOutput {
+  readonly address: string | undefined;
+  readonly amount: bigint;
+}
+
+/**
+ * Check each input's stated value and address against the output it spends, read from that
+ * output's own transaction (`previous[i]` for input i, undefined when block.io does not know it).
+ * A witness signature commits to the amount the signer states, input by input: signatures made
+ * for two preparations of one transaction, each lying about a different input, combine into a
+ * valid transaction whose real fee nobody checked. So no stated value is signed unproven.
+ * @throws BackendError `preparation_tampered`.
+ */
+export function checkInputValues(
+  checked: CheckedPreparation,
+  preparation: Preparation,
+  previous: readonly (ProvenOutput | undefined)[],
+): void {
+  preparation.inputs.forEach((input, i) => {
+    const output = previous[i];
+    if (!output) throw tampered(`input ${i} spends ${input.previous_txid}:${input.previous_output_index}, which block.io cannot show`);
+    if (output.address !== input.spending_address || output.amount !== checked.inputValues[i])
+      throw tampered(
+        `input ${i} is stated as ${input.input_value} of ${input.spending_address}; the output it spends holds ${output.amount} of ${String(output.address)}`,
+      );
+  });
 }
 
 /** The `transaction_data` of `submit_transaction`: the unsigned transaction and our signatures. */

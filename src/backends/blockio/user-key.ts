@@ -51,7 +51,17 @@ const MAX_ITERATIONS = 5_000_000;
 /** The AES key for `pin` under `algorithm`'s PBKDF2 parameters. */
 export function pinToAesKey(pin: string, algorithm: UserKeyAlgorithm): Buffer {
   const iterations = algorithm.pbkdf2_iterations;
-  if (algorithm.pbkdf2_hash_function !== 'SHA256' || !Number.isSafeInteger(iterations) || iterations < 2 || iterations > MAX_ITERATIONS) {
+  // Key lengths are block.io's fixed 16 and 32 bytes: any other is a hostile or unknown answer (a
+  // huge one would stall the process in PBKDF2), not a wrong PIN.
+  if (
+    algorithm.pbkdf2_hash_function !== 'SHA256' ||
+    typeof algorithm.pbkdf2_salt !== 'string' ||
+    !Number.isSafeInteger(iterations) ||
+    iterations < 2 ||
+    iterations > MAX_ITERATIONS ||
+    algorithm.pbkdf2_phase1_key_length !== 16 ||
+    algorithm.pbkdf2_phase2_key_length !== 32
+  ) {
     throw new BackendError('block.io sent user key parameters this version cannot use', { retryable: false, code: 'preparation_tampered' });
   }
   const half = Math.floor(iterations / 2);

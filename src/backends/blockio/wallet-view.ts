@@ -51,6 +51,9 @@ interface RawTx {
 /** Transactions with fewer confirmations are remembered in case they vanish (see `transaction`). */
 const REMEMBER_BELOW = 100;
 
+/** Foreign addresses remembered (see `WalletView.#foreign`), a few MB at most. */
+const FOREIGN_REMEMBERED = 50_000;
+
 /** The label of the address block.io returns change to. */
 export const CHANGE_LABEL = 'default';
 
@@ -62,8 +65,14 @@ export class WalletView {
   readonly #rules: AmountRules;
   /** Address → label, of every address of the account seen so far. */
   readonly #labels = new Map<string, string>();
-  /** Outputs of transactions our sends spent, by txid (a transaction's outputs never change). */
-  readonly #spent = new Map<string, RawTx['outputs']>();
+  /** Outputs of transactions our sends spent or will spend, by txid (they never change). */
+  readonly #outputs = new Map<string, RawTx['outputs']>();
+  /**
+   * Addresses found not to be ours at the last reading of the address list. An address is ours
+   * from its creation on, before any transaction can pay it, so once found foreign it stays so;
+   * forgotten at a bound, which only costs a reading of the list.
+   */
+  readonly #foreign = new Set<string>();
   /** Transactions of the account read so far, to recognise one that later vanishes. */
   readonly #seen = new Map<string, NetworkTransactionInfo>();
 
@@ -83,14 +92,25 @@ export class WalletView {
     return this.#labels.has(address);
   }
 
+  /** Whether `address` is where block.io returns change: the only output of ours a send may have unasked. */
+  isChangeAddress(address: string): boolean {
+    return this.#labels.get(address) === CHANGE_LABEL;
+  }
+
   /** Read every address of the account (`get_my_addresses`, page by page). */
   async refreshAddresses(): Promise<void> {
+    const read = new Set<string>();
     for (let page = 1; ; page++) {
       const data = await this.#client.call<{ network?: unknown; addresses?: unknown; has_more?: unknown }>('get_my_addresses', { page });
       this.checkNetwork(data.network, 'get_my_addresses');
       const list = Array.isArray(data.addresses) ? (data.addresses as { address?: unknown; label?: unknown }[]) : [];
+      // Each page must bring addresses of its own, or the paging would go on for ever.
+      if (page > 1 && list.length > 0 && list.every((entry) => typeof entry.address !== 'string' || read.has(entry.address)))
+        throw garbage(`get_my_addresses page ${page} holds no address not on an earlier page`);
       for (const entry of list) {
-        if (typeof entry.address === 'string') this.#labels.set(entry.address, typeof entry.label === 'string' ? entry.label : '');
+        if (typeof entry.address !== 'string') continue;
+        read.add(entry.address);
+        this.#labels.set(entry.address, typeof entry.label === 'string' ? entry.label : '');
       }
       if (data.has_more !== true || list.length === 0) return;
     }
@@ -136,9 +156,13 @@ export class WalletView {
    */
   async list(type: 'received' | 'sent', enough: (page: readonly ListedTx[]) => boolean = () => false): Promise<ListedTx[]> {
     const all: ListedTx[] = [];
+    const read = new Set<string>();
     let before: string | undefined;
     for (;;) {
       const page = await this.listPage(type, before);
+      // Pages before `before_tx` hold older transactions only, or the paging would go on for ever.
+      if (page.some((tx) => read.has(tx.txid))) throw garbage(`get_transactions before ${before} repeats a transaction of an earlier page`);
+      for (const tx of page) read.add(tx.txid);
       all.push(...page);
       if (page.length === 0 || enough(page)) return all;
       before = page[page.length - 1]!.txid;
@@ -189,9 +213,14 @@ export class WalletView {
   }
 
   async #decode(raw: RawTx): Promise<NetworkTransactionInfo | undefined> {
-    if (raw.outputs.some((output) => output.address !== undefined && !this.#labels.has(output.address))) {
-      // An address created elsewhere (another process) since we last read the list.
+    const unknown = raw.outputs.flatMap((output) =>
+      output.address !== undefined && !this.#labels.has(output.address) && !this.#foreign.has(output.address) ? [output.address] : [],
+    );
+    if (unknown.length > 0) {
+      // An address created elsewhere (another process) since we last read the list?
       await this.refreshAddresses();
+      if (this.#foreign.size + unknown.length > FOREIGN_REMEMBERED) this.#foreign.clear();
+      for (const address of unknown) if (!this.#labels.has(address)) this.#foreign.add(address);
     }
     const inputValues = await this.#ourInputValues(raw);
     const ourSend = inputValues !== undefined;
@@ -218,21 +247,38 @@ export class WalletView {
     };
   }
 
-  /** The sum of the inputs when every input spends an output of ours; undefined when none does. */
+  /**
+   * Output `vout` of transaction `txid`, read from its raw transaction (whose hash is checked to
+   * be `txid`, so block.io cannot lie about it); undefined when block.io does not know it.
+   */
+  async previousOutput(txid: string, vout: number): Promise<RawTx['outputs'][number] | undefined> {
+    let outputs = this.#outputs.get(txid);
+    if (!outputs) {
+      outputs = (await this.#raw(txid))?.outputs;
+      if (!outputs) return undefined;
+      // Only transactions paying us are worth remembering: our sends spend them again and again;
+      // a payer's previous transactions would only fill the memory.
+      if (outputs.some((output) => output.address !== undefined && this.#labels.has(output.address))) this.#outputs.set(txid, outputs);
+    }
+    return outputs[vout];
+  }
+
+  /**
+   * The sum of the inputs when every input spends an output of ours; undefined when none does.
+   * The first input decides: a transaction spending outputs of the account is signed with its
+   * user key, and neither block.io nor this backend signs one that also spends others' outputs,
+   * so a payer's deposit costs one previous transaction, not one per input.
+   */
   async #ourInputValues(raw: RawTx): Promise<bigint | undefined> {
     let sum = 0n;
     let ours = 0;
     for (const input of raw.inputs) {
-      let previous = this.#spent.get(input.txid);
-      if (!previous) {
-        previous = (await this.#raw(input.txid))?.outputs;
-        if (!previous) continue;
-        this.#spent.set(input.txid, previous);
-      }
-      const output = previous[input.vout];
+      const output = await this.previousOutput(input.txid, input.vout);
       if (output?.address !== undefined && this.#labels.has(output.address)) {
         ours++;
         sum += output.amount;
+      } else if (ours === 0) {
+        return undefined;
       }
     }
     if (ours === 0) return undefined;

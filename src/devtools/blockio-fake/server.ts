@@ -38,7 +38,16 @@ import { FakeWebhookPoster } from './webhook-poster.js';
 import { FakeBlockioSocketServer } from './websocket-server.js';
 
 /** Ways the fake can corrupt a preparation, each one a kind of theft the client must catch. */
-export type Tamper = 'extra_output' | 'changed_amount' | 'foreign_change' | 'high_fee';
+export type Tamper =
+  | 'extra_output'
+  | 'changed_amount'
+  | 'foreign_change'
+  | 'high_fee'
+  // Change, or a `blockio-fee` output, to the account's newest deposit address (not `default`).
+  | 'change_to_deposit'
+  | 'fee_to_deposit'
+  // Input 0's value stated 1 000 units below the truth (the signed amount, BIP143).
+  | 'input_value_understated';
 
 /** Options of `startFakeBlockio`. */
 export interface FakeBlockioOptions {
@@ -85,12 +94,20 @@ export interface FakeBlockioFaults {
   failNext(method: string, message: string): void;
   /** Answer the next `count` requests (to `method`, or any) with HTTP `status` (419, 420, 429) and no envelope. */
   throttleNext(count: number, status?: number, method?: string): void;
-  /** Answer the next request to `method` with HTTP 500. */
-  serverErrorNext(method: string): void;
+  /** Answer the next request to `method` with HTTP 500 (after `skip` requests answered normally). */
+  serverErrorNext(method: string, skip?: number): void;
   /** Record the next submitted transaction, then never answer (the client times out). */
   hangAfterNextSubmit(): void;
+  /** Record (broadcast) the next submitted transaction, then answer `{status: 'fail'}` with `message`. */
+  failAfterNextSubmit(message: string): void;
   /** Corrupt the next preparation this way. */
   tamperNext(kind: Tamper): void;
+  /**
+   * Answer the next `count` requests to `get_transactions` or `get_my_addresses` with their first
+   * page again, whatever page was asked for (a broken or hostile paging; `get_my_addresses` then
+   * says `has_more`).
+   */
+  repeatFirstPage(method: 'get_transactions' | 'get_my_addresses', count: number): void;
 }
 
 /** A running fake block.io. */
@@ -238,11 +255,20 @@ export async function startFakeBlockio(options: FakeBlockioOptions): Promise<Fak
 
   // Faults.
   const failures = new Map<string, string>();
-  const serverErrors = new Set<string>();
+  /** Methods to answer with HTTP 500, and how many requests to answer normally first. */
+  const serverErrors = new Map<string, number>();
   let throttled = 0;
   let throttleStatus = 429;
   let throttleMethod: string | undefined;
   let hangSubmit = false;
+  let failAfterSubmit: string | undefined;
+  const repeats = new Map<string, number>();
+  /** Whether this request to `method` gets the first page again (see `repeatFirstPage`). */
+  const repeating = (method: string): boolean => {
+    const left = repeats.get(method) ?? 0;
+    if (left > 0) repeats.set(method, left - 1);
+    return left > 0;
+  };
   let tamper: Tamper | undefined;
   const faults: FakeBlockioFaults = {
     failNext: (method, message) => void failures.set(method, message),
@@ -251,9 +277,13 @@ export async function startFakeBlockio(options: FakeBlockioOptions): Promise<Fak
       throttleStatus = status;
       throttleMethod = method;
     },
-    serverErrorNext: (method) => void serverErrors.add(method),
+    serverErrorNext: (method, skip = 0) => void serverErrors.set(method, skip),
     hangAfterNextSubmit: () => {
       hangSubmit = true;
+    },
+    repeatFirstPage: (method, count) => void repeats.set(method, count),
+    failAfterNextSubmit: (message) => {
+      failAfterSubmit = message;
     },
     tamperNext: (kind) => {
       tamper = kind;
@@ -305,7 +335,7 @@ export async function startFakeBlockio(options: FakeBlockioOptions): Promise<Fak
       .newestFirst()
       .filter((tx) => (type === 'sent' ? spendsOurs(tx) : tx.outputs.some((output) => byAddress.has(output.address))));
     if (filter.size > 0) list = list.filter((tx) => tx.outputs.some((output) => filter.has(output.address)));
-    if (typeof args.before_tx === 'string' && args.before_tx !== '') {
+    if (typeof args.before_tx === 'string' && args.before_tx !== '' && !repeating('get_transactions')) {
       const position = list.findIndex((tx) => tx.txid === args.before_tx);
       if (position < 0) refuse('Transaction ID for before_tx is invalid.');
       list = list.slice(position + 1);
@@ -395,6 +425,10 @@ export async function startFakeBlockio(options: FakeBlockioOptions): Promise<Fak
     if (kind === 'changed_amount') change -= 1n;
     if (kind === 'foreign_change') changeAddress = foreignAddress(network);
     if (kind === 'high_fee') change = change / 2n;
+    const newestDeposit = addresses[addresses.length - 1]!.address;
+    if (kind === 'change_to_deposit') changeAddress = newestDeposit;
+    if (kind === 'fee_to_deposit') outputs.push({ category: 'blockio-fee', output: { address: newestDeposit, amount: 1_000n } });
+    if (kind === 'fee_to_deposit') change -= 1_000n;
     if (blockioFee > 0n) outputs.push({ category: 'blockio-fee', output: { address: blockioFeeAddress, amount: blockioFee } });
     if (change > 0n) outputs.push({ category: 'change', output: { address: changeAddress, amount: change } });
 
@@ -421,7 +455,7 @@ export async function startFakeBlockio(options: FakeBlockioOptions): Promise<Fak
         input_index: i,
         previous_txid: input.txid,
         previous_output_index: input.vout,
-        input_value: text(input.amount),
+        input_value: text(kind === 'input_value_understated' && i === 0 ? input.amount - 1_000n : input.amount),
         spending_address: input.address.address,
       })),
       outputs: outputs.map((o, i) => ({
@@ -520,7 +554,8 @@ export async function startFakeBlockio(options: FakeBlockioOptions): Promise<Fak
       return { network: networkName, user_id: addresses.length - 1, address: entry.address, label: entry.label };
     },
     get_my_addresses: (args) => {
-      const page = Math.max(1, Number(args.page ?? 1));
+      const repeat = repeating('get_my_addresses');
+      const page = repeat ? 1 : Math.max(1, Number(args.page ?? 1));
       return {
         network: networkName,
         addresses: addresses.slice((page - 1) * 2500, page * 2500).map((a, i) => {
@@ -534,7 +569,7 @@ export async function startFakeBlockio(options: FakeBlockioOptions): Promise<Fak
           };
         }),
         page,
-        has_more: addresses.length > page * 2500,
+        has_more: repeat || addresses.length > page * 2500,
       };
     },
     get_address_balance: (args) => {
@@ -598,7 +633,9 @@ export async function startFakeBlockio(options: FakeBlockioOptions): Promise<Fak
       reply(404, { status: 'fail', data: { error_message: 'Method not found.' } });
       return;
     }
-    if (serverErrors.delete(method)) {
+    const skip = serverErrors.get(method);
+    if (skip !== undefined && skip > 0) serverErrors.set(method, skip - 1);
+    else if (serverErrors.delete(method)) {
       reply(500, 'Internal Server Error');
       return;
     }
@@ -613,6 +650,11 @@ export async function startFakeBlockio(options: FakeBlockioOptions): Promise<Fak
       if (method === 'submit_transaction' && hangSubmit) {
         hangSubmit = false;
         hanging.add(response);
+        return;
+      }
+      if (method === 'submit_transaction' && failAfterSubmit !== undefined) {
+        reply(200, { status: 'fail', data: { error_message: failAfterSubmit } });
+        failAfterSubmit = undefined;
         return;
       }
       reply(200, { status: 'success', data });
