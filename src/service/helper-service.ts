@@ -48,6 +48,18 @@ const BATCHES_PER_RUN_MAX = 20;
 const NOTIFIED_BATCH_MAX = 200;
 /** Backend error codes that come from a node that answered (see `markNode`). */
 const NODE_ANSWERED_CODES: ReadonlySet<string> = new Set([ANSWER_TOO_LARGE, DEADLINE_PASSED, 'tip_moving', ...REFUSAL_CODES]);
+/**
+ * Answers of a node that is up but cannot serve the service: its wallet is not loaded (or not
+ * named), or it is still warming up. Nothing syncs or sends until a person (or time) fixes it,
+ * so they count as the node being out, like no answer at all. (A wallet locked for sending is
+ * not among them: reads still work, so it would flap; its broadcasts back off and wait instead.)
+ */
+const NODE_NOT_SERVING_CODES: ReadonlySet<string> = new Set([
+  'wallet_not_found',
+  'wallet_not_specified',
+  'node_warming_up',
+  'wallet_locked',
+]);
 /** Longest pause of a wallet's broadcasts after repeated node errors. */
 const BACKOFF_MAX_MS = 600_000;
 
@@ -852,16 +864,23 @@ export class HelperService {
   private markNode(coin: CoinRuntime, error: unknown): void {
     // bitcoind's RpcError carries the node's own error number: the node answered.
     const answered = typeof (error as { rpcCode?: unknown } | null)?.rpcCode === 'number';
-    if (error !== null && (answered || NODE_ANSWERED_CODES.has((error as { code?: string }).code ?? ''))) return;
+    const code = (error as { code?: unknown } | null)?.code;
+    const notServing = typeof code === 'string' && NODE_NOT_SERVING_CODES.has(code);
+    if (error !== null && !notServing && (answered || NODE_ANSWERED_CODES.has(typeof code === 'string' ? code : ''))) return;
     if (error === null) {
       if (coin.nodeReachable === false) this.log.info({ coin: coin.unfenced.code }, 'the node answers again');
       coin.nodeReachable = true;
       coin.lastNodeError = null;
       this.metrics.nodeUp.set({ coin: coin.unfenced.code }, 1);
-    } else if ((error as { retryable?: boolean }).retryable !== undefined) {
-      if (coin.nodeReachable !== false) this.log.error({ coin: coin.unfenced.code, err: errorText(error) }, 'the node does not answer');
+    } else if (notServing || (error as { retryable?: boolean }).retryable !== undefined) {
+      if (coin.nodeReachable !== false) {
+        this.log.error(
+          { coin: coin.unfenced.code, err: errorText(error) },
+          notServing ? 'the node answers but cannot serve the service' : 'the node does not answer',
+        );
+      }
       coin.nodeReachable = false;
-      coin.lastNodeError = errorText(error);
+      coin.lastNodeError = notServing ? `it answers but cannot serve: ${errorText(error)}` : errorText(error);
       this.metrics.nodeUp.set({ coin: coin.unfenced.code }, 0);
     }
   }
