@@ -60,6 +60,8 @@ const NODE_NOT_SERVING_CODES: ReadonlySet<string> = new Set([
   'node_warming_up',
   'wallet_locked',
 ]);
+/** Failed rounds in a row after which a periodic task makes the service not ready. */
+const TASK_FAILURES_NOT_READY = 3;
 /** Longest pause of a wallet's broadcasts after repeated node errors. */
 const BACKOFF_MAX_MS = 600_000;
 
@@ -442,7 +444,8 @@ export class HelperService {
       expiresAt: this.leaseHolder?.expiresAt.toISOString() ?? null,
       generation: this.leaseHeld ? this.generation : null,
     };
-    const reasons = readinessReasons(this.state, lease, coins, handlers, this.config.service.stuckWithdrawalAgeMs);
+    const tasks = [this.leaseTask, ...this.tasks].map((task) => task.status());
+    const reasons = readinessReasons(this.state, lease, coins, handlers, this.config.service.stuckWithdrawalAgeMs, tasks);
     this.metrics.observeStatus(coins, handlers, reasons.length === 0);
     return {
       state: this.state,
@@ -456,7 +459,7 @@ export class HelperService {
         latestId: (await this.app.events.latestId({ sequence: false })).toString(),
         handlers,
       },
-      tasks: [this.leaseTask, ...this.tasks].map((task) => task.status()),
+      tasks,
     };
   }
 
@@ -896,7 +899,8 @@ function notificationApiOf(backend: object): BlockioNotificationApi | undefined 
  * Why the service is not ready, in words for a person (empty: ready). Not ready: not running (a
  * standby is not ready: it does no work), a node unreachable or not yet reached, the first sync
  * with the chain not done, a broadcast waiting for a person, a withdrawal refused or queued for
- * longer than `stuckAgeMs`, a conflicted broadcast, dead-lettered events, a failed balance audit.
+ * longer than `stuckAgeMs`, a conflicted broadcast, dead-lettered events, a failed balance audit,
+ * a periodic task (sync, broadcast, audit, lease) that failed three rounds in a row.
  */
 export function readinessReasons(
   state: ServiceState,
@@ -904,6 +908,7 @@ export function readinessReasons(
   coins: readonly CoinStatus[],
   handlers: readonly HandlerStatus[],
   stuckAgeMs: number,
+  tasks: readonly TaskStatus[] = [],
 ): string[] {
   const reasons: string[] = [];
   if (state === 'standby') reasons.push(`standing by: the lease is held by ${lease.holder ?? 'nobody yet'}`);
@@ -934,6 +939,13 @@ export function readinessReasons(
           `${where}: ${stuck === 1 ? '1 withdrawal' : `${stuck} withdrawals`} queued for over ${durationText(stuckAgeMs / 1000)} (oldest ${durationText(oldest)})`,
         );
       }
+    }
+  }
+  for (const task of tasks) {
+    // A coin whose node is out already says so; any other cause of a failing loop shows here.
+    const coin = coins.find((c) => task.name.startsWith(`${c.coin}:`));
+    if (task.consecutiveFailures >= TASK_FAILURES_NOT_READY && coin?.nodeReachable !== false) {
+      reasons.push(`task ${task.name} failed ${task.consecutiveFailures} rounds in a row: ${task.lastError ?? 'unknown error'}`);
     }
   }
   for (const handler of handlers) {

@@ -70,7 +70,7 @@ function status(coins: CoinStatus[], handlers: HandlerStatus[] = [], state: Serv
     lease: LEASE,
     coins,
     events: { latestId: '7', handlers },
-    tasks: [{ name: 'ltc:sync', runs: 3, failures: 0, lastRunAt: '2026-01-02T11:59:58.000Z', lastError: null }],
+    tasks: [{ name: 'ltc:sync', runs: 3, failures: 0, consecutiveFailures: 0, lastRunAt: '2026-01-02T11:59:58.000Z', lastError: null }],
   };
 }
 
@@ -163,6 +163,25 @@ describe('readiness', () => {
     const html = renderDashboard(status([coin({ wallets: [heldOnly] })]), { explorerUrl: null, now: NOW });
     expect(html).toContain('held: account frozen');
     expect(html).toContain('1 held by frozen accounts');
+  });
+
+  it('a task failing three rounds in a row makes it not ready, unless its node is already named as out', () => {
+    const task = (name: string, consecutiveFailures: number) => ({
+      name,
+      runs: 9,
+      failures: 9,
+      consecutiveFailures,
+      lastRunAt: NOW.toISOString(),
+      lastError: 'SQLITE_FULL: database or disk is full',
+    });
+    expect(readinessReasons('running', LEASE, [coin()], [], 3_600_000, [task('ltc:sync', 2)])).toEqual([]);
+    expect(readinessReasons('running', LEASE, [coin()], [], 3_600_000, [task('ltc:sync', 3)])).toEqual([
+      'task ltc:sync failed 3 rounds in a row: SQLITE_FULL: database or disk is full',
+    ]);
+    const down = coin({ nodeReachable: false, lastNodeError: 'connect ECONNREFUSED' });
+    expect(readinessReasons('running', LEASE, [down], [], 3_600_000, [task('ltc:sync', 30)])).toEqual([
+      'ltc: the node is unreachable: connect ECONNREFUSED',
+    ]);
   });
 
   it('a standby is not ready, and says who holds the lease', () => {
