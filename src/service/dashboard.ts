@@ -134,13 +134,19 @@ function coinSection(coin: CoinStatus, ago: Ago, txid: Txid): string {
       ? '<span class="empty">unknown</span>'
       : `${escapeHtml(coin.blockHeight)} <span class="meta">(new ${coin.tipSeenAt ? ago(coin.tipSeenAt) : '?'})</span>`;
   const audit = coin.audit;
+  const notTaken = audit && (audit.status === 'unsettled' || audit.status === 'unreachable');
   const auditHtml = !audit
     ? '<span class="empty">not run yet</span>'
-    : audit.ok
-      ? `<span class="ok">ok</span> ${ago(audit.at)} <span class="meta">(node − books = ${escapeHtml(audit.difference)} base units${
-          audit.unaccounted && audit.unaccounted !== '0' ? `, unaccounted ${escapeHtml(audit.unaccounted)}` : ''
-        })</span>`
-      : `<span class="bad">FAILED</span> ${ago(audit.at)}: ${escapeHtml(audit.problems.join('; ') || audit.status)}`;
+    : notTaken
+      ? `<span class="warn">not taken yet</span> ${ago(audit.lastTriedAt)}: ${escapeHtml(audit.problems.join('; ') || audit.status)}`
+      : (audit.ok
+          ? `<span class="ok">ok</span> ${ago(audit.at)} <span class="meta">(node − books = ${escapeHtml(audit.difference)} base units${
+              audit.unaccounted && audit.unaccounted !== '0' ? `, unaccounted ${escapeHtml(audit.unaccounted)}` : ''
+            })</span>`
+          : `<span class="bad">FAILED</span> ${ago(audit.at)}: ${escapeHtml(audit.problems.join('; ') || audit.status)}`) +
+        (audit.missedInRow > 0
+          ? ` <span class="warn">· not taken since ${ago(audit.lastTriedAt)} (${audit.missedInRow} in a row: books changing or node silent)</span>`
+          : '');
   const listener = coin.listener ? listenerText(coin.listener, ago) : '<span class="empty">none configured</span>';
   return `<section class="card coin" id="coin-${escapeHtml(coin.coin)}">
 <h2>${escapeHtml(coin.coin.toUpperCase())} <small class="meta">${escapeHtml(coin.network)}, ${escapeHtml(coin.backend)}</small></h2>

@@ -60,6 +60,8 @@ const NODE_NOT_SERVING_CODES: ReadonlySet<string> = new Set([
   'node_warming_up',
   'wallet_locked',
 ]);
+/** Audits in a row not taken because the books kept changing, after which the service is not ready. */
+const UNSETTLED_AUDITS_NOT_READY = 3;
 /** Failed rounds in a row after which a periodic task makes the service not ready. */
 const TASK_FAILURES_NOT_READY = 3;
 /** Longest pause of a wallet's broadcasts after repeated node errors. */
@@ -170,6 +172,15 @@ export interface AuditStatus {
   readonly shortfall: string | null;
   readonly unaccounted: string | null;
   readonly problems: readonly string[];
+  /**
+   * Audits since this result that could not be taken (the books kept changing while the node was
+   * read, or the node did not answer), and when the latest was tried. Such an audit says nothing
+   * new about the books, so the result above stands; UNSETTLED_AUDITS_NOT_READY in a row of the
+   * books-kept-changing kind make the service not ready.
+   */
+  readonly missedInRow: number;
+  readonly unsettledInRow: number;
+  readonly lastTriedAt: string;
 }
 
 /** Whether the service is ready: running, and nothing waits for a person (see `readinessReasons`). */
@@ -729,6 +740,15 @@ export class HelperService {
     const coin = this.coins.get(code)!;
     const audit = await auditCoin(coin.unfenced);
     const at = new Date().toISOString();
+    const previous = coin.audit;
+    if ((audit.status === 'unsettled' || audit.status === 'unreachable') && previous) {
+      // Not taken: what the last audit found stands. A busy ledger (books changing while the
+      // node is read) is normal; only a run of such misses says something (readinessReasons).
+      const unsettledInRow = audit.status === 'unsettled' ? previous.unsettledInRow + 1 : previous.unsettledInRow;
+      coin.audit = { ...previous, missedInRow: previous.missedInRow + 1, unsettledInRow, lastTriedAt: at };
+      this.log.warn({ coin: code, status: audit.status, problems: audit.problems, unsettledInRow }, 'the balance audit could not be taken');
+      return;
+    }
     const checked = audit.status === 'checked' ? audit : undefined;
     coin.audit = {
       at,
@@ -738,7 +758,15 @@ export class HelperService {
       shortfall: checked ? checked.shortfall.toString() : null,
       unaccounted: checked ? checked.unaccounted.toString() : null,
       problems: audit.problems,
+      missedInRow: 0,
+      unsettledInRow: audit.status === 'unsettled' ? 1 : 0,
+      lastTriedAt: at,
     };
+    if (audit.status === 'unsettled' || audit.status === 'unreachable') {
+      // The first audit not taken: there is no result yet for the gauges or a failure to report.
+      this.log.warn({ coin: code, status: audit.status, problems: audit.problems }, 'the balance audit could not be taken');
+      return;
+    }
     this.metrics.auditOk.set({ coin: code }, audit.ok ? 1 : 0);
     if (checked) {
       this.metrics.auditDifference.set({ coin: code }, Number(checked.difference));
@@ -918,9 +946,13 @@ export function readinessReasons(
     if (coin.nodeReachable === false) reasons.push(`${coin.coin}: the node is unreachable: ${coin.lastNodeError ?? 'no answer'}`);
     else if (coin.nodeReachable === null) reasons.push(`${coin.coin}: the node has not answered yet`);
     if (!coin.startupRescanDone) reasons.push(`${coin.coin}: the first sync with the chain is not finished`);
-    if (coin.audit && !coin.audit.ok) {
+    if (coin.audit && coin.audit.status === 'checked' && !coin.audit.ok) {
       const problems = coin.audit.problems.map((problem) => problem.replace(`${coin.coin}: `, ''));
       reasons.push(`${coin.coin}: the balance audit failed (${problems.join('; ') || coin.audit.status})`);
+    } else if (coin.audit && coin.audit.unsettledInRow >= UNSETTLED_AUDITS_NOT_READY) {
+      reasons.push(
+        `${coin.coin}: the balance audit could not be taken ${coin.audit.unsettledInRow} times in a row: the books kept changing while the node was read`,
+      );
     }
     for (const wallet of coin.wallets) {
       const where = `${coin.coin}/${wallet.wallet}`;
@@ -942,9 +974,11 @@ export function readinessReasons(
     }
   }
   for (const task of tasks) {
-    // A coin whose node is out already says so; any other cause of a failing loop shows here.
-    const coin = coins.find((c) => task.name.startsWith(`${c.coin}:`));
-    if (task.consecutiveFailures >= TASK_FAILURES_NOT_READY && coin?.nodeReachable !== false) {
+    // A coin that already has a reason (its node out, its audit failed…) says why its tasks fail;
+    // any other cause of a failing loop shows here.
+    const coin = coins.find((c) => task.name.startsWith(`${c.coin}:`))?.coin;
+    const explained = coin !== undefined && reasons.some((reason) => reason.startsWith(`${coin}:`) || reason.startsWith(`${coin}/`));
+    if (task.consecutiveFailures >= TASK_FAILURES_NOT_READY && !explained) {
       reasons.push(`task ${task.name} failed ${task.consecutiveFailures} rounds in a row: ${task.lastError ?? 'unknown error'}`);
     }
   }

@@ -53,7 +53,18 @@ function coin(overrides: Partial<CoinStatus> = {}): CoinStatus {
     listener: null,
     wallets: [wallet()],
     cursor: { hash: '00'.repeat(32), height: 120 },
-    audit: { at: '2026-01-02T11:59:00.000Z', status: 'checked', ok: true, difference: '0', shortfall: '0', unaccounted: '0', problems: [] },
+    audit: {
+      at: '2026-01-02T11:59:00.000Z',
+      status: 'checked',
+      ok: true,
+      difference: '0',
+      shortfall: '0',
+      unaccounted: '0',
+      problems: [],
+      missedInRow: 0,
+      unsettledInRow: 0,
+      lastTriedAt: '2026-01-02T11:59:00.000Z',
+    },
     ...overrides,
   };
 }
@@ -105,6 +116,9 @@ describe('readiness', () => {
             shortfall: '5',
             unaccounted: '0',
             problems: ['the node holds 5 less'],
+            missedInRow: 0,
+            unsettledInRow: 0,
+            lastTriedAt: NOW.toISOString(),
           },
           wallets: [
             wallet({
@@ -182,6 +196,24 @@ describe('readiness', () => {
     expect(readinessReasons('running', LEASE, [down], [], 3_600_000, [task('ltc:sync', 30)])).toEqual([
       'ltc: the node is unreachable: connect ECONNREFUSED',
     ]);
+  });
+
+  it('an audit not taken leaves the last result standing; three not taken for moving books make it not ready', () => {
+    const base = coin().audit!;
+    const missed = (unsettledInRow: number, missedInRow = unsettledInRow) =>
+      coin({ audit: { ...base, unsettledInRow, missedInRow, lastTriedAt: NOW.toISOString() } });
+    expect(readinessReasons('running', LEASE, [missed(2)], [], 3_600_000)).toEqual([]);
+    expect(readinessReasons('running', LEASE, [missed(0, 5)], [], 3_600_000)).toEqual([]); // node silent: said by the node reason
+    expect(readinessReasons('running', LEASE, [missed(3)], [], 3_600_000)).toEqual([
+      'ltc: the balance audit could not be taken 3 times in a row: the books kept changing while the node was read',
+    ]);
+    const html = renderDashboard(status([missed(2)]), { explorerUrl: null, now: NOW });
+    expect(html).toContain('<span class="ok">ok</span>');
+    expect(html).toContain('not taken since');
+    const first = coin({
+      audit: { ...base, status: 'unsettled', ok: false, difference: null, shortfall: null, unaccounted: null, unsettledInRow: 1 },
+    });
+    expect(renderDashboard(status([first]), { explorerUrl: null, now: NOW })).toContain('not taken yet');
   });
 
   it('a standby is not ready, and says who holds the lease', () => {
