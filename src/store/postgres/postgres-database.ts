@@ -130,6 +130,17 @@ export class PostgresDatabase implements Database {
     }
   }
 
+  async autocommit<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    const client = await this.connect();
+    const executor = new PostgresExecutor(client, (sql) => this.translate(sql));
+    try {
+      return await fn(executor);
+    } finally {
+      executor.finish();
+      client.release();
+    }
+  }
+
   isConflict(error: unknown): boolean {
     const code = (error as { code?: unknown } | null)?.code;
     return typeof code === 'string' && CONFLICT_CODES.has(code);
