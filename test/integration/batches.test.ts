@@ -13,8 +13,10 @@ import {
   InsufficientBalance,
   InvalidAmount,
   InvalidArgument,
+  LeaseLost,
   NotFound,
 } from '../../src/domain/errors.js';
+import type { WriteFence } from '../../src/ledger/context.js';
 import { BATCH_SIZE_MAX, type TransferRequest } from '../../src/index.js';
 import { enginesUnderTest } from '../helpers/engines.js';
 import { fundAccount, openTestLedger, rowCounts, type TestLedger } from '../helpers/ledger.js';
@@ -189,6 +191,29 @@ describe.each(engines)('batches on %s', (engine) => {
     const items = Array.from({ length: BATCH_SIZE_MAX + 1 }, () => ({ from: 'alice', to: bob, amount: 1n }));
     await expect(ledger.app.coin('btc').transferMany('main', items)).rejects.toThrow(InvalidArgument);
     expect(await ledger.app.coin('btc').transferMany('main', [])).toEqual([]);
+    expect(await rowCounts(ledger.app)).toEqual(counts);
+  });
+
+  it('checks a fenced ledger’s lease in the same transaction before any of its transfers or withdrawals', async () => {
+    let checks = 0;
+    const fence: WriteFence = {
+      generation: 7,
+      check: async (tx) => {
+        checks++;
+        // Proof that the check runs inside the write transaction: it can read there.
+        await tx.get('SELECT 1 AS one');
+        throw new LeaseLost('generation 7 no longer holds the lease');
+      },
+      sendDeadline: () => Number.POSITIVE_INFINITY,
+      now: () => 0,
+    };
+    const fenced = ledger.app.coin('btc').fenced(fence);
+    const counts = await rowCounts(ledger.app);
+    await expect(fenced.transfer('main', 'alice', bob, 5n)).rejects.toThrow(LeaseLost);
+    await expect(fenced.withdraw('main', 'alice', EXTERNAL, 10_000n)).rejects.toThrow(LeaseLost);
+    await expect(fenced.transferMany('main', [{ from: 'alice', to: bob, amount: 5n }])).rejects.toThrow(LeaseLost);
+    await expect(fenced.withdrawMany('main', [{ from: 'alice', address: EXTERNAL, amount: 10_000n }])).rejects.toThrow(LeaseLost);
+    expect(checks).toBe(4);
     expect(await rowCounts(ledger.app)).toEqual(counts);
   });
 
