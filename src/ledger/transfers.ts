@@ -149,7 +149,7 @@ async function transferUnchecked(
  * one row and deadlocking. (SQLite's write lock already serialises writers.) @throws NotFound
  */
 async function lockPair(scope: WalletScope, from: number, to: number): Promise<Account> {
-  const lock = scope.context.engine === 'postgres' ? ' FOR UPDATE' : '';
+  const lock = scope.context.engine === 'postgres' ? ' FOR NO KEY UPDATE' : '';
   const rows = await scope.tx.all(`SELECT * FROM ${scope.context.tables.account} WHERE wallet_id = ? AND id IN (?, ?) ORDER BY id${lock}`, [
     scope.walletId,
     from,

@@ -3,9 +3,12 @@
  * so that a ledger operation costs one round trip instead of ten. They enforce every rule the
  * TypeScript path enforces (the caller has already checked amounts, names and addresses):
  *
- * - every account of the batch is locked (`FOR UPDATE`) in id order before anything is written,
- *   so two batches or transfers touching the same accounts in opposite directions wait for each
- *   other instead of deadlocking;
+ * - every account of the batch is locked in id order before anything is written, so two batches
+ *   or transfers touching the same accounts in opposite directions wait for each other instead of
+ *   deadlocking. The lock is `FOR NO KEY UPDATE` (what the balance UPDATE takes anyway), not
+ *   `FOR UPDATE`: other transactions' foreign-key checks on these rows (KEY SHARE, from inserting
+ *   their transaction and journal rows) then need not wait for it — measured, with 10 hot
+ *   accounts, 446 → 728 transfers/s with 4 workers;
  * - no overdraft unless allowed, no balance beyond the signed 64-bit range, frozen accounts
  *   neither send nor receive transfers;
  * - an idempotency key already used returns the earlier transaction (or refuses a different
@@ -104,7 +107,7 @@ export function ledgerFunctionStatements(t: CoinTables): string[] {
         v_from := ${resolve}(v_wallet, p_from_ids, p_from_names);
         v_to := ${resolve}(v_wallet, p_to_ids, p_to_names);
         -- Every account of the batch, locked in id order before the first write.
-        PERFORM 1 FROM ${t.account} WHERE wallet_id = v_wallet AND id = ANY (v_from || v_to) ORDER BY id FOR UPDATE;
+        PERFORM 1 FROM ${t.account} WHERE wallet_id = v_wallet AND id = ANY (v_from || v_to) ORDER BY id FOR NO KEY UPDATE;
         FOR i IN 1 .. coalesce(array_length(p_amounts, 1), 0) LOOP
           v_amount := p_amounts[i];
           ${nameFound('from')}
@@ -169,7 +172,7 @@ export function ledgerFunctionStatements(t: CoinTables): string[] {
       BEGIN
         ${walletByName(t)}
         v_from := ${resolve}(v_wallet, p_from_ids, p_from_names);
-        PERFORM 1 FROM ${t.account} WHERE wallet_id = v_wallet AND id = ANY (v_from) ORDER BY id FOR UPDATE;
+        PERFORM 1 FROM ${t.account} WHERE wallet_id = v_wallet AND id = ANY (v_from) ORDER BY id FOR NO KEY UPDATE;
         FOR i IN 1 .. coalesce(array_length(p_amounts, 1), 0) LOOP
           v_amount := p_amounts[i];
           ${nameFound('from')}
