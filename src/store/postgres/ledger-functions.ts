@@ -51,7 +51,6 @@ export function ledgerFunctionStatements(t: CoinTables): string[] {
   const coin = t.wallet.slice(0, -'_wallet'.length);
   const functions = coinFunctions(t);
   const asJson = `${coin}_transaction_json`;
-  const resolve = `${coin}_resolve_accounts`;
   const replay = replayFunction(t);
   return [
     REFUSE,
@@ -86,14 +85,6 @@ export function ledgerFunctionStatements(t: CoinTables): string[] {
         END IF;
         RETURN ${asJson}(p_row);
       END $$`,
-    // Account ids by id or name: an id is taken as given (checked when its row is locked), an
-    // unknown name becomes NULL and is refused in item order.
-    `CREATE OR REPLACE FUNCTION ${resolve}(p_wallet BIGINT, p_ids BIGINT[], p_names TEXT[]) RETURNS BIGINT[]
-      LANGUAGE sql STABLE AS $$
-      SELECT coalesce(array_agg(coalesce(k.id, (SELECT a.id FROM ${t.account} a WHERE a.wallet_id = p_wallet AND a.name = k.name))
-               ORDER BY k.n), '{}')
-      FROM unnest(p_ids, p_names) WITH ORDINALITY AS k(id, name, n)
-    $$`,
     `CREATE OR REPLACE FUNCTION ${functions.transferMany}(
         p_wallet TEXT, p_from_ids BIGINT[], p_from_names TEXT[], p_to_ids BIGINT[], p_to_names TEXT[],
         p_amounts BIGINT[], p_labels TEXT[], p_keys TEXT[], p_allow_negative BOOLEAN[], p_now TIMESTAMPTZ)
@@ -104,8 +95,8 @@ export function ledgerFunctionStatements(t: CoinTables): string[] {
         v_receiver ${t.account};
       BEGIN
         ${walletByName(t)}
-        v_from := ${resolve}(v_wallet, p_from_ids, p_from_names);
-        v_to := ${resolve}(v_wallet, p_to_ids, p_to_names);
+        ${resolveNames(t, 'from')}
+        ${resolveNames(t, 'to')}
         -- Every account of the batch, locked in id order before the first write.
         PERFORM 1 FROM ${t.account} WHERE wallet_id = v_wallet AND id = ANY (v_from || v_to) ORDER BY id FOR NO KEY UPDATE;
         FOR i IN 1 .. coalesce(array_length(p_amounts, 1), 0) LOOP
@@ -171,7 +162,7 @@ export function ledgerFunctionStatements(t: CoinTables): string[] {
         v_address BIGINT;
       BEGIN
         ${walletByName(t)}
-        v_from := ${resolve}(v_wallet, p_from_ids, p_from_names);
+        ${resolveNames(t, 'from')}
         PERFORM 1 FROM ${t.account} WHERE wallet_id = v_wallet AND id = ANY (v_from) ORDER BY id FOR NO KEY UPDATE;
         FOR i IN 1 .. coalesce(array_length(p_amounts, 1), 0) LOOP
           v_amount := p_amounts[i];
@@ -228,6 +219,21 @@ function batchVariables(t: CoinTables): string {
 function walletByName(t: CoinTables): string {
   return `SELECT id INTO v_wallet FROM ${t.wallet} WHERE name = p_wallet;
         IF v_wallet IS NULL THEN PERFORM cryptoassets_refuse('not_found', jsonb_build_object('what', 'wallet', 'key', p_wallet)); END IF;`;
+}
+
+/**
+ * Account ids by id or name into v_from or v_to: an id is taken as given (checked when its row is
+ * read), a name is looked up (an unknown one stays NULL and is refused in item order). A loop
+ * rather than one set-based query: ids, the common case, then cost no query at all (measured:
+ * the query cost 0.07 ms per call, a sixth of the whole transfer).
+ */
+function resolveNames(t: CoinTables, side: 'from' | 'to'): string {
+  return `v_${side} := p_${side}_ids;
+        FOR i IN 1 .. coalesce(array_length(p_amounts, 1), 0) LOOP
+          IF p_${side}_ids[i] IS NULL THEN
+            v_${side}[i] := (SELECT id FROM ${t.account} WHERE wallet_id = v_wallet AND name = p_${side}_names[i]);
+          END IF;
+        END LOOP;`;
 }
 
 /** An account of item i given by a name the wallet does not have is refused (ids are checked when read). */
