@@ -13,7 +13,7 @@ import { CoinLedger, type LedgerLog } from './ledger/coin-ledger.js';
 import type { CoinContext } from './ledger/context.js';
 import { auditCoin, noBackendAudit, type NodeAuditOptions } from './ledger/node-audit.js';
 import type { CoinCheck, LedgerCheck } from './ledger/verify.js';
-import type { Database, TransactionMode } from './store/database.js';
+import type { Database, SqlExecutor, TransactionMode } from './store/database.js';
 import { RETRY_POLICY_DEFAULT, type RetryPolicy, runManagedTransaction, TransactionStats } from './store/managed-transaction.js';
 import { coinTables, GLOBAL_SCOPE, latestSchemaVersion, migrate, type MigrationResult, schemaVersions } from './store/migrations.js';
 import { type DatabaseOptions, openDatabase } from './store/open.js';
@@ -81,6 +81,7 @@ export class CryptoAssets {
       transaction: <T>(fn: (book: CoinBook) => Promise<T>, mode: TransactionMode, retry: boolean, coin: string) =>
         this.run((tx) => fn(tx.coin(coin)), mode, retry),
       log: this.log,
+      ...(database.autocommit ? { autocommit: <T>(fn: (tx: SqlExecutor) => Promise<T>) => this.runAutocommit(fn) } : {}),
     };
     for (const setup of options.coins) {
       const context: CoinContext = {
@@ -229,6 +230,25 @@ export class CryptoAssets {
           this.log.warn({ attempt, err: (error as { code?: string }).code }, 'database conflict; re-running the transaction'),
       },
     );
+  }
+
+  /** One statement outside an explicit transaction, re-run on conflicts like a managed transaction. */
+  private runAutocommit<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    const database = this.database;
+    const statements: Database = {
+      engine: database.engine,
+      transaction: (_mode, run) => database.autocommit!(run),
+      isConflict: (error) => database.isConflict(error),
+      version: () => database.version(),
+      close: async () => undefined,
+    };
+    return runManagedTransaction(statements, fn, {
+      mode: 'write',
+      policy: this.policy,
+      stats: this.stats,
+      onConflict: (attempt, error) =>
+        this.log.warn({ attempt, err: (error as { code?: string }).code }, 'database conflict; re-running the statement'),
+    });
   }
 
   private async checkSchema(): Promise<void> {

@@ -20,7 +20,8 @@ export type { AppliedTransactions, SyncOptions, SyncResult } from './ledger/chai
 export type { ReadingRegister } from './ledger/readings.js';
 export type { NetworkUpdate, ReadingApplied } from './ledger/tracking.js';
 export { CoinBook } from './ledger/coin-book.js';
-export { WalletBook, type SendOptions } from './ledger/wallet-book.js';
+export { WalletBook, type SendOptions, type TransferRequest, type WithdrawalRequest } from './ledger/wallet-book.js';
+export { BATCH_SIZE_MAX } from './ledger/batch-moves.js';
 export type { JournalEntry, TransactionFilter, TransactionPage } from './ledger/queries.js';
 export { InvalidDeposit, type DepositChange, type DepositReport, type DepositUpdate } from './ledger/deposits.js';
 export type { AccountKey, AccountRef, CoinContext, WriteFence } from './ledger/context.js';

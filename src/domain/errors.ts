@@ -6,6 +6,8 @@
 export class CryptoAssetsError extends Error {
   /** Stable machine-readable code, e.g. `insufficient_balance`. */
   readonly code: ErrorCode;
+  /** The index of the request of a batch (`transferMany`, `withdrawMany`) this error is about. */
+  batchItem?: number;
 
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);

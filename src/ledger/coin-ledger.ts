@@ -13,10 +13,24 @@ import type { CoinBook } from './coin-book.js';
 import type { BalanceImport } from './balance-import.js';
 import type { DepositUpdate } from './deposits.js';
 import type { Address, NetworkTransaction, Transaction } from './records.js';
+import type { SqlExecutor } from '../store/database.js';
+import {
+  type BatchTarget,
+  type TransferRequest,
+  transferManyPostgres,
+  type WithdrawalRequest,
+  withdrawManyPostgres,
+} from './batch-moves.js';
+import type { SendOptions, WalletBook } from './wallet-book.js';
 
 /** What the ledger needs from the application object. */
 export interface LedgerHost {
   transaction<T>(fn: (book: CoinBook) => Promise<T>, mode: 'write' | 'read', retry: boolean, coin: string): Promise<T>;
+  /**
+   * Run `fn`, which issues one statement, outside an explicit transaction (READ COMMITTED on
+   * PostgreSQL), re-run on conflicts like a managed transaction. Absent on SQLite.
+   */
+  readonly autocommit?: <T>(fn: (tx: SqlExecutor) => Promise<T>) => Promise<T>;
   readonly log: LedgerLog;
 }
 
@@ -114,6 +128,80 @@ export class CoinLedger {
   /** Run `fn` in a read-only transaction (retried on conflicts). */
   read<T>(fn: (book: CoinBook) => Promise<T>): Promise<T> {
     return this.host.transaction(fn, 'read', true, this.code);
+  }
+
+  /**
+   * Move an amount between two accounts of a wallet in a transaction of its own. On PostgreSQL
+   * this is one statement (one round trip) at READ COMMITTED: the server-side function locks both
+   * accounts in id order and checks the balance under those row locks, so concurrent transfers
+   * neither overdraw nor deadlock nor abort. Under the helper service's lease, and on SQLite,
+   * it runs as a managed transaction. @throws as `WalletBook.transfer`
+   */
+  async transfer(
+    walletName: string,
+    from: AccountKey,
+    to: AccountKey,
+    amount: bigint | string,
+    label: string | null = null,
+    options: Omit<SendOptions, 'forceExternal'> = {},
+  ): Promise<Transaction> {
+    const request = { from, to, amount, label, ...options };
+    const [done] = await this.moveMoney(
+      walletName,
+      (target) => transferManyPostgres(target, [request], 'single'),
+      async (wallet) => [await wallet.transfer(from, to, amount, label, options)],
+    );
+    return done!;
+  }
+
+  /** Queue a withdrawal in a transaction of its own, as `transfer`. @throws as `WalletBook.withdraw` */
+  async withdraw(
+    walletName: string,
+    from: AccountKey,
+    address: string,
+    amount: bigint | string,
+    label: string | null = null,
+    options: Omit<SendOptions, 'forceExternal'> = {},
+  ): Promise<Transaction> {
+    const request = { from, address, amount, label, ...options };
+    const [done] = await this.moveMoney(
+      walletName,
+      (target) => withdrawManyPostgres(target, [request], 'single'),
+      async (wallet) => [await wallet.withdraw(from, address, amount, label, options)],
+    );
+    return done!;
+  }
+
+  /** `WalletBook.transferMany` in a transaction of its own: on PostgreSQL one statement, as `transfer`. */
+  transferMany(walletName: string, items: readonly TransferRequest[]): Promise<Transaction[]> {
+    return this.moveMoney(
+      walletName,
+      (target) => transferManyPostgres(target, items, 'batch'),
+      (wallet) => wallet.transferMany(items),
+    );
+  }
+
+  /** `WalletBook.withdrawMany` in a transaction of its own: on PostgreSQL one statement, as `transfer`. */
+  withdrawMany(walletName: string, items: readonly WithdrawalRequest[]): Promise<Transaction[]> {
+    return this.moveMoney(
+      walletName,
+      (target) => withdrawManyPostgres(target, items, 'batch'),
+      (wallet) => wallet.withdrawMany(items),
+    );
+  }
+
+  /**
+   * One statement outside a transaction where the engine has that (PostgreSQL) and no lease fence
+   * must be checked in the same transaction; otherwise a managed transaction with the fence.
+   */
+  private moveMoney(
+    walletName: string,
+    direct: (target: BatchTarget) => Promise<Transaction[]>,
+    inTransaction: (wallet: WalletBook) => Promise<Transaction[]>,
+  ): Promise<Transaction[]> {
+    const autocommit = this.host.autocommit;
+    if (autocommit && !this.fence) return autocommit((tx) => direct({ tx, context: this.context, walletName }));
+    return this.transaction(async (book) => inTransaction(await book.wallet(walletName)));
   }
 
   /**

@@ -52,12 +52,20 @@ export interface NewTransaction {
 
 /** Insert a transaction row of this wallet; returns its id. */
 export async function insertTransaction(scope: WalletScope, row: NewTransaction): Promise<number> {
+  return (await insertTransactionRecord(scope, row, null)).id;
+}
+
+/**
+ * Insert a transaction row of this wallet and return it as read back would, without reading it
+ * back: `address` is the text of `row.addressId` (known to the caller); a new row has no txid.
+ */
+export async function insertTransactionRecord(scope: WalletScope, row: NewTransaction, address: string | null): Promise<Transaction> {
   const now = nowText();
-  const inserted = await scope.tx.get<{ id: bigint }>(
+  const inserted = await scope.tx.get(
     `INSERT INTO ${scope.context.tables.transaction}
        (wallet_id, type, state, amount, sending_account_id, receiving_account_id, address_id,
         network_transaction_id, label, idempotency_key, credited_at, created_at, updated_at)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
     [
       scope.walletId,
       row.type,
@@ -74,7 +82,7 @@ export async function insertTransaction(scope: WalletScope, row: NewTransaction)
       now,
     ],
   );
-  return Number(inserted!.id);
+  return transactionFromRow({ ...inserted!, address_text: address, txid: null });
 }
 
 /** SELECT of transactions with their address text and txid; append WHERE … */

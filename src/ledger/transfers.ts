@@ -6,15 +6,15 @@
  */
 import { assertValidAddress } from '../domain/address.js';
 import { toBaseUnits } from '../domain/amounts.js';
-import { IdempotencyKeyReused, InvalidAmount, SameAccount } from '../domain/errors.js';
+import { IdempotencyKeyReused, InvalidAmount, NotFound, SameAccount } from '../domain/errors.js';
 import { checkName, checkOptionalName } from '../domain/names.js';
 import { emitTxUpdate } from '../events/outbox.js';
 import type { AccountKey, WalletScope } from './context.js';
-import { checkBalanceChange, checkNotFrozen, debitAccount, getAccount, resolveAccountId } from './accounts.js';
+import { checkBalanceChange, checkNotFrozen, debitAccount, resolveAccountId } from './accounts.js';
 import { externalAddressId, findAccountByAddress, findAddressRow } from './addresses.js';
-import { findTransaction, insertTransaction, postEntry, transactionSelect, writeEntry } from './entries.js';
-import type { Transaction } from './records.js';
-import { transactionFromRow } from './rows.js';
+import { insertTransactionRecord, postEntry, transactionSelect, writeEntry } from './entries.js';
+import type { Account, Transaction } from './records.js';
+import { accountFromRow, transactionFromRow } from './rows.js';
 
 /** Options of a send. */
 export interface SendOptions {
@@ -58,7 +58,7 @@ export async function send(
     const owner = await findAccountByAddress(scope, canonical);
     if (owner) {
       const addressRow = await findAddressRow(scope, canonical);
-      return transferUnchecked(scope, request.from, owner.id, request.amount, label, options, addressRow!.id);
+      return transferUnchecked(scope, request.from, owner.id, request.amount, label, options, addressRow!);
     }
   }
   return queueWithdrawal(scope, request.from, canonical, request.amount, label, options);
@@ -115,28 +115,49 @@ async function transferUnchecked(
   amount: bigint,
   label: string | null,
   options: SendOptions,
-  addressId: number | null,
+  address: { readonly id: number; readonly address: string } | null,
 ): Promise<Transaction> {
   if (from === to) throw new SameAccount(from);
   // Refused before the debit, so that nothing of the transfer is written even if the caller catches
   // it. The debit and the credit check the freeze again in their own statements.
-  const receiver = await getAccount(scope, to);
+  const receiver = await lockPair(scope, from, to);
   checkNotFrozen(receiver, 'receive');
   checkBalanceChange(receiver, amount);
   await debitAccount(scope, from, amount, options.allowNegativeBalance ?? false);
-  const id = await insertTransaction(scope, {
-    type: 'internal',
-    state: 'done',
-    amount,
-    sendingAccountId: from,
-    receivingAccountId: to,
-    addressId,
-    label,
-    idempotencyKey: options.idempotencyKey ?? null,
-  });
-  await writeEntry(scope, from, id, 'transfer_out', -amount);
-  await postEntry(scope, to, id, 'transfer_in', amount, { refuseFrozen: true });
-  return (await findTransaction(scope, id))!;
+  const transaction = await insertTransactionRecord(
+    scope,
+    {
+      type: 'internal',
+      state: 'done',
+      amount,
+      sendingAccountId: from,
+      receivingAccountId: to,
+      addressId: address?.id ?? null,
+      label,
+      idempotencyKey: options.idempotencyKey ?? null,
+    },
+    address?.address ?? null,
+  );
+  await writeEntry(scope, from, transaction.id, 'transfer_out', -amount);
+  await postEntry(scope, to, transaction.id, 'transfer_in', amount, { refuseFrozen: true });
+  return transaction;
+}
+
+/**
+ * Read the receiver, locking both accounts in id order first (PostgreSQL): two transfers in
+ * opposite directions between the same accounts then wait for each other instead of each locking
+ * one row and deadlocking. (SQLite's write lock already serialises writers.) @throws NotFound
+ */
+async function lockPair(scope: WalletScope, from: number, to: number): Promise<Account> {
+  const lock = scope.context.engine === 'postgres' ? ' FOR NO KEY UPDATE' : '';
+  const rows = await scope.tx.all(`SELECT * FROM ${scope.context.tables.account} WHERE wallet_id = ? AND id IN (?, ?) ORDER BY id${lock}`, [
+    scope.walletId,
+    from,
+    to,
+  ]);
+  const receiver = rows.map(accountFromRow).find((account) => account.id === to);
+  if (!receiver) throw new NotFound('account', to);
+  return receiver;
 }
 
 async function queueWithdrawal(
@@ -156,18 +177,22 @@ async function queueWithdrawal(
   }
   await debitAccount(scope, from, amount, options.allowNegativeBalance ?? false);
   const addressId = await externalAddressId(scope, canonical);
-  const id = await insertTransaction(scope, {
-    type: 'withdrawal',
-    state: 'pending',
-    amount,
-    sendingAccountId: from,
-    addressId,
-    label,
-    idempotencyKey: options.idempotencyKey ?? null,
-  });
-  await writeEntry(scope, from, id, 'withdrawal', -amount);
-  await emitTxUpdate(scope, id, 'queued');
-  return (await findTransaction(scope, id))!;
+  const transaction = await insertTransactionRecord(
+    scope,
+    {
+      type: 'withdrawal',
+      state: 'pending',
+      amount,
+      sendingAccountId: from,
+      addressId,
+      label,
+      idempotencyKey: options.idempotencyKey ?? null,
+    },
+    canonical,
+  );
+  await writeEntry(scope, from, transaction.id, 'withdrawal', -amount);
+  await emitTxUpdate(scope, transaction.id, 'queued');
+  return transaction;
 }
 
 /**

@@ -11,12 +11,14 @@ import * as deposits from './deposits.js';
 import * as imports from './balance-import.js';
 import * as queries from './queries.js';
 import * as transfers from './transfers.js';
+import * as batches from './batch-moves.js';
 import * as withdrawalActions from './withdrawal-actions.js';
 import { findTransaction } from './entries.js';
 import { NotFound } from '../domain/errors.js';
 import type { Account, Address, Entry, NetworkTransaction, Transaction, Wallet } from './records.js';
 
 export type { SendOptions } from './transfers.js';
+export type { TransferRequest, WithdrawalRequest } from './batch-moves.js';
 
 export class WalletBook {
   /** The wallet's record as read when this book was opened. */
@@ -153,6 +155,7 @@ export class WalletBook {
     label: string | null = null,
     options: Omit<transfers.SendOptions, 'forceExternal'> = {},
   ): Promise<Transaction> {
+    if (this.onPostgres) return this.withdrawBatch([{ from, address, amount, label, ...options }], 'single').then(only);
     return transfers.withdraw(this.scope, from, address, amount, label, options);
   }
 
@@ -164,7 +167,41 @@ export class WalletBook {
     label: string | null = null,
     options: Omit<transfers.SendOptions, 'forceExternal'> = {},
   ): Promise<Transaction> {
+    if (this.onPostgres) return this.transferBatch([{ from, to, amount, label, ...options }], 'single').then(only);
     return transfers.transfer(this.scope, from, to, amount, label, options);
+  }
+
+  /**
+   * Transfers between accounts of this wallet, all or nothing: every one is written, or (an error
+   * naming the failing request: `batch item <i>: …`, `error.batchItem`) none. Requests with an
+   * idempotency key already used — by an earlier batch or an earlier request of this one — return
+   * the first result. On PostgreSQL the batch is one round trip. At most `BATCH_SIZE_MAX`
+   * (8,190) requests. @throws as `transfer`, and InvalidArgument (too many requests)
+   */
+  transferMany(items: readonly batches.TransferRequest[]): Promise<Transaction[]> {
+    if (this.onPostgres) return this.transferBatch(items, 'batch');
+    return batches.transferManyInScope(this.scope, items);
+  }
+
+  /**
+   * Withdrawals queued for broadcast, all or nothing, as `transferMany`; each writes its `queued`
+   * event. @throws as `withdraw`, and InvalidArgument (too many requests)
+   */
+  withdrawMany(items: readonly batches.WithdrawalRequest[]): Promise<Transaction[]> {
+    if (this.onPostgres) return this.withdrawBatch(items, 'batch');
+    return batches.withdrawManyInScope(this.scope, items);
+  }
+
+  private get onPostgres(): boolean {
+    return this.scope.context.engine === 'postgres';
+  }
+
+  private transferBatch(items: readonly batches.TransferRequest[], numbering: 'batch' | 'single'): Promise<Transaction[]> {
+    return batches.transferManyPostgres({ tx: this.scope.tx, context: this.scope.context, walletName: this.wallet.name }, items, numbering);
+  }
+
+  private withdrawBatch(items: readonly batches.WithdrawalRequest[], numbering: 'batch' | 'single'): Promise<Transaction[]> {
+    return batches.withdrawManyPostgres({ tx: this.scope.tx, context: this.scope.context, walletName: this.wallet.name }, items, numbering);
   }
 
   /** The application has handled a deposit; stops re-sent updates. */
@@ -281,4 +318,8 @@ export class WalletBook {
   accountHistory(account: AccountKey, page: { limit?: number; beforeId?: number } = {}): Promise<Entry[]> {
     return queries.accountHistory(this.scope, account, page);
   }
+}
+
+function only(transactions: Transaction[]): Transaction {
+  return transactions[0]!;
 }

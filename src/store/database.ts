@@ -8,8 +8,11 @@
  * per-coin table names do not fit a builder's static schema types.
  */
 
-/** A value bound to a placeholder. Amounts are bigint; timestamps are ISO-8601 UTC text. */
-export type SqlValue = string | number | bigint | null;
+/**
+ * A value bound to a placeholder. Amounts are bigint; timestamps are ISO-8601 UTC text. Arrays
+ * (PostgreSQL only: the arguments of the ledger functions) become array literals.
+ */
+export type SqlValue = string | number | bigint | null | readonly (string | number | bigint | boolean | null)[];
 
 /** A row as the engine returns it: integers as bigint, text as string, timestamps as Date or text. */
 export type SqlRow = Record<string, unknown>;
@@ -58,6 +61,14 @@ export interface Database {
    * writers, so it has none.
    */
   exclusive?<T>(name: string, fn: (database: Database) => Promise<T>): Promise<T>;
+
+  /**
+   * Run `fn` on a connection outside any explicit transaction: each statement it issues commits
+   * on its own, at the engine's default isolation (READ COMMITTED on PostgreSQL). For callers
+   * that need exactly one statement — one server-side function call that keeps its invariants
+   * with row locks. PostgreSQL only.
+   */
+  autocommit?<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
 
   /** Human-readable engine version, for status pages and benchmarks. */
   version(): Promise<string>;

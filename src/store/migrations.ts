@@ -38,6 +38,18 @@ export function coinTables(coinCode: string): CoinTables {
   };
 }
 
+/** Names of a coin's PostgreSQL functions (schema 5): a batch of transfers, a batch of withdrawals. */
+export interface CoinFunctions {
+  readonly transferMany: string;
+  readonly withdrawMany: string;
+}
+
+/** The functions of the coin whose tables these are. */
+export function coinFunctions(tables: CoinTables): CoinFunctions {
+  const coinCode = tables.wallet.slice(0, -'_wallet'.length);
+  return { transferMany: `${coinCode}_transfer_many`, withdrawMany: `${coinCode}_withdraw_many` };
+}
+
 /** One step of a coin's schema history. */
 export interface CoinMigration {
   /** 1, 2, 3 … without gaps. */

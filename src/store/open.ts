@@ -7,7 +7,13 @@ import { PostgresDatabase } from './postgres/postgres-database.js';
 import { SqliteDatabase } from './sqlite/sqlite-database.js';
 
 export type DatabaseOptions =
-  | { readonly kind: 'sqlite'; readonly path: string; readonly synchronous?: 'full' | 'normal'; readonly clock?: () => number }
+  | {
+      readonly kind: 'sqlite';
+      readonly path: string;
+      readonly synchronous?: 'full' | 'normal';
+      readonly clock?: () => number;
+      readonly lockWaitMs?: number;
+    }
   | {
       readonly kind: 'postgres';
       readonly url: string;

@@ -105,13 +105,15 @@ describe('concurrency on sqlite', () => {
       const results = await Promise.all(lines.map(async (line) => JSON.parse((await line.next()).value as string)));
       await Promise.all(exits);
       expect(children.map((child) => child.exitCode)).toEqual([0, 0, 0, 0]);
-      const tallies = results as (OpsTally & { conflictRetries: number })[];
+      const tallies = results as (OpsTally & { conflictRetries: number; lockWaits: number })[];
       expect(tallies.reduce((sum, t) => sum + t.transfers + t.withdrawals + t.refused, 0)).toBe(OPERATIONS);
       expect(tallies.reduce((sum, t) => sum + t.gaveUp, 0)).toBe(0);
+      // The processes did contend: they waited for each other's write lock.
       const retries = tallies.reduce((sum, t) => sum + t.conflictRetries, 0);
-      expect(retries).toBeGreaterThan(0);
+      const waits = tallies.reduce((sum, t) => sum + t.lockWaits, 0);
+      expect(waits).toBeGreaterThan(0);
       await expectConserved(app, tallies);
-      console.info(`sqlite: ${retries} busy retries over ${OPERATIONS} operations in ${processes} processes`);
+      console.info(`sqlite: ${waits} lock waits, ${retries} busy retries over ${OPERATIONS} operations in ${processes} processes`);
     } finally {
       await app.close();
       await database.drop();

@@ -290,9 +290,10 @@ describe.each(engines)('operator API on %s', (engine) => {
     expect(await ledger.app.events.after(0n, 100, { sequence: false })).toEqual(all);
   });
 
-  it('is at schema version 4', async () => {
-    expect(latestSchemaVersion(ledger.app.database, 'btc')).toBe(4);
-    expect(await schemaVersions(ledger.app.database, ['btc'])).toMatchObject({ btc: 4 });
+  it('is at schema version 4 on SQLite, 5 (the ledger functions) on PostgreSQL', async () => {
+    const expected = engine === 'postgres' ? 5 : 4;
+    expect(latestSchemaVersion(ledger.app.database, 'btc')).toBe(expected);
+    expect(await schemaVersions(ledger.app.database, ['btc'])).toMatchObject({ btc: expected });
   });
 });
 
@@ -345,7 +346,7 @@ describe.each(engines)('schema 3 to 4 on %s', (engine) => {
     }
     const app = await CryptoAssets.open({ database: database.options, coins: [{ coin: BTC, network: regtest }], migrate: true });
     try {
-      expect(await schemaVersions(app.database, ['btc'])).toMatchObject({ btc: 4 });
+      expect(await schemaVersions(app.database, ['btc'])).toMatchObject({ btc: engine === 'postgres' ? 5 : 4 });
       const btc = app.coin('btc');
       expect(await btc.read(async (book) => (await book.wallet('main')).getAccount('alice'))).toMatchObject({
         name: 'alice',
@@ -354,6 +355,12 @@ describe.each(engines)('schema 3 to 4 on %s', (engine) => {
       });
       const frozen = await btc.transaction(async (book) => (await book.wallet('main')).freezeAccount('alice'));
       expect(frozen.frozenAt).toBeInstanceOf(Date);
+      // Transfers after the upgrade (on PostgreSQL through the functions of schema 5).
+      await btc.transaction(async (book) => (await book.wallet('main')).unfreezeAccount('alice'));
+      const bob = await btc.transaction(async (book) => (await book.wallet('main')).createAccount('bob'));
+      const moved = await btc.transfer('main', 'alice', bob, 700n, null, { allowNegativeBalance: true });
+      expect(moved).toMatchObject({ type: 'internal', amount: 700n, receivingAccountId: bob.id });
+      expect((await app.verifyLedger()).ok).toBe(true);
     } finally {
       await app.close();
       await database.drop();

@@ -2,12 +2,14 @@
  * The store on both engines: managed transactions (retry, give up, no retry, read-only, rollback)
  * and the rules the schema itself enforces, whatever code writes to it.
  */
+import BetterSqlite3 from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CannotResolveDatabaseConflict } from '../../src/domain/errors.js';
 import type { Database, SqlExecutor } from '../../src/store/database.js';
 import { runManagedTransaction, TransactionStats } from '../../src/store/managed-transaction.js';
 import { coinTables } from '../../src/store/migrations.js';
-import { enginesUnderTest } from '../helpers/engines.js';
+import { SqliteDatabase } from '../../src/store/sqlite/sqlite-database.js';
+import { createTestDatabase, enginesUnderTest } from '../helpers/engines.js';
 import { fundAccount, openTestLedger, randomTxid, type TestLedger } from '../helpers/ledger.js';
 
 const engines = await enginesUnderTest();
@@ -157,5 +159,49 @@ describe.each(engines)('store on %s', (engine) => {
       expect(await deposit(randomTxid().toUpperCase())).toBeInstanceOf(Error);
       expect(await deposit(randomTxid())).toBeUndefined();
     });
+  });
+});
+
+describe('store on sqlite: the write lock of another process', () => {
+  it('waits for it with the default settings instead of giving up after the retries', async () => {
+    const ledger = await openTestLedger('sqlite');
+    // Another process's connection holds the write lock for longer than the default retry policy's
+    // pauses add up to (at most about one second), then releases it.
+    const other = new BetterSqlite3(ledger.database.location);
+    try {
+      other.exec('BEGIN IMMEDIATE');
+      const release = new Promise<void>((resolve) =>
+        setTimeout(() => {
+          other.exec('COMMIT');
+          resolve();
+        }, 2_000),
+      );
+      const wallet = await ledger.app.transaction(async (tx) => (await tx.coin('btc').getOrCreateWallet('waited')).name);
+      await release;
+      expect(wallet).toBe('waited');
+      expect(ledger.app.stats).toMatchObject({ gaveUp: 0 });
+      expect((ledger.app.database as SqliteDatabase).lockWaits).toBeGreaterThan(0);
+    } finally {
+      if (other.inTransaction) other.exec('ROLLBACK');
+      other.close();
+      await ledger.finish();
+    }
+  });
+
+  it('gives up once the lock stayed taken for lockWaitMs', async () => {
+    const database = await createTestDatabase('sqlite');
+    const first = new SqliteDatabase({ path: database.location, lockWaitMs: 50 });
+    const other = new BetterSqlite3(database.location);
+    try {
+      other.exec('BEGIN IMMEDIATE');
+      const error = await first.transaction('write', async () => undefined).catch((e: unknown) => e);
+      expect(first.isConflict(error)).toBe(true);
+      expect(first.lockWaits).toBe(1);
+    } finally {
+      other.exec('ROLLBACK');
+      other.close();
+      await first.close();
+      await database.drop();
+    }
   });
 });

@@ -5,7 +5,7 @@
  */
 import { userInfo } from 'node:os';
 import pg from 'pg';
-import { BalanceOutOfRange, DatabaseUnavailable } from '../../domain/errors.js';
+import { BalanceOutOfRange, CryptoAssetsError, DatabaseUnavailable } from '../../domain/errors.js';
 import { redactUrlPassword } from '../../domain/urls.js';
 import type { Database, SqlExecutor, SqlRow, SqlValue, TransactionMode } from '../database.js';
 
@@ -134,6 +134,24 @@ export class PostgresDatabase implements Database {
     try {
       return await this.runTransaction(client, mode, fn, (error) => (broken = error));
     } finally {
+      client.release(broken);
+    }
+  }
+
+  async autocommit<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    const client = await this.connect();
+    const executor = new PostgresExecutor(client, (sql) => this.translate(sql));
+    let broken: Error | undefined;
+    try {
+      return await fn(executor);
+    } catch (error) {
+      // The server's refusal of a statement (it has a severity) or the ledger's own typed error
+      // leaves the connection usable; any other failure (reset, timeout) may not, so the pool
+      // discards that connection.
+      if (error instanceof Error && !('severity' in error) && !(error instanceof CryptoAssetsError)) broken = error;
+      throw error;
+    } finally {
+      executor.finish();
       client.release(broken);
     }
   }

@@ -4,6 +4,7 @@
  * and a trigger function that keeps ledger entries append-only.
  */
 import type { CoinMigration } from '../migrations.js';
+import { ledgerFunctionStatements } from './ledger-functions.js';
 
 export const POSTGRES_COIN_MIGRATIONS: readonly CoinMigration[] = [
   {
@@ -188,6 +189,12 @@ export const POSTGRES_COIN_MIGRATIONS: readonly CoinMigration[] = [
     // When an operator froze the account (null: not frozen). A frozen account neither sends nor
     // receives transfers; deposits still credit it.
     statements: (t) => [`ALTER TABLE ${t.account} ADD COLUMN frozen_at TIMESTAMPTZ`],
+  },
+  {
+    version: 5,
+    name: 'ledger functions',
+    // Transfers and withdrawals in one round trip, accounts locked in id order (ledger-functions.ts).
+    statements: ledgerFunctionStatements,
   },
 ];
 

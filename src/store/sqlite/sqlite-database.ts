@@ -3,8 +3,11 @@
  *
  * - Every INTEGER comes back as bigint (`defaultSafeIntegers`), so amounts above 2^53 stay exact.
  * - `busy_timeout` is 0: a non-zero timeout would block the whole event loop while waiting for
- *   another process's lock. SQLITE_BUSY surfaces at once and the managed transaction retries it
- *   with back-off instead.
+ *   another process's lock. Instead a write transaction waits for the write lock here, asking
+ *   again after short asynchronous pauses, for up to `lockWaitMs`. Counting those waits as
+ *   conflicts of the managed transaction (as before) let a process that lost the lock eleven
+ *   times in a row — about one second under four busy processes — give up with
+ *   CannotResolveDatabaseConflict, although nothing had conflicted: the lock was merely taken.
  * - better-sqlite3 is synchronous but our transaction callbacks are async, so transactions of this
  *   process are queued: only one is open on the connection at a time.
  */
@@ -30,7 +33,18 @@ export interface SqliteOptions {
    * simulation gives its own.
    */
   readonly clock?: () => number;
+  /**
+   * How long a write transaction waits for another process's write lock before SQLITE_BUSY
+   * reaches the managed transaction. Default 10 000 ms.
+   */
+  readonly lockWaitMs?: number;
 }
+
+/** Default of `SqliteOptions.lockWaitMs`. */
+export const LOCK_WAIT_DEFAULT_MS = 10_000;
+
+/** Longest pause between two attempts at the write lock: short, so a freed lock is taken soon. */
+const LOCK_POLL_MAX_MS = 4;
 
 /** Result codes that mean "another connection holds the lock or moved the snapshot: try again". */
 const CONFLICT_CODES = new Set(['SQLITE_BUSY', 'SQLITE_BUSY_SNAPSHOT', 'SQLITE_BUSY_RECOVERY', 'SQLITE_LOCKED']);
@@ -44,6 +58,9 @@ export class SqliteDatabase implements Database {
   /** Tail of the queue of this process's transactions. */
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
+  private readonly lockWaitMs: number;
+  /** Times a write transaction found the write lock taken and waited (for tests and metrics). */
+  lockWaits = 0;
 
   /**
    * @throws DatabaseUnavailable naming the file when it cannot be opened: its folder does not
@@ -62,6 +79,7 @@ export class SqliteDatabase implements Database {
       this.connection.close();
       throw cannotOpen(options.path, error);
     }
+    this.lockWaitMs = options.lockWaitMs ?? LOCK_WAIT_DEFAULT_MS;
     const clock = options.clock ?? Date.now;
     this.connection.function('cryptoassets_now_ms', { deterministic: false, safeIntegers: true }, () => BigInt(Math.floor(clock())));
   }
@@ -95,7 +113,8 @@ export class SqliteDatabase implements Database {
     // The pragma is a no-op inside a transaction, so it is switched before BEGIN and back after.
     if (mode === 'schema') this.connection.pragma('foreign_keys = OFF');
     try {
-      this.connection.exec(mode === 'read' ? 'BEGIN DEFERRED' : 'BEGIN IMMEDIATE');
+      if (mode === 'read') this.connection.exec('BEGIN DEFERRED');
+      else await this.beginImmediate();
       const executor = new SqliteExecutor(this, mode);
       try {
         const result = await fn(executor);
@@ -111,6 +130,25 @@ export class SqliteDatabase implements Database {
       }
     } finally {
       if (mode === 'schema') this.connection.pragma('foreign_keys = ON');
+    }
+  }
+
+  /**
+   * BEGIN IMMEDIATE, waiting while another process holds the write lock. Nothing has run yet, so
+   * waiting is safe; the pauses are asynchronous, so this process's event loop keeps serving.
+   * @throws the last SQLITE_BUSY when the lock stayed taken for `lockWaitMs`.
+   */
+  private async beginImmediate(): Promise<void> {
+    const started = performance.now();
+    for (let attempt = 0; ; attempt++) {
+      try {
+        this.connection.exec('BEGIN IMMEDIATE');
+        return;
+      } catch (error) {
+        if (!isBusy(error) || performance.now() - started >= this.lockWaitMs) throw error;
+        if (attempt === 0) this.lockWaits++;
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(LOCK_POLL_MAX_MS, 2 ** attempt)));
+      }
     }
   }
 
@@ -131,6 +169,11 @@ export class SqliteDatabase implements Database {
     }
     return statement;
   }
+}
+
+function isBusy(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === 'SQLITE_BUSY' || code === 'SQLITE_BUSY_RECOVERY';
 }
 
 /** Open (creating it if missing) a database file whose folder exists. */

@@ -1,0 +1,268 @@
+/**
+ * Server-side functions of one coin (schema 5): a batch of transfers or withdrawals in one call,
+ * so that a ledger operation costs one round trip instead of ten. They enforce every rule the
+ * TypeScript path enforces (the caller has already checked amounts, names and addresses):
+ *
+ * - every account of the batch is locked in id order before anything is written, so two batches
+ *   or transfers touching the same accounts in opposite directions wait for each other instead of
+ *   deadlocking. The lock is `FOR NO KEY UPDATE` (what the balance UPDATE takes anyway), not
+ *   `FOR UPDATE`: other transactions' foreign-key checks on these rows (KEY SHARE, from inserting
+ *   their transaction and journal rows) then need not wait for it — measured, with 10 hot
+ *   accounts, 446 → 728 transfers/s with 4 workers;
+ * - no overdraft unless allowed, no balance beyond the signed 64-bit range, frozen accounts
+ *   neither send nor receive transfers;
+ * - an idempotency key already used returns the earlier transaction (or refuses a different
+ *   request); a concurrent duplicate is caught by `ON CONFLICT DO NOTHING` on the key's unique
+ *   index and answered the same way;
+ * - a withdrawal writes its `queued` txupdate event in the same transaction.
+ *
+ * Refusals are raised as SQLSTATE P0001 with the message `cryptoassets:<reason>` and a JSON
+ * detail (the batch item, the account, the balance …), caught by the function's own exception
+ * block — which rolls back everything the batch wrote — and answered as a row
+ * `{ refused, detail }` that `ledger/batch-moves.ts` turns back into the typed error. Answering
+ * instead of raising keeps a caller's managed transaction usable after a caught refusal, as the
+ * TypeScript path does, without a SAVEPOINT round trip. Otherwise each function returns one JSON
+ * object per item: the transaction row, with its amount as text (JSON numbers stop being exact
+ * at 2^53), `address_text` and `txid`.
+ *
+ * Written as plain plpgsql over the coin's tables, without temporary tables or advisory locks.
+ */
+import { type CoinTables, coinFunctions } from '../migrations.js';
+
+/** Raise a refusal the TypeScript side recognises (see the module comment). */
+const REFUSE = `CREATE OR REPLACE FUNCTION cryptoassets_refuse(p_reason TEXT, p_detail JSONB) RETURNS VOID
+  LANGUAGE plpgsql AS $$
+  BEGIN
+    RAISE EXCEPTION USING ERRCODE = 'P0001', MESSAGE = 'cryptoassets:' || p_reason, DETAIL = p_detail::text;
+  END $$`;
+
+/**
+ * The exception block of a batch function: a refusal rolls back the block's subtransaction
+ * (nothing of the batch stays written) and is answered as a row, so that a caller's transaction
+ * stays usable; any other error propagates.
+ */
+const ANSWER_REFUSAL = `EXCEPTION WHEN raise_exception THEN
+        GET STACKED DIAGNOSTICS v_message = MESSAGE_TEXT, v_detail = PG_EXCEPTION_DETAIL;
+        IF v_message NOT LIKE 'cryptoassets:%' THEN RAISE; END IF;
+        RETURN NEXT jsonb_build_object('refused', substr(v_message, 14), 'detail', v_detail::jsonb);`;
+
+/** The statements of schema 5 on PostgreSQL. */
+export function ledgerFunctionStatements(t: CoinTables): string[] {
+  const coin = t.wallet.slice(0, -'_wallet'.length);
+  const functions = coinFunctions(t);
+  const asJson = `${coin}_transaction_json`;
+  const replay = replayFunction(t);
+  return [
+    REFUSE,
+    // A transaction row as the TypeScript side reads it (`transactionFromRow`).
+    `CREATE OR REPLACE FUNCTION ${asJson}(p_row ${t.transaction}) RETURNS JSONB LANGUAGE sql STABLE AS $$
+      SELECT to_jsonb(p_row) || jsonb_build_object(
+        'amount', p_row.amount::text,
+        'address_text', (SELECT address FROM ${t.address} WHERE id = p_row.address_id),
+        'txid', (SELECT txid FROM ${t.networkTransaction} WHERE id = p_row.network_transaction_id))
+    $$`,
+    // The earlier transaction of a reused idempotency key, refused when the request differs
+    // (what differs, in the words of transfers.ts); a withdrawal's request has no receiver.
+    `CREATE OR REPLACE FUNCTION ${replay}(p_row ${t.transaction}, p_from BIGINT, p_to BIGINT, p_address TEXT, p_amount BIGINT,
+        p_item INTEGER) RETURNS JSONB LANGUAGE plpgsql AS $$
+      DECLARE
+        v_differences TEXT[] := '{}';
+      BEGIN
+        IF p_row.sending_account_id IS DISTINCT FROM p_from THEN v_differences := v_differences || 'sending account'::text; END IF;
+        IF p_row.amount <> p_amount THEN
+          v_differences := v_differences || format('amount (%s before, %s now)', p_row.amount, p_amount);
+        END IF;
+        IF p_address IS NOT NULL
+            AND (SELECT address FROM ${t.address} WHERE id = p_row.address_id) IS DISTINCT FROM p_address THEN
+          v_differences := v_differences || 'address'::text;
+        END IF;
+        IF p_to IS NOT NULL AND p_row.receiving_account_id IS DISTINCT FROM p_to THEN
+          v_differences := v_differences || 'receiving account'::text;
+        END IF;
+        IF cardinality(v_differences) > 0 THEN
+          PERFORM cryptoassets_refuse('key_reused', jsonb_build_object('item', p_item, 'key', p_row.idempotency_key,
+            'detail', 'different ' || array_to_string(v_differences, ', ')));
+        END IF;
+        RETURN ${asJson}(p_row);
+      END $$`,
+    `CREATE OR REPLACE FUNCTION ${functions.transferMany}(
+        p_wallet TEXT, p_from_ids BIGINT[], p_from_names TEXT[], p_to_ids BIGINT[], p_to_names TEXT[],
+        p_amounts BIGINT[], p_labels TEXT[], p_keys TEXT[], p_allow_negative BOOLEAN[], p_now TIMESTAMPTZ)
+      RETURNS SETOF JSONB LANGUAGE plpgsql AS $fn$
+      DECLARE
+        ${batchVariables(t)}
+        v_to BIGINT[];
+        v_receiver ${t.account};
+      BEGIN
+        ${walletByName(t)}
+        ${resolveNames(t, 'from')}
+        ${resolveNames(t, 'to')}
+        -- Every account of the batch, locked in id order before the first write.
+        PERFORM 1 FROM ${t.account} WHERE wallet_id = v_wallet AND id = ANY (v_from || v_to) ORDER BY id FOR NO KEY UPDATE;
+        FOR i IN 1 .. coalesce(array_length(p_amounts, 1), 0) LOOP
+          v_amount := p_amounts[i];
+          ${nameFound('from')}
+          ${nameFound('to')}
+          ${replayIfKeyUsed(t, 'v_from[i], v_to[i], NULL')}
+          IF v_from[i] = v_to[i] THEN
+            PERFORM cryptoassets_refuse('same_account', jsonb_build_object('item', i - 1, 'account', v_from[i]));
+          END IF;
+          SELECT * INTO v_receiver FROM ${t.account} WHERE id = v_to[i] AND wallet_id = v_wallet;
+          IF NOT FOUND THEN
+            PERFORM cryptoassets_refuse('not_found', jsonb_build_object('item', i - 1, 'what', 'account', 'key', v_to[i]));
+          END IF;
+          IF v_receiver.frozen_at IS NOT NULL THEN
+            PERFORM cryptoassets_refuse('frozen_receive', jsonb_build_object('item', i - 1, 'account', v_to[i]));
+          END IF;
+          IF v_receiver.balance > 9223372036854775807 - v_amount THEN
+            PERFORM cryptoassets_refuse('out_of_range', jsonb_build_object('item', i - 1, 'account', v_to[i],
+              'balance', v_receiver.balance::text, 'change', v_amount::text));
+          END IF;
+          SELECT * INTO v_sender FROM ${t.account} WHERE id = v_from[i] AND wallet_id = v_wallet;
+          IF NOT FOUND THEN
+            PERFORM cryptoassets_refuse('not_found', jsonb_build_object('item', i - 1, 'what', 'account', 'key', v_from[i]));
+          END IF;
+          PERFORM ${coin}_check_debit(v_sender, v_amount, p_allow_negative[i], i - 1);
+          INSERT INTO ${t.transaction} (wallet_id, type, state, amount, sending_account_id, receiving_account_id,
+              label, idempotency_key, credited_at, created_at, updated_at)
+            VALUES (v_wallet, 'internal', 'done', v_amount, v_from[i], v_to[i], p_labels[i], p_keys[i], p_now, p_now, p_now)
+            ON CONFLICT (wallet_id, idempotency_key) DO NOTHING RETURNING * INTO v_row;
+          ${replayIfConcurrent(t, 'v_from[i], v_to[i], NULL')}
+          UPDATE ${t.account} SET balance = balance + CASE WHEN id = v_from[i] THEN -v_amount ELSE v_amount END, updated_at = p_now
+            WHERE id IN (v_from[i], v_to[i]);
+          INSERT INTO ${t.entry} (account_id, transaction_id, kind, amount, created_at)
+            VALUES (v_from[i], v_row.id, 'transfer_out', -v_amount, p_now), (v_to[i], v_row.id, 'transfer_in', v_amount, p_now);
+          RETURN NEXT to_jsonb(v_row) || jsonb_build_object('amount', v_amount::text, 'address_text', NULL, 'txid', NULL);
+        END LOOP;
+      ${ANSWER_REFUSAL}
+      END $fn$`,
+    // The debit's refusals, in the order the TypeScript path reports them.
+    `CREATE OR REPLACE FUNCTION ${coin}_check_debit(p_sender ${t.account}, p_amount BIGINT, p_allow_negative BOOLEAN, p_item INTEGER)
+      RETURNS VOID LANGUAGE plpgsql AS $$
+      BEGIN
+        IF p_sender.frozen_at IS NOT NULL THEN
+          PERFORM cryptoassets_refuse('frozen_send', jsonb_build_object('item', p_item, 'account', p_sender.id));
+        END IF;
+        IF p_allow_negative AND p_sender.balance < -9223372036854775808 + p_amount THEN
+          PERFORM cryptoassets_refuse('out_of_range', jsonb_build_object('item', p_item, 'account', p_sender.id,
+            'balance', p_sender.balance::text, 'change', (-p_amount)::text));
+        END IF;
+        IF NOT p_allow_negative AND p_sender.balance < p_amount THEN
+          PERFORM cryptoassets_refuse('insufficient', jsonb_build_object('item', p_item, 'account', p_sender.id,
+            'balance', p_sender.balance::text, 'amount', p_amount::text));
+        END IF;
+      END $$`,
+    `CREATE OR REPLACE FUNCTION ${functions.withdrawMany}(
+        p_wallet TEXT, p_from_ids BIGINT[], p_from_names TEXT[], p_addresses TEXT[],
+        p_amounts BIGINT[], p_labels TEXT[], p_keys TEXT[], p_allow_negative BOOLEAN[], p_now TIMESTAMPTZ,
+        p_event JSONB, p_amounts_decimal TEXT[])
+      RETURNS SETOF JSONB LANGUAGE plpgsql AS $fn$
+      DECLARE
+        ${batchVariables(t)}
+        v_address BIGINT;
+      BEGIN
+        ${walletByName(t)}
+        ${resolveNames(t, 'from')}
+        PERFORM 1 FROM ${t.account} WHERE wallet_id = v_wallet AND id = ANY (v_from) ORDER BY id FOR NO KEY UPDATE;
+        FOR i IN 1 .. coalesce(array_length(p_amounts, 1), 0) LOOP
+          v_amount := p_amounts[i];
+          ${nameFound('from')}
+          ${replayIfKeyUsed(t, 'v_from[i], NULL, p_addresses[i]')}
+          SELECT * INTO v_sender FROM ${t.account} WHERE id = v_from[i] AND wallet_id = v_wallet;
+          IF NOT FOUND THEN
+            PERFORM cryptoassets_refuse('not_found', jsonb_build_object('item', i - 1, 'what', 'account', 'key', v_from[i]));
+          END IF;
+          PERFORM ${coin}_check_debit(v_sender, v_amount, p_allow_negative[i], i - 1);
+          SELECT id INTO v_address FROM ${t.address} WHERE address = p_addresses[i];
+          IF NOT FOUND THEN
+            INSERT INTO ${t.address} (address, created_at) VALUES (p_addresses[i], p_now)
+              ON CONFLICT (address) DO NOTHING RETURNING id INTO v_address;
+            IF NOT FOUND THEN SELECT id INTO v_address FROM ${t.address} WHERE address = p_addresses[i]; END IF;
+          END IF;
+          INSERT INTO ${t.transaction} (wallet_id, type, state, amount, sending_account_id, address_id,
+              label, idempotency_key, credited_at, created_at, updated_at)
+            VALUES (v_wallet, 'withdrawal', 'pending', v_amount, v_from[i], v_address, p_labels[i], p_keys[i], p_now, p_now, p_now)
+            ON CONFLICT (wallet_id, idempotency_key) DO NOTHING RETURNING * INTO v_row;
+          ${replayIfConcurrent(t, 'v_from[i], NULL, p_addresses[i]')}
+          UPDATE ${t.account} SET balance = balance - v_amount, updated_at = p_now WHERE id = v_from[i];
+          INSERT INTO ${t.entry} (account_id, transaction_id, kind, amount, created_at)
+            VALUES (v_from[i], v_row.id, 'withdrawal', -v_amount, p_now);
+          -- The outbox event, in the field order of events/outbox.ts.
+          INSERT INTO cryptoassets_event (name, coin, transaction_type, transaction_id, payload, created_at)
+            VALUES ('txupdate', p_event->>'coin', 'withdrawal', v_row.id, json_build_object(
+              'coin', p_event->>'coin', 'network', p_event->>'network', 'transactionType', 'broadcast',
+              'transactionId', v_row.id, 'networkTransactionId', NULL, 'txid', NULL, 'wallet', p_wallet,
+              'account', json_build_object('id', v_sender.id, 'name', v_sender.name), 'address', p_addresses[i],
+              'amount', v_amount::text, 'amountDecimal', p_amounts_decimal[i], 'state', 'pending', 'confirmations', 0,
+              'confirmationThreshold', (p_event->>'confirmationThreshold')::integer, 'credited', false, 'reversed', false,
+              'conflicted', false, 'processed', false, 'change', 'queued',
+              'transactionCreatedAt', p_event->>'createdAt', 'creditedAt', NULL)::text, p_now);
+          RETURN NEXT to_jsonb(v_row) || jsonb_build_object('amount', v_amount::text, 'address_text', p_addresses[i], 'txid', NULL);
+        END LOOP;
+      ${ANSWER_REFUSAL}
+      END $fn$`,
+  ];
+}
+
+/** Variables of both batch functions (the refusal's message and detail for ANSWER_REFUSAL). */
+function batchVariables(t: CoinTables): string {
+  return `v_wallet BIGINT;
+        v_from BIGINT[];
+        v_amount BIGINT;
+        v_sender ${t.account};
+        v_row ${t.transaction};
+        v_message TEXT;
+        v_detail TEXT;`;
+}
+
+/** The wallet's id by name into `v_wallet`, refused when there is none. */
+function walletByName(t: CoinTables): string {
+  return `SELECT id INTO v_wallet FROM ${t.wallet} WHERE name = p_wallet;
+        IF v_wallet IS NULL THEN PERFORM cryptoassets_refuse('not_found', jsonb_build_object('what', 'wallet', 'key', p_wallet)); END IF;`;
+}
+
+/**
+ * Account ids by id or name into v_from or v_to: an id is taken as given (checked when its row is
+ * read), a name is looked up (an unknown one stays NULL and is refused in item order). A loop
+ * rather than one set-based query: ids, the common case, then cost no query at all (measured:
+ * the query cost 0.07 ms per call, a sixth of the whole transfer).
+ */
+function resolveNames(t: CoinTables, side: 'from' | 'to'): string {
+  return `v_${side} := p_${side}_ids;
+        FOR i IN 1 .. coalesce(array_length(p_amounts, 1), 0) LOOP
+          IF p_${side}_ids[i] IS NULL THEN
+            v_${side}[i] := (SELECT id FROM ${t.account} WHERE wallet_id = v_wallet AND name = p_${side}_names[i]);
+          END IF;
+        END LOOP;`;
+}
+
+/** An account of item i given by a name the wallet does not have is refused (ids are checked when read). */
+function nameFound(side: 'from' | 'to'): string {
+  return `IF v_${side}[i] IS NULL THEN
+            PERFORM cryptoassets_refuse('not_found', jsonb_build_object('item', i - 1, 'what', 'account', 'key', p_${side}_names[i]));
+          END IF;`;
+}
+
+/** An idempotency key already used: answer the earlier transaction (see the replay function) and go on. */
+function replayIfKeyUsed(t: CoinTables, request: string): string {
+  return `IF p_keys[i] IS NOT NULL THEN
+            SELECT * INTO v_row FROM ${t.transaction} WHERE wallet_id = v_wallet AND idempotency_key = p_keys[i];
+            IF FOUND THEN
+              RETURN NEXT ${replayFunction(t)}(v_row, ${request}, v_amount, i - 1);
+              CONTINUE;
+            END IF;
+          END IF;`;
+}
+
+/** After an insert `ON CONFLICT DO NOTHING`: a concurrent request with the same key committed first. */
+function replayIfConcurrent(t: CoinTables, request: string): string {
+  return `IF NOT FOUND THEN
+            SELECT * INTO v_row FROM ${t.transaction} WHERE wallet_id = v_wallet AND idempotency_key = p_keys[i];
+            RETURN NEXT ${replayFunction(t)}(v_row, ${request}, v_amount, i - 1);
+            CONTINUE;
+          END IF;`;
+}
+
+function replayFunction(t: CoinTables): string {
+  return `${t.wallet.slice(0, -'_wallet'.length)}_replay`;
+}

@@ -1,0 +1,228 @@
+/**
+ * Batches of transfers and withdrawals on both engines: all or nothing (a refused request names
+ * its index and leaves nothing of the batch written, even for a caller that catches the error),
+ * idempotent replays within and across batches, one `queued` event per withdrawal, a size limit.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { encodeAddress } from '../../src/domain/address.js';
+import { BTC } from '../../src/domain/coins.js';
+import type { CryptoAssetsError } from '../../src/domain/errors.js';
+import {
+  AccountFrozen,
+  IdempotencyKeyReused,
+  InsufficientBalance,
+  InvalidAmount,
+  InvalidArgument,
+  LeaseLost,
+  NotFound,
+} from '../../src/domain/errors.js';
+import type { WriteFence } from '../../src/ledger/context.js';
+import { BATCH_SIZE_MAX, type TransferRequest } from '../../src/index.js';
+import { enginesUnderTest } from '../helpers/engines.js';
+import { fundAccount, openTestLedger, rowCounts, type TestLedger } from '../helpers/ledger.js';
+
+const engines = await enginesUnderTest();
+const EXTERNAL = encodeAddress('p2wpkh', new Uint8Array(20).fill(7), BTC.networks.regtest!);
+
+describe.each(engines)('batches on %s', (engine) => {
+  let ledger: TestLedger;
+  let bob: number;
+  beforeEach(async () => {
+    ledger = await openTestLedger(engine);
+    await fundAccount(ledger, 'main', 'alice', 100_000n);
+    bob = (await ledger.app.coin('btc').transaction(async (book) => (await book.wallet('main')).createAccount('bob'))).id;
+  });
+  afterEach(async () => {
+    await ledger.finish();
+  });
+
+  const balances = () =>
+    ledger.app
+      .coin('btc')
+      .read(async (book) => Object.fromEntries((await (await book.wallet('main')).listAccounts()).map((a) => [a.name, a.balance])));
+  const eventCount = async () =>
+    Number(
+      (await ledger.app.database.transaction('read', (tx) => tx.get<{ n: unknown }>('SELECT COUNT(*) AS n FROM cryptoassets_event')))?.n,
+    );
+
+  it('writes every transfer of a batch, in order, accounts by name or id', async () => {
+    const done = await ledger.app.coin('btc').transferMany('main', [
+      { from: 'alice', to: bob, amount: 1_000n, label: 'one' },
+      { from: 'alice', to: 'bob', amount: '0.00002' },
+      { from: bob, to: 'alice', amount: 500n },
+    ]);
+    expect(done.map((t) => [t.type, t.amount, t.label])).toEqual([
+      ['internal', 1_000n, 'one'],
+      ['internal', 2_000n, null],
+      ['internal', 500n, null],
+    ]);
+    expect(new Set(done.map((t) => t.id)).size).toBe(3);
+    expect(await balances()).toMatchObject({ alice: 97_500n, bob: 2_500n });
+  });
+
+  it('writes nothing of a batch whose one request is refused, names that request, and leaves the caller’s transaction usable', async () => {
+    const counts = await rowCounts(ledger.app);
+    const events = await eventCount();
+    const error = await ledger.app
+      .coin('btc')
+      .transferMany('main', [
+        { from: 'alice', to: bob, amount: 1_000n },
+        { from: 'alice', to: bob, amount: 2_000n },
+        { from: 'alice', to: bob, amount: 500_000n },
+      ])
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InsufficientBalance);
+    expect((error as CryptoAssetsError).batchItem).toBe(2);
+    expect((error as Error).message).toMatch(/^batch item 2: account \d+ holds 97000 base units, cannot send 500000$/);
+    expect(await rowCounts(ledger.app)).toEqual(counts);
+
+    // A caller that catches the refusal inside its transaction and commits keeps nothing of the
+    // batch, and can go on writing in that transaction.
+    await ledger.app.coin('btc').transaction(async (book) => {
+      const wallet = await book.wallet('main');
+      const caught = await wallet
+        .withdrawMany([
+          { from: 'alice', address: EXTERNAL, amount: 10_000n },
+          { from: 'nobody', address: EXTERNAL, amount: 10_000n },
+        ])
+        .catch((e: unknown) => e);
+      expect(caught).toBeInstanceOf(NotFound);
+      expect((caught as CryptoAssetsError).batchItem).toBe(1);
+      await wallet.createAccount('carol');
+    });
+    expect(await rowCounts(ledger.app)).toEqual({ ...counts, account: counts.account! + 1 });
+    expect(await eventCount()).toBe(events);
+    expect(await balances()).toMatchObject({ alice: 100_000n, bob: 0n, carol: 0n });
+  });
+
+  it('checks every request before writing: a bad amount, a frozen account', async () => {
+    const btc = ledger.app.coin('btc');
+    const counts = await rowCounts(ledger.app);
+    const bad = await btc
+      .transferMany('main', [
+        { from: 'alice', to: bob, amount: 1n },
+        { from: 'alice', to: bob, amount: '-1' },
+      ])
+      .catch((e: unknown) => e);
+    expect(bad).toBeInstanceOf(InvalidAmount);
+    expect((bad as CryptoAssetsError).batchItem).toBe(1);
+    await btc.transaction(async (book) => (await book.wallet('main')).freezeAccount('bob'));
+    const frozen = await btc
+      .withdrawMany('main', [
+        { from: 'alice', address: EXTERNAL, amount: 10_000n },
+        { from: 'bob', address: EXTERNAL, amount: 10_000n, allowNegativeBalance: true },
+      ])
+      .catch((e: unknown) => e);
+    expect(frozen).toBeInstanceOf(AccountFrozen);
+    expect((frozen as CryptoAssetsError).batchItem).toBe(1);
+    const dust = await btc.withdrawMany('main', [{ from: 'alice', address: EXTERNAL, amount: 1n }]).catch((e: unknown) => e);
+    expect(dust).toBeInstanceOf(InvalidAmount);
+    expect({ ...(await rowCounts(ledger.app)), account: counts.account }).toEqual(counts);
+  });
+
+  it('answers a reused idempotency key with the first result, within a batch and across batches', async () => {
+    const btc = ledger.app.coin('btc');
+    const batch: TransferRequest[] = [
+      { from: 'alice', to: bob, amount: 1_000n, idempotencyKey: 'pay-1' },
+      { from: 'alice', to: bob, amount: 1_000n, idempotencyKey: 'pay-1' },
+      { from: 'alice', to: bob, amount: 3_000n, idempotencyKey: 'pay-2' },
+    ];
+    const first = await btc.transferMany('main', batch);
+    expect(first[1]).toEqual(first[0]);
+    expect(await balances()).toMatchObject({ alice: 96_000n, bob: 4_000n });
+    const again = await btc.transferMany('main', batch);
+    expect(again).toEqual(first);
+    expect(await btc.transfer('main', 'alice', bob, 3_000n, null, { idempotencyKey: 'pay-2' })).toEqual(first[2]);
+    expect(await balances()).toMatchObject({ alice: 96_000n, bob: 4_000n });
+
+    const counts = await rowCounts(ledger.app);
+    const reused = await btc
+      .transferMany('main', [
+        { from: 'alice', to: bob, amount: 5n, idempotencyKey: 'pay-3' },
+        { from: 'alice', to: bob, amount: 2_000n, idempotencyKey: 'pay-1' },
+      ])
+      .catch((e: unknown) => e);
+    expect(reused).toBeInstanceOf(IdempotencyKeyReused);
+    expect((reused as Error).message).toBe(
+      'batch item 1: idempotency key "pay-1" was used for a different request: different amount (1000 before, 2000 now)',
+    );
+    expect(await rowCounts(ledger.app)).toEqual(counts);
+
+    const withdrawals = await btc.withdrawMany('main', [
+      { from: 'alice', address: EXTERNAL, amount: 10_000n, idempotencyKey: 'out-1' },
+      { from: 'alice', address: EXTERNAL, amount: 10_000n, idempotencyKey: 'out-1' },
+    ]);
+    expect(withdrawals[1]).toEqual(withdrawals[0]);
+    const otherAddress = encodeAddress('p2wpkh', new Uint8Array(20).fill(8), BTC.networks.regtest!);
+    const elsewhere = await btc
+      .withdraw('main', 'alice', otherAddress, 10_000n, null, { idempotencyKey: 'out-1' })
+      .catch((e: unknown) => e);
+    expect(elsewhere).toBeInstanceOf(IdempotencyKeyReused);
+    expect((elsewhere as Error).message).toMatch(/different address$/);
+  });
+
+  it('queues withdrawals with one queued event each, as a single withdrawal does', async () => {
+    const btc = ledger.app.coin('btc');
+    const events = await eventCount();
+    const queued = await btc.withdrawMany('main', [
+      { from: 'alice', address: EXTERNAL, amount: 10_000n, label: 'rent' },
+      { from: 'alice', address: EXTERNAL, amount: 20_000n },
+    ]);
+    expect(queued.map((t) => [t.type, t.state, t.amount, t.address, t.label])).toEqual([
+      ['withdrawal', 'pending', 10_000n, EXTERNAL, 'rent'],
+      ['withdrawal', 'pending', 20_000n, EXTERNAL, null],
+    ]);
+    const single = await btc.transaction(async (book) => (await book.wallet('main')).withdraw('alice', EXTERNAL, 30_000n));
+    expect(await eventCount()).toBe(events + 3);
+    const written = await ledger.app.events.after(0n, 100);
+    const payloads = written.filter((event) => event.data.change === 'queued').map((event) => event.data);
+    expect(payloads.map((p) => [p.transactionId, p.amount, p.amountDecimal, p.account.name, p.wallet, p.address])).toEqual([
+      [queued[0]!.id, '10000', '0.00010000', 'alice', 'main', EXTERNAL],
+      [queued[1]!.id, '20000', '0.00020000', 'alice', 'main', EXTERNAL],
+      [single.id, '30000', '0.00030000', 'alice', 'main', EXTERNAL],
+    ]);
+    // The function's event and the single withdrawal's carry the same fields.
+    expect(Object.keys(payloads[0]!)).toEqual(Object.keys(payloads[2]!));
+    expect(await balances()).toMatchObject({ alice: 40_000n });
+  });
+
+  it(`refuses a batch of more than ${BATCH_SIZE_MAX} requests before writing anything`, async () => {
+    const counts = await rowCounts(ledger.app);
+    const items = Array.from({ length: BATCH_SIZE_MAX + 1 }, () => ({ from: 'alice', to: bob, amount: 1n }));
+    await expect(ledger.app.coin('btc').transferMany('main', items)).rejects.toThrow(InvalidArgument);
+    expect(await ledger.app.coin('btc').transferMany('main', [])).toEqual([]);
+    expect(await rowCounts(ledger.app)).toEqual(counts);
+  });
+
+  it('checks a fenced ledger’s lease in the same transaction before any of its transfers or withdrawals', async () => {
+    let checks = 0;
+    const fence: WriteFence = {
+      generation: 7,
+      check: async (tx) => {
+        checks++;
+        // Proof that the check runs inside the write transaction: it can read there.
+        await tx.get('SELECT 1 AS one');
+        throw new LeaseLost('generation 7 no longer holds the lease');
+      },
+      sendDeadline: () => Number.POSITIVE_INFINITY,
+      now: () => 0,
+    };
+    const fenced = ledger.app.coin('btc').fenced(fence);
+    const counts = await rowCounts(ledger.app);
+    await expect(fenced.transfer('main', 'alice', bob, 5n)).rejects.toThrow(LeaseLost);
+    await expect(fenced.withdraw('main', 'alice', EXTERNAL, 10_000n)).rejects.toThrow(LeaseLost);
+    await expect(fenced.transferMany('main', [{ from: 'alice', to: bob, amount: 5n }])).rejects.toThrow(LeaseLost);
+    await expect(fenced.withdrawMany('main', [{ from: 'alice', address: EXTERNAL, amount: 10_000n }])).rejects.toThrow(LeaseLost);
+    expect(checks).toBe(4);
+    expect(await rowCounts(ledger.app)).toEqual(counts);
+  });
+
+  it.runIf(engine === 'postgres')('answers concurrent duplicates of one idempotency key with one transfer', async () => {
+    const btc = ledger.app.coin('btc');
+    const results = await Promise.all(
+      Array.from({ length: 8 }, () => btc.transfer('main', 'alice', bob, 700n, null, { idempotencyKey: 'race' })),
+    );
+    expect(new Set(results.map((t) => t.id)).size).toBe(1);
+    expect(await balances()).toMatchObject({ alice: 99_300n, bob: 700n });
+  });
+});
