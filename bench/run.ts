@@ -16,7 +16,7 @@ import { machineFacts } from './lib/machine.js';
 import { NodeFixture } from './lib/node-fixture.js';
 import { adminUrl, BENCH_POSTGRES_URL, dropDatabase, postgresAvailable } from './lib/postgres.js';
 import { writeReport } from './lib/results.js';
-import { renderTable } from './lib/table.js';
+import { renderGoals, renderTable } from './lib/table.js';
 import { now } from './lib/timing.js';
 import type { Mode, ScenarioResult } from './lib/types.js';
 import { depositsScenario } from './scenarios/deposits.js';
@@ -159,6 +159,7 @@ async function main(): Promise<number> {
       `load average at start ${loadAtStart.toFixed(2)}, at end ${machine.loadAverage1m.toFixed(2)}\n` +
       'ratio = ours / baseline, both measured in this run\n' +
       renderTable(results) +
+      `\n${renderGoals(results)}` +
       `\ntotal ${totalSeconds.toFixed(1)} s; JSON in bench/results/latest.json\n`,
   );
   return failed ? 1 : 0;
