@@ -19,18 +19,18 @@ import { writeReport } from './lib/results.js';
 import { renderGoals, renderTable } from './lib/table.js';
 import { now } from './lib/timing.js';
 import type { Mode, ScenarioResult } from './lib/types.js';
+import { batchesScenario } from './scenarios/batches.js';
 import { depositsScenario } from './scenarios/deposits.js';
 import { pollingScenario } from './scenarios/polling.js';
-import { rescanScenario } from './scenarios/rescan.js';
 import { transfersScenario } from './scenarios/transfers.js';
 import { withdrawalsScenario } from './scenarios/withdrawals.js';
 
 const SCENARIOS = {
   transfers: transfersScenario,
+  batches: batchesScenario,
   withdrawals: withdrawalsScenario,
   deposits: depositsScenario,
   polling: pollingScenario,
-  rescan: rescanScenario,
 } as const;
 type ScenarioName = keyof typeof SCENARIOS;
 const NAMES = Object.keys(SCENARIOS) as ScenarioName[];

@@ -74,11 +74,11 @@ export function plainSide(step: () => Promise<void>): Side {
   };
 }
 
-/** Measured round trips and statements per operation of both sides. */
-async function costs(engine: 'postgres' | 'sqlite', ours: Side, limit: Side, per = 'transfer') {
+/** Measured round trips and statements per operation (`per`) of both sides, over `times` operations each. */
+export async function costs(engine: 'postgres' | 'sqlite', ours: Side, limit: Side, per = 'transfer', times = COUNTED) {
   const count = async (side: Side): Promise<OperationCost> =>
-    measureCost(engine, COUNTED, async () => {
-      if ((await side.step()) !== 'ok') throw new Error('a counted transfer did not complete');
+    measureCost(engine, times, async () => {
+      if ((await side.step()) !== 'ok') throw new Error(`a counted ${per} did not complete`);
     });
   return { ours: await count(ours), baseline: await count(limit), per };
 }
