@@ -22,12 +22,14 @@ import type { Mode, ScenarioResult } from './lib/types.js';
 import { batchesScenario } from './scenarios/batches.js';
 import { depositsScenario } from './scenarios/deposits.js';
 import { pollingScenario } from './scenarios/polling.js';
+import { sqliteProcessesScenario } from './scenarios/sqlite-processes.js';
 import { transfersScenario } from './scenarios/transfers.js';
 import { withdrawalsScenario } from './scenarios/withdrawals.js';
 
 const SCENARIOS = {
   transfers: transfersScenario,
   batches: batchesScenario,
+  'sqlite-processes': sqliteProcessesScenario,
   withdrawals: withdrawalsScenario,
   deposits: depositsScenario,
   polling: pollingScenario,
