@@ -1,5 +1,5 @@
 /**
- * Scenario 3 — deposit intake on a real regtest node, and scenario 6 — memory of the service.
+ * Scenario 5 — deposit intake on a real regtest node, and the memory of the service meanwhile.
  *
  * N payments (N separate transactions, each to its own receiving address; N = 1,000 quick,
  * 10,000 full) wait in the node's mempool while the wallet-notification gate is shut. The helper
@@ -58,7 +58,7 @@ export async function depositsScenario(context: BenchContext): Promise<ScenarioR
     fixture = await context.node();
   } catch (error) {
     const reason = `no regtest node: ${(error as Error).message}`;
-    return { scenario: 'deposits', title: '3. Deposit intake / 6. Memory', figures: [], skipped: [reason], seconds: 0 };
+    return { scenario: 'deposits', title: '5. Deposit intake and memory', figures: [], skipped: [reason], seconds: 0 };
   }
   const node = fixture.node;
   const count = context.mode === 'quick' ? 1000 : 10_000;
@@ -195,7 +195,7 @@ export async function depositsScenario(context: BenchContext): Promise<ScenarioR
   ];
   return {
     scenario: 'deposits',
-    title: '3. Deposit intake (regtest) and 6. Memory of the service',
+    title: '5. Deposit intake (regtest) and memory of the service',
     figures,
     skipped: [],
     seconds: (now() - started) / 1000,

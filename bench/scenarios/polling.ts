@@ -1,5 +1,5 @@
 /**
- * Scenario 5 — one sync round (`syncWithChain`, as the helper service runs it every poll period)
+ * Scenario 6 — one sync round (`syncWithChain`, as the helper service runs it every poll period)
  * over N changed transactions, N = 100, 1,000 (and 10,000 in full mode): the deposits of a node
  * wallet whose every address received one payment, recorded in a fresh ledger by a first sync;
  * one block is mined so that every one of them has a new confirmation count, a warm-up round
@@ -24,7 +24,7 @@ export async function pollingScenario(context: BenchContext): Promise<ScenarioRe
   } catch (error) {
     return {
       scenario: 'polling',
-      title: '5. Sync round',
+      title: '6. Sync round',
       figures: [],
       skipped: [`no regtest node: ${(error as Error).message}`],
       seconds: 0,
@@ -99,7 +99,7 @@ export async function pollingScenario(context: BenchContext): Promise<ScenarioRe
   }
   return {
     scenario: 'polling',
-    title: '5. Sync round over N changed transactions (syncWithChain)',
+    title: '6. Sync round over N changed transactions (syncWithChain)',
     figures,
     skipped: [],
     seconds: (now() - started) / 1000,

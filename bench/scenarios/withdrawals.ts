@@ -1,5 +1,5 @@
 /**
- * Scenario 2 — withdrawals queued and broadcast.
+ * Scenario 4 — withdrawals queued and broadcast.
  *
  * Time figures (SQLite file, WAL, synchronous=FULL; in-memory backend standing for the node):
  * queue N withdrawals to N distinct addresses, one database transaction each, then broadcast them
@@ -237,5 +237,5 @@ export async function withdrawalsScenario(context: BenchContext): Promise<Scenar
     skipped.push(`fees on the regtest node: ${(error as Error).message}`);
   }
   if (skipped.length === 0) figures.push(...(await feeFigures(context, quick ? [10, 50] : [10, 50, 100])));
-  return { scenario: 'withdrawals', title: '2. Withdrawals queued and broadcast', figures, skipped, seconds: (now() - started) / 1000 };
+  return { scenario: 'withdrawals', title: '4. Withdrawals queued and broadcast', figures, skipped, seconds: (now() - started) / 1000 };
 }
