@@ -3,8 +3,8 @@
  * 1,000, all measured in turns in the same run:
  *
  * - ours, batch API: `wallet.transferMany(items)` in one managed transaction;
- * - ours, 100 `wallet.transfer` calls inside one managed transaction (what an application can
- *   do without a batch API);
+ * - ours, 100 `wallet.transfer` calls inside one managed transaction (`app.transaction`: what
+ *   an application can do without a batch API);
  * - ours, one transfer per call (the single-transfer rate the batch goal is judged against);
  * - the limit: the same 100 transfers by hand in one round trip (`bench_transfer_many`, the
  *   minimal transfer in a PL/pgSQL loop, one transaction).
@@ -45,8 +45,8 @@ async function measure(context: BenchContext, url: string): Promise<Figure[]> {
       }),
       managedLoop: plainSide(async () => {
         const items = orders();
-        await ledger.transaction(async (book) => {
-          const wallet = await book.wallet(WALLET);
+        await app.transaction(async (tx) => {
+          const wallet = await tx.coin('ltc').wallet(WALLET);
           for (const { from, to, amount } of items) await wallet.transfer(from, to, amount);
         });
       }),

@@ -1,7 +1,7 @@
 /**
  * Scenario 3 — SQLite, 4 and 8 operating-system processes transferring on one ledger file with
  * the library's default settings (WAL, synchronous=FULL, its own busy handling and re-runs).
- * Each process makes a fixed number of random transfers among 1,000 accounts (quick 250, full
+ * Each process makes a fixed number of random transfers among 1,000 accounts (quick 150, full
  * 500) once all of them are ready; counted, not timed: transfers given up
  * (CannotResolveDatabaseConflict; goal 0) and conflict re-runs. The rate is reported beside the
  * same processes making the minimal transfer by hand, waiting on the file lock (busy_timeout).
@@ -85,7 +85,7 @@ async function runProcesses(
 export async function sqliteProcessesScenario(context: BenchContext): Promise<ScenarioResult> {
   const started = now();
   const path = join(context.tmpDir, 'processes.sqlite');
-  const each = context.mode === 'quick' ? 250 : 500;
+  const each = context.mode === 'quick' ? 150 : 500;
   const app = await CryptoAssets.open({
     database: { kind: 'sqlite', path },
     coins: [{ coin: LTC, network: LTC.networks.regtest! }],
