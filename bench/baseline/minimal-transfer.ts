@@ -6,7 +6,8 @@
  * the credit keeps the balance within 64 bits (not frozen, right wallet), one transaction row,
  * one journal row per side — and nothing else: no look-up by name, no read-back.
  *
- * PostgreSQL: a PL/pgSQL function called in one round trip, autocommit at READ COMMITTED. It
+ * PostgreSQL: a PL/pgSQL function called in one round trip, autocommit at READ COMMITTED (and,
+ * for comparison, the same as one CTE statement, `transferStatement`). The function
  * updates the two accounts in id order, so concurrent transfers in opposite directions queue on
  * the first row instead of deadlocking; an exception (overdraft) undoes the whole call. The
  * batch variant runs the same function over arrays: 100 transfers in one round trip and one
@@ -63,6 +64,31 @@ function functionDefinitions(coin: string): string[] {
   ];
 }
 
+/**
+ * The same transfer as one statement of data-modifying CTEs, for engines without PL/pgSQL. A
+ * refused debit writes nothing (every later part selects from it); a refused credit leaves the
+ * transaction row without a receiver, which its CHECK rejects, so the whole statement fails.
+ * PostgreSQL does not say in which order the CTEs lock their rows, so this is measured with one
+ * worker only.
+ */
+function transferStatement(coin: string): string {
+  const t = tables(coin);
+  return `WITH debit AS (
+      UPDATE ${t.account} SET balance = balance - $4::bigint, updated_at = now()
+      WHERE id = $2 AND wallet_id = $1 AND frozen_at IS NULL AND balance >= $4::bigint RETURNING id),
+    credit AS (
+      UPDATE ${t.account} SET balance = balance + $4::bigint, updated_at = now()
+      WHERE id = $3 AND wallet_id = $1 AND frozen_at IS NULL AND balance <= ${INT64_MAX} - $4::bigint
+        AND EXISTS (SELECT 1 FROM debit) RETURNING id),
+    tx AS (
+      INSERT INTO ${t.transaction} (wallet_id, type, state, amount, sending_account_id, receiving_account_id, credited_at, created_at, updated_at)
+      SELECT $1, 'internal', 'done', $4::bigint, debit.id, credit.id, now(), now(), now() FROM debit LEFT JOIN credit ON true
+      RETURNING id, sending_account_id, receiving_account_id)
+    INSERT INTO ${t.entry} (account_id, transaction_id, kind, amount, created_at)
+      SELECT sending_account_id, id, 'transfer_out', -$4::bigint, now() FROM tx
+      UNION ALL SELECT receiving_account_id, id, 'transfer_in', $4::bigint, now() FROM tx`;
+}
+
 /** One transfer's parameters. */
 export interface TransferOrder {
   readonly from: number;
@@ -72,10 +98,15 @@ export interface TransferOrder {
 
 /** The hand-written limit on PostgreSQL, bound to one wallet. */
 export class PostgresLimit {
+  private readonly statement: string;
+
   private constructor(
     private readonly pool: pg.Pool,
     private readonly walletId: string,
-  ) {}
+    coin: string,
+  ) {
+    this.statement = transferStatement(coin);
+  }
 
   /** Create the functions (benchmark database only) and find the wallet's id. */
   static async install(pool: pg.Pool, coin: string, walletName: string): Promise<PostgresLimit> {
@@ -83,12 +114,18 @@ export class PostgresLimit {
     const wallet = await pool.query<{ id: string }>(`SELECT id FROM ${coin}_wallet WHERE name = $1`, [walletName]);
     const id = wallet.rows[0]?.id;
     if (id === undefined) throw new Error(`no wallet ${walletName}`);
-    return new PostgresLimit(pool, id);
+    return new PostgresLimit(pool, id, coin);
   }
 
   /** One transfer, one round trip. */
   async transfer(order: TransferOrder): Promise<void> {
     await this.pool.query('SELECT bench_transfer($1, $2, $3, $4)', [this.walletId, order.from, order.to, order.amount.toString()]);
+  }
+
+  /** One transfer as one CTE statement, one round trip (one worker only: see `transferStatement`). */
+  async transferByStatement(order: TransferOrder): Promise<void> {
+    const result = await this.pool.query(this.statement, [this.walletId, order.from, order.to, order.amount.toString()]);
+    if (result.rowCount !== 2) throw new Error(`transfer ${order.from}: insufficient balance or no such account`);
   }
 
   /** Many transfers, all or nothing, one round trip. */

@@ -176,7 +176,12 @@ async function postgresFigures(context: BenchContext, url: string): Promise<Figu
       cost ??= await costs('postgres', ours, hand);
       // Hot accounts make few transfers per second today: measure longer so that counts mean something.
       const window = row.pick === hot ? { ...timing, measureMs: timing.measureMs * 2 } : timing;
-      const result = await compareSides(window, row.workers, { ours, limit: hand });
+      // One worker also measures the limit as one CTE statement (engines without PL/pgSQL).
+      const statement = plainSide(() => limit.transferByStatement(randomOrder(row.pick)));
+      const sides: Record<string, Side> = row.workers === 1 ? { ours, limit: hand, statement } : { ours, limit: hand };
+      const tallies = await compareSides(window, row.workers, sides);
+      const result = { ours: tallies.ours!, limit: tallies.limit! };
+      const statementRate = tallies.statement ? perSecond(tallies.statement) : undefined;
       const ratio = perSecond(result.ours) / perSecond(result.limit);
       figures.push(
         figure({
@@ -198,6 +203,7 @@ async function postgresFigures(context: BenchContext, url: string): Promise<Figu
             failedLimit: result.limit.failed + [...result.limit.errors.values()].reduce((a, b) => a + b, 0),
             transfersOurs: result.ours.done,
             transfersLimit: result.limit.done,
+            ...(statementRate === undefined ? {} : { limitAsOneCteStatementPerSecond: statementRate }),
           },
         }),
       );
