@@ -1,8 +1,10 @@
 /**
- * `npm run bench [-- --quick] [-- --only transfers,withdrawals,deposits,polling,rescan]`
+ * `npm run bench [-- --quick] [-- --markdown] [-- --only transfers,batches,…]`
  *
- * Runs the scenarios, prints a table to stdout and writes the same figures, with the machine they
- * were measured on, to bench/results/latest.json. Progress goes to stderr. Every database, node,
+ * Runs the scenarios, prints their tables and then the goals table (every figure with a goal of
+ * issue 11: ours, the limit measured in the same run, the ratio, the verdict) to stdout — as
+ * Markdown with `--markdown`, ready for docs/benchmarks.md — and writes the same figures, with the
+ * machine they were measured on, to bench/results/latest.json (ignored by git). Progress goes to stderr. Every database, node,
  * service process and temporary file it starts is cleaned up, also on failure.
  * See docs/benchmarks.md.
  */
@@ -12,44 +14,51 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BenchContext } from './lib/context.js';
 import { progress } from './lib/log.js';
-import { machineFacts } from './lib/machine.js';
+import { machineFacts, machineMarkdown, machineText } from './lib/machine.js';
 import { NodeFixture } from './lib/node-fixture.js';
 import { adminUrl, BENCH_POSTGRES_URL, dropDatabase, postgresAvailable } from './lib/postgres.js';
 import { writeReport } from './lib/results.js';
-import { renderTable } from './lib/table.js';
+import { type Format, renderGoals, renderTable } from './lib/table.js';
 import { now } from './lib/timing.js';
 import type { Mode, ScenarioResult } from './lib/types.js';
+import { batchesScenario } from './scenarios/batches.js';
 import { depositsScenario } from './scenarios/deposits.js';
 import { pollingScenario } from './scenarios/polling.js';
-import { rescanScenario } from './scenarios/rescan.js';
+import { sqliteProcessesScenario } from './scenarios/sqlite-processes.js';
 import { transfersScenario } from './scenarios/transfers.js';
 import { withdrawalsScenario } from './scenarios/withdrawals.js';
 
 const SCENARIOS = {
   transfers: transfersScenario,
+  batches: batchesScenario,
+  'sqlite-processes': sqliteProcessesScenario,
   withdrawals: withdrawalsScenario,
   deposits: depositsScenario,
   polling: pollingScenario,
-  rescan: rescanScenario,
 } as const;
 type ScenarioName = keyof typeof SCENARIOS;
+/** Other names for scenarios: memory is measured during the intake, the sync round is the old polling row. */
+const ALIASES: Readonly<Record<string, ScenarioName>> = { memory: 'deposits', sync: 'polling' };
 const NAMES = Object.keys(SCENARIOS) as ScenarioName[];
 
-const USAGE = `usage: npm run bench -- [--quick] [--only ${NAMES.join('|')}[,…]] [--out FILE]
-  --quick   smaller workloads, under 2 minutes on 2 cores
-  --only    run only these scenarios (comma-separated or repeated); memory is part of deposits
-  --out     also write the JSON there (bench/results/latest.json is always written)`;
+const USAGE = `usage: npm run bench -- [--quick] [--markdown] [--only ${NAMES.join('|')}[,…]] [--out FILE]
+  --quick     smaller workloads, about 2 minutes on 2 cores
+  --markdown  print the tables as Markdown (for docs/benchmarks.md)
+  --only      run only these scenarios (comma-separated or repeated); aliases: memory = deposits, sync = polling
+  --out       also write the JSON there (bench/results/latest.json is always written)`;
 
 interface Options {
   readonly mode: Mode;
   readonly only: readonly ScenarioName[];
   readonly out: string | undefined;
+  readonly format: Format;
 }
 
 function parseArgs(argv: readonly string[]): Options {
   let mode: Mode = 'full';
   const only: ScenarioName[] = [];
   let out: string | undefined;
+  let format: Format = 'text';
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const value = (): string => {
@@ -59,13 +68,14 @@ function parseArgs(argv: readonly string[]): Options {
     };
     if (arg === '--quick') mode = 'quick';
     else if (arg === '--full') mode = 'full';
+    else if (arg === '--markdown') format = 'markdown';
     else if (arg === '--only' || arg.startsWith('--only=')) {
       const list = arg.startsWith('--only=') ? arg.slice('--only='.length) : value();
       for (const name of list
         .split(',')
         .map((n) => n.trim())
         .filter(Boolean)) {
-        const key = name === 'memory' ? 'deposits' : name;
+        const key = ALIASES[name] ?? name;
         if (!(NAMES as string[]).includes(key)) throw new Error(`unknown scenario ${JSON.stringify(name)}; one of ${NAMES.join(', ')}`);
         if (!only.includes(key as ScenarioName)) only.push(key as ScenarioName);
       }
@@ -75,7 +85,7 @@ function parseArgs(argv: readonly string[]): Options {
       process.exit(0);
     } else throw new Error(`unknown argument ${JSON.stringify(arg)}\n${USAGE}`);
   }
-  return { mode, only: only.length > 0 ? NAMES.filter((n) => only.includes(n)) : NAMES, out };
+  return { mode, only: only.length > 0 ? NAMES.filter((n) => only.includes(n)) : NAMES, out, format };
 }
 
 async function main(): Promise<number> {
@@ -152,13 +162,11 @@ async function main(): Promise<number> {
   const here = dirname(fileURLToPath(import.meta.url));
   writeReport(join(here, 'results', 'latest.json'), report);
   if (options.out) writeReport(options.out, report);
+  const tables = `${renderTable(results, options.format)}\n${renderGoals(results, options.format)}`;
   process.stdout.write(
-    `cryptoassets benchmark, ${options.mode} mode, ${machine.date}\n` +
-      `${machine.cpuCount} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, ${machine.os}; Node ${machine.node}, ` +
-      `SQLite ${machine.sqlite}, PostgreSQL ${machine.postgres}, Litecoin Core ${machine.litecoind}; ` +
-      `load average at start ${loadAtStart.toFixed(2)}, at end ${machine.loadAverage1m.toFixed(2)}\n` +
-      'ratio = ours / baseline, both measured in this run\n' +
-      renderTable(results) +
+    `${options.format === 'markdown' ? machineMarkdown(report.command, report.machine) : machineText(options.mode, report.machine)}` +
+      'ratio = ours / baseline (the limit), both measured in this run\n' +
+      tables +
       `\ntotal ${totalSeconds.toFixed(1)} s; JSON in bench/results/latest.json\n`,
   );
   return failed ? 1 : 0;

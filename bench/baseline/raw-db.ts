@@ -1,13 +1,9 @@
 /**
- * Baseline database access: the drivers used directly (better-sqlite3, pg), with none of the
- * library's code. Configured like the library configures them (SQLite: WAL, foreign keys on,
- * busy_timeout 0, same `synchronous`, integers as bigint; PostgreSQL: every transaction
- * SERIALIZABLE), and for PostgreSQL the same conflict handling: re-run on SQLSTATE 40001
- * (serialization failure) and 40P01 (deadlock) after a "full jitter" pause drawn from
- * [0, min(250 ms, 2 ms · 2^(attempt-1))], at most 10 re-runs — the library's default policy.
+ * Baseline access to SQLite: better-sqlite3 used directly, with none of the library's code,
+ * configured like the library configures it (WAL, foreign keys on, busy_timeout 0, the same
+ * `synchronous`, integers as bigint), statements prepared once and cached.
  */
 import BetterSqlite3 from 'better-sqlite3';
-import type pg from 'pg';
 
 export type Row = Record<string, unknown>;
 export type Param = string | number | bigint | null;
@@ -70,73 +66,5 @@ export class SqliteStatements {
       this.cache.set(sql, statement);
     }
     return statement;
-  }
-}
-
-/** `?` placeholders as `$1, $2, …` (the baseline SQL has no `?` in literals). */
-const numbered = new Map<string, string>();
-export function dollarParams(sql: string): string {
-  let text = numbered.get(sql);
-  if (text === undefined) {
-    let index = 0;
-    text = sql.replace(/\?/g, () => `$${++index}`);
-    numbered.set(sql, text);
-  }
-  return text;
-}
-
-/** One open PostgreSQL transaction of the baseline. */
-export class PgTx {
-  constructor(private readonly client: pg.PoolClient) {}
-
-  async get(sql: string, params: readonly Param[]): Promise<Row | undefined> {
-    return (await this.client.query(dollarParams(sql), params as unknown[])).rows[0] as Row | undefined;
-  }
-
-  async run(sql: string, params: readonly Param[]): Promise<number> {
-    return (await this.client.query(dollarParams(sql), params as unknown[])).rowCount ?? 0;
-  }
-}
-
-export const PG_RETRIES = 10;
-const BACKOFF_BASE_MS = 2;
-const BACKOFF_MAX_MS = 250;
-const RETRY_CODES = new Set(['40001', '40P01']);
-
-/** Counters of the baseline's PostgreSQL transactions. */
-export class RawStats {
-  committed = 0;
-  retries = 0;
-  gaveUp = 0;
-}
-
-/**
- * Run `fn` in a SERIALIZABLE transaction on a pooled connection, re-running it on 40001/40P01
- * with the library's back-off. Returns undefined when it gave up.
- */
-export async function pgSerializable<T>(pool: pg.Pool, stats: RawStats, fn: (tx: PgTx) => Promise<T>): Promise<T | undefined> {
-  for (let attempt = 1; ; attempt++) {
-    const client = await pool.connect();
-    let broken: Error | undefined;
-    try {
-      await client.query('BEGIN ISOLATION LEVEL SERIALIZABLE');
-      const result = await fn(new PgTx(client));
-      await client.query('COMMIT');
-      stats.committed++;
-      return result;
-    } catch (error) {
-      await client.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError));
-      const code = (error as { code?: string }).code;
-      if (code === undefined || !RETRY_CODES.has(code)) throw error;
-    } finally {
-      client.release(broken);
-    }
-    if (attempt > PG_RETRIES) {
-      stats.gaveUp++;
-      return undefined;
-    }
-    stats.retries++;
-    const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (attempt - 1));
-    await new Promise((resolve) => setTimeout(resolve, Math.random() * ceiling));
   }
 }

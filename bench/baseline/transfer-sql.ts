@@ -1,7 +1,7 @@
 /**
- * The statements one internal transfer issues in the library (see src/ledger/transfers.ts:
- * `book.wallet(name)` then `wallet.transfer(from, to, amount)`), issued straight through the
- * driver in the same order with the same parameters:
+ * The library's own statements for the parts of a transfer the withdrawal broadcast baseline
+ * (withdrawal-sql.ts) reuses — the transfer rows themselves are measured against the minimal
+ * transfer (minimal-transfer.ts), not against these. As the library issues them:
  *
  * 1. the wallet by name            (CoinBook.wallet)
  * 2. the receiving account         (getAccount: it must exist in this wallet)
@@ -12,9 +12,8 @@
  * 7. the receiver's journal entry
  * 8. the transaction read back     (what `transfer` returns)
  */
-import type pg from 'pg';
 import { INT64_MAX, INT64_MIN } from '../../src/domain/coins.js';
-import { type Param, pgSerializable, type RawStats, type Row, type SqliteStatements } from './raw-db.js';
+import type { Param } from './raw-db.js';
 
 export function transferStatements(coin: string) {
   const t = {
@@ -53,57 +52,4 @@ export type TransferStatements = ReturnType<typeof transferStatements>;
 export function adjustParams(change: bigint, now: string, accountId: Param, walletId: Param): Param[] {
   const [low, high] = change >= 0n ? [INT64_MIN, INT64_MAX - change] : [INT64_MIN - change, INT64_MAX];
   return [change, now, accountId, walletId, low, high];
-}
-
-function insertParams(walletId: Param, from: number, to: number, amount: bigint, now: string): Param[] {
-  return [walletId, 'internal', 'done', amount, from, to, null, null, null, null, now, now, now];
-}
-
-/** One transfer on SQLite, in one BEGIN IMMEDIATE transaction. Throws on insufficient balance. */
-export function sqliteTransfer(
-  db: SqliteStatements,
-  s: TransferStatements,
-  walletName: string,
-  from: number,
-  to: number,
-  amount: bigint,
-): Row {
-  return db.write(() => {
-    const wallet = db.get(s.wallet, [walletName]);
-    if (!wallet) throw new Error('no wallet');
-    const walletId = wallet.id as bigint;
-    if (!db.get(s.account, [walletId, to])) throw new Error('no account');
-    const now = new Date().toISOString();
-    if (!db.get(s.debit, [amount, now, from, walletId, amount])) throw new Error('insufficient balance');
-    const id = db.get(s.insertTransaction, insertParams(walletId, from, to, amount, now))!.id as bigint;
-    db.run(s.entry, [from, id, 'transfer_out', -amount, now]);
-    db.run(s.credit, adjustParams(amount, now, to, walletId));
-    db.run(s.entry, [to, id, 'transfer_in', amount, now]);
-    return db.get(s.readBack, [walletId, id])!;
-  });
-}
-
-/** One transfer on PostgreSQL, SERIALIZABLE, retried like the library. Undefined when it gave up. */
-export function pgTransfer(
-  pool: pg.Pool,
-  stats: RawStats,
-  s: TransferStatements,
-  walletName: string,
-  from: number,
-  to: number,
-  amount: bigint,
-): Promise<Row | undefined> {
-  return pgSerializable(pool, stats, async (tx) => {
-    const wallet = await tx.get(s.wallet, [walletName]);
-    if (!wallet) throw new Error('no wallet');
-    const walletId = wallet.id as string;
-    if (!(await tx.get(s.account, [walletId, to]))) throw new Error('no account');
-    const now = new Date().toISOString();
-    if (!(await tx.get(s.debit, [amount, now, from, walletId, amount]))) throw new Error('insufficient balance');
-    const id = (await tx.get(s.insertTransaction, insertParams(walletId, from, to, amount, now)))!.id as string;
-    await tx.run(s.entry, [from, id, 'transfer_out', -amount, now]);
-    await tx.run(s.credit, adjustParams(amount, now, to, walletId));
-    await tx.run(s.entry, [to, id, 'transfer_in', amount, now]);
-    return (await tx.get(s.readBack, [walletId, id]))!;
-  });
 }

@@ -1,13 +1,13 @@
 /**
- * The statements the library issues to queue a withdrawal and to broadcast a batch of them
- * (src/ledger/transfers.ts `withdraw`, src/ledger/broadcasts.ts, src/events/outbox.ts,
+ * The statements the library issues to broadcast a batch of queued withdrawals
+ * (src/ledger/broadcasts.ts, src/events/outbox.ts,
  * src/ledger/coin-ledger.ts `broadcastPending`), issued straight through better-sqlite3 in the
  * same order and the same transactions. The backend call between opening and closing a broadcast
  * is the same in-memory backend call as ours: it stands for the network, not for our code.
  */
 import { randomBytes } from 'node:crypto';
 import type { CoinBackend } from '../../src/backends/backend.js';
-import type { Param, Row, SqliteStatements } from './raw-db.js';
+import type { Param, SqliteStatements } from './raw-db.js';
 import { adjustParams, transferStatements } from './transfer-sql.js';
 
 const OUTPUTS_MAX = 500;
@@ -72,42 +72,6 @@ function emitForBroadcast(
   now: string,
 ): void {
   for (const row of db.all(s.broadcastWithdrawals, [broadcastId])) emitEvent(db, s, coin, row.id as bigint, change, now);
-}
-
-/** Queue one withdrawal in one BEGIN IMMEDIATE transaction. */
-export function queueWithdrawal(
-  db: SqliteStatements,
-  s: WithdrawalStatements,
-  coin: string,
-  walletName: string,
-  from: number,
-  address: string,
-  amount: bigint,
-): Row {
-  return db.write(() => {
-    const walletId = db.get(s.wallet, [walletName])!.id as bigint;
-    const now = new Date().toISOString();
-    if (!db.get(s.debit, [amount, now, from, walletId, amount])) throw new Error('insufficient balance');
-    const addressId = (db.get(s.addressRow, [address]) ?? db.get(s.insertExternalAddress, [address, now])!).id as bigint;
-    const id = db.get(s.insertTransaction, [
-      walletId,
-      'withdrawal',
-      'pending',
-      amount,
-      from,
-      null,
-      addressId,
-      null,
-      null,
-      null,
-      now,
-      now,
-      now,
-    ])!.id as bigint;
-    db.run(s.entry, [from, id, 'withdrawal', -amount, now]);
-    emitEvent(db, s, coin, id, 'queued', now);
-    return db.get(s.readBack, [walletId, id])!;
-  });
 }
 
 /** Broadcast one batch (up to 500) of queued withdrawals; false when none was waiting. */

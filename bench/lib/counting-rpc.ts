@@ -1,4 +1,7 @@
-/** An `RpcTransport` that counts what goes to the node: HTTP requests and the calls inside them. */
+/**
+ * An `RpcTransport` that counts what goes to the node — HTTP requests and the calls inside them —
+ * and keeps the requests since the last `reset`, so that a baseline can send exactly them again.
+ */
 import type { CallOptions, RpcRequest, RpcResult, RpcTransport } from '../../src/backends/bitcoind/rpc-client.js';
 
 export class CountingRpc implements RpcTransport {
@@ -7,6 +10,8 @@ export class CountingRpc implements RpcTransport {
   /** Method calls (each item of a batch counts). */
   calls = 0;
   readonly byMethod = new Map<string, number>();
+  /** The requests since the last reset, in order (a batch is one entry). */
+  readonly sent: (readonly RpcRequest[])[] = [];
 
   constructor(private readonly inner: RpcTransport) {}
 
@@ -18,17 +23,20 @@ export class CountingRpc implements RpcTransport {
     this.requests = 0;
     this.calls = 0;
     this.byMethod.clear();
+    this.sent.length = 0;
   }
 
   call(method: string, params?: readonly unknown[], options?: CallOptions): Promise<unknown> {
     this.requests++;
     this.count(method);
+    this.sent.push([{ method, params: params ?? [] }]);
     return this.inner.call(method, params, options);
   }
 
   batch(requests: readonly RpcRequest[], options?: CallOptions): Promise<RpcResult[]> {
     this.requests++;
     for (const request of requests) this.count(request.method);
+    this.sent.push([...requests]);
     return this.inner.batch(requests, options);
   }
 

@@ -81,3 +81,33 @@ export async function machineFacts(postgresAdminUrl: string): Promise<MachineFac
     loadAverage1m: loadavg()[0] ?? Number.NaN,
   };
 }
+
+/** The facts with the load at start, as the report stores them. */
+export type RunMachine = MachineFacts & { readonly loadAverage1mAtStart: number };
+
+/** Two lines for the plain-text report. */
+export function machineText(mode: string, m: RunMachine): string {
+  return (
+    `cryptoassets benchmark, ${mode} mode, ${m.date}\n` +
+    `${m.cpuCount} × ${m.cpuModel}, ${m.memoryGiB} GiB, ${m.os}; Node ${m.node}, ` +
+    `SQLite ${m.sqlite}, PostgreSQL ${m.postgres}, Litecoin Core ${m.litecoind}; ` +
+    `load average at start ${m.loadAverage1mAtStart.toFixed(2)}, at end ${m.loadAverage1m.toFixed(2)}\n`
+  );
+}
+
+/** The machine table of docs/benchmarks.md. */
+export function machineMarkdown(command: string, m: RunMachine): string {
+  const rows = [
+    ['command', `\`${command}\``],
+    ['date', m.date],
+    ['CPU', `${m.cpuCount} × ${m.cpuModel}`],
+    ['memory', `${m.memoryGiB} GiB`],
+    ['OS', `${m.os}, kernel ${m.kernel}`],
+    ['Node', m.node],
+    ['SQLite', `${m.sqlite} (better-sqlite3)`],
+    ['PostgreSQL', `${m.postgres}, 127.0.0.1`],
+    ['Litecoin Core', `${m.litecoind} (regtest)`],
+    ['load average (1 min)', `${m.loadAverage1mAtStart.toFixed(2)} at start, ${m.loadAverage1m.toFixed(2)} at end`],
+  ];
+  return `| machine | |\n|---|---|\n${rows.map(([k, v]) => `| ${k} | ${v} |`).join('\n')}\n\n`;
+}

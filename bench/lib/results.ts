@@ -1,14 +1,14 @@
 /** The JSON result file: the same figures as the table, plus the machine. */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { MachineFacts } from './machine.js';
+import type { RunMachine } from './machine.js';
 import { round } from './timing.js';
 import type { Mode, ScenarioResult } from './types.js';
 
 export interface BenchReport {
   readonly mode: Mode;
   readonly command: string;
-  readonly machine: MachineFacts;
+  readonly machine: RunMachine;
   readonly totalSeconds: number;
   readonly scenarios: readonly ScenarioResult[];
 }

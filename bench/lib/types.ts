@@ -4,7 +4,21 @@
  * so only the ratio within one run is comparable across runs).
  */
 
+import type { OperationCost } from './wire-count.js';
+
 export type Mode = 'quick' | 'full';
+
+/** A goal of issue 11, judged on the figures of this run. */
+export interface Goal {
+  /** The goal in a few words, with the measured value where it is not the ratio, e.g. `≥ 0.8 of the limit`. */
+  readonly text: string;
+  readonly met: boolean;
+}
+
+/** A goal on the ratio: at least `min` of the baseline (the measured limit). */
+export function ratioGoal(ratio: number, min: number, what = 'of the limit'): Goal {
+  return { text: `≥ ${min} ${what}`, met: ratio >= min };
+}
 
 /** One measured figure. */
 export interface Figure {
@@ -24,6 +38,10 @@ export interface Figure {
   readonly better: 'higher' | 'lower';
   /** Size of the workload (transfers, withdrawals, deposits, open transactions…), where it has one. */
   readonly n?: number;
+  /** What one operation sent to the database, ours and the baseline's, counted in this run. */
+  readonly cost?: { readonly ours: OperationCost; readonly baseline: OperationCost; readonly per: string };
+  /** The issue's goal for this figure, when it has one (it goes to the goals table). */
+  readonly goal?: Goal;
   /** Further figures of the same measurement (retries, RPC calls, …). */
   readonly extra?: Readonly<Record<string, number | string | boolean>>;
 }

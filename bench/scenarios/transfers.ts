@@ -1,303 +1,236 @@
 /**
- * Scenario 1 — internal transfers: one transfer per database transaction, between random accounts
- * among 1,000 (low contention) or among 10 hot accounts (high contention), amounts 1–100 base units.
+ * Scenario 1 — internal transfers, one per call, each beside its physical limit measured in the
+ * same run: the minimal correct transfer written by hand (bench/baseline/minimal-transfer.ts).
+ * Amounts of 1–100 base units between random accounts among 1,000, or among 10 hot accounts.
  *
- * Ours: `ledger.transaction(book => book.wallet('main').then(w => w.transfer(from, to, amount)))`.
- * Baseline: the same eight statements straight through the driver (bench/baseline/transfer-sql.ts),
- * same isolation, and on PostgreSQL the same retry-on-40001/40P01 loop with the same back-off.
+ * Ours: `ledger.transaction(book => book.wallet('main').then(w => w.transfer(from, to, amount)))`
+ * — the library's documented way to make one transfer. Limit: PostgreSQL, one PL/pgSQL call at
+ * READ COMMITTED (one round trip); SQLite, four statements in one transaction, synchronous=FULL.
+ * Both write the same rows into the same tables, and the ledger check runs over all of it.
  *
- * Each measurement runs for a fixed time after a warm-up; in full mode ours and the baseline
- * alternate (ours, baseline, baseline, ours) so that drift during the run hits both alike.
- * Workers are concurrent async loops in this one process, each with its own pooled connection.
+ * Before the timed runs, 100 transfers of each side run one by one with the driver counted
+ * (bench/lib/wire-count.ts): round trips and statements per transfer are measured, not assumed.
  */
 import { join } from 'node:path';
 import pg from 'pg';
 import { CryptoAssets } from '../../src/app.js';
 import { LTC } from '../../src/domain/coins.js';
 import { CannotResolveDatabaseConflict } from '../../src/domain/errors.js';
-import { openRawSqlite, RawStats, SqliteStatements } from '../baseline/raw-db.js';
-import { pgTransfer, sqliteTransfer, transferStatements } from '../baseline/transfer-sql.js';
+import { PostgresLimit, SqliteLimit, type TransferOrder } from '../baseline/minimal-transfer.js';
+import { openRawSqlite, SqliteStatements } from '../baseline/raw-db.js';
 import type { BenchContext } from '../lib/context.js';
 import { createFundedAccounts, randomAmount, randomPair } from '../lib/ledger-setup.js';
 import { progress } from '../lib/log.js';
+import { compareSides, errorText, outcomeOf, perSecond, type Side, type Tally, timingFor } from '../lib/measure.js';
 import { recreateDatabase } from '../lib/postgres.js';
 import { now } from '../lib/timing.js';
-import { type Figure, figure, type ScenarioResult } from '../lib/types.js';
+import { type Figure, figure, type Goal, ratioGoal, type ScenarioResult } from '../lib/types.js';
+import { measureCost, type OperationCost } from '../lib/wire-count.js';
 
-const ACCOUNTS = 1000;
+export const ACCOUNTS = 1000;
 const HOT_ACCOUNTS = 10;
-const FUND_EACH = 1_000_000_000_000n;
-const WALLET = 'main';
+export const FUND_EACH = 1_000_000_000_000n;
+export const WALLET = 'main';
 const network = LTC.networks.regtest!;
+/** Transfers run one by one with the driver counted, per side. */
+const COUNTED = 100;
 
-interface Timing {
-  readonly warmupMs: number;
-  readonly measureMs: number;
-  readonly rounds: number;
+/** A random transfer among `ids`. */
+export function randomOrder(ids: readonly number[]): TransferOrder {
+  const [from, to] = randomPair(ids);
+  return { from, to, amount: randomAmount() };
 }
 
-/** One side's totals over its rounds. */
-interface Tally {
-  done: number;
-  /** Transfers that gave up after every retry conflicted. */
-  failed: number;
-  /** Transfers that failed with another database error, by SQLSTATE. */
-  errors: Map<string, number>;
-  retries: number;
-  ms: number;
-}
-
-/** What one step did: `ok`, `gaveup`, or the SQLSTATE of another database error. */
-type StepOutcome = 'ok' | 'gaveup' | { readonly error: string };
-
-/**
- * SQLSTATEs counted (and reported) instead of aborting the measurement. 53200: PostgreSQL's
- * "not enough elements in RWConflictPool to record a read/write conflict", which its default
- * configuration raises under many concurrent SERIALIZABLE transactions; neither side retries it.
- */
-const COUNTED_ERRORS = new Set(['53200']);
-
-function outcomeOf(error: unknown): StepOutcome {
-  const code = (error as { code?: unknown; cause?: { code?: unknown } } | null)?.code;
-  if (typeof code === 'string' && COUNTED_ERRORS.has(code)) return { error: code };
-  throw error;
-}
-
-/** Run `workers` loops of `step` for `ms`. */
-async function runFor(ms: number, workers: number, step: () => Promise<StepOutcome>): Promise<Omit<Tally, 'retries'>> {
-  let done = 0;
-  let failed = 0;
-  const errors = new Map<string, number>();
-  const start = now();
-  const deadline = start + ms;
-  await Promise.all(
-    Array.from({ length: workers }, async () => {
-      while (now() < deadline) {
-        const outcome = await step();
-        if (outcome === 'ok') done++;
-        else if (outcome === 'gaveup') failed++;
-        else errors.set(outcome.error, (errors.get(outcome.error) ?? 0) + 1);
+/** One transfer through the library, in its own managed transaction. */
+export function oursSide(app: CryptoAssets, ids: readonly number[]): Side {
+  const ledger = app.coin('ltc');
+  return {
+    step: async () => {
+      const { from, to, amount } = randomOrder(ids);
+      try {
+        await ledger.transaction(async (book) => (await book.wallet(WALLET)).transfer(from, to, amount));
+        return 'ok';
+      } catch (error) {
+        if (error instanceof CannotResolveDatabaseConflict) return 'gaveup';
+        return outcomeOf(error);
       }
-    }),
-  );
-  return { done, failed, errors, ms: now() - start };
+    },
+    retries: () => app.stats.conflictRetries,
+  };
 }
 
-interface Side {
-  /** One transfer. */
-  step: () => Promise<StepOutcome>;
-  /** Conflict re-runs so far. */
-  retries(): number;
+/** A side without re-runs: a failure is a counted error or stops the run. */
+export function plainSide(step: () => Promise<void>): Side {
+  return {
+    step: async () => {
+      try {
+        await step();
+        return 'ok';
+      } catch (error) {
+        return outcomeOf(error);
+      }
+    },
+    retries: () => 0,
+  };
 }
 
-/** Warm both sides up, then measure them alternately. */
-async function compare(timing: Timing, workers: number, ours: Side, baseline: Side): Promise<{ ours: Tally; baseline: Tally }> {
-  await runFor(timing.warmupMs, workers, ours.step);
-  await runFor(timing.warmupMs, workers, baseline.step);
-  const empty = (): Tally => ({ done: 0, failed: 0, errors: new Map(), retries: 0, ms: 0 });
-  const tallies = { ours: empty(), baseline: empty() };
-  const order: ('ours' | 'baseline')[] = [];
-  for (let round = 0; round < timing.rounds; round++)
-    order.push(...(round % 2 === 0 ? (['ours', 'baseline'] as const) : (['baseline', 'ours'] as const)));
-  for (const which of order) {
-    const side = which === 'ours' ? ours : baseline;
-    const before = side.retries();
-    const result = await runFor(timing.measureMs, workers, side.step);
-    const tally = tallies[which];
-    tally.done += result.done;
-    tally.failed += result.failed;
-    for (const [code, n] of result.errors) tally.errors.set(code, (tally.errors.get(code) ?? 0) + n);
-    tally.ms += result.ms;
-    tally.retries += side.retries() - before;
-  }
-  return tallies;
-}
-
-function perSecond(tally: Tally): number {
-  return (tally.done / tally.ms) * 1000;
-}
-
-function errorText(tally: Tally): string {
-  return [...tally.errors].map(([code, n]) => `${n}× SQLSTATE ${code}`).join(' ') || 'none';
+/** Measured round trips and statements per operation (`per`) of both sides, over `times` operations each. */
+export async function costs(engine: 'postgres' | 'sqlite', ours: Side, limit: Side, per = 'transfer', times = COUNTED) {
+  const count = async (side: Side): Promise<OperationCost> =>
+    measureCost(engine, times, async () => {
+      if ((await side.step()) !== 'ok') throw new Error(`a counted ${per} did not complete`);
+    });
+  return { ours: await count(ours), baseline: await count(limit), per };
 }
 
 function per1000(count: number, tally: Tally): number {
   return tally.done === 0 ? Number.NaN : (count / tally.done) * 1000;
 }
 
-async function sqliteFigures(context: BenchContext, timing: Timing): Promise<Figure[]> {
+async function sqliteFigures(context: BenchContext): Promise<Figure[]> {
   const path = join(context.tmpDir, 'transfers.sqlite');
-  const statements = transferStatements('ltc');
-  const figures: Figure[] = [];
-  let ids: number[] = [];
-  {
-    const app = await CryptoAssets.open({ database: { kind: 'sqlite', path }, coins: [{ coin: LTC, network }], migrate: true });
-    try {
-      ids = await createFundedAccounts(app, 'ltc', WALLET, ACCOUNTS, FUND_EACH);
-    } finally {
-      await app.close();
-    }
+  const app = await CryptoAssets.open({
+    database: { kind: 'sqlite', path, synchronous: 'full' },
+    coins: [{ coin: LTC, network }],
+    migrate: true,
+  });
+  const raw = new SqliteStatements(openRawSqlite(path, 'full'));
+  try {
+    const ids = await createFundedAccounts(app, 'ltc', WALLET, ACCOUNTS, FUND_EACH);
+    const walletId = raw.get('SELECT id FROM ltc_wallet WHERE name = ?', [WALLET])!.id as bigint;
+    const limit = new SqliteLimit(raw, 'ltc', walletId);
+    progress('transfers: SQLite synchronous=FULL, 1 process');
+    const ours = oursSide(app, ids);
+    const hand = plainSide(async () => limit.transfer(randomOrder(ids)));
+    const cost = await costs('sqlite', ours, hand);
+    const result = await compareSides(timingFor(context.mode), 1, { ours, limit: hand });
+    const ratio = perSecond(result.ours) / perSecond(result.limit);
+    return [
+      figure({
+        scenario: 'transfers',
+        name: 'SQLite file, WAL, synchronous=FULL, 1 process, random among 1,000',
+        unit: 'transfers/s',
+        ours: perSecond(result.ours),
+        baseline: perSecond(result.limit),
+        baselineLabel: 'minimal transfer by hand: 4 statements in BEGIN IMMEDIATE',
+        better: 'higher',
+        n: result.ours.done,
+        cost,
+        goal: ratioGoal(ratio, 0.75),
+        extra: { transfersOurs: result.ours.done, transfersLimit: result.limit.done, ledgerCheck: (await app.verifyLedger()).ok },
+      }),
+    ];
+  } finally {
+    raw.db.close();
+    await app.close();
   }
-  for (const synchronous of ['full', 'normal'] as const) {
-    progress(`transfers: SQLite synchronous=${synchronous.toUpperCase()}`);
-    const app = await CryptoAssets.open({ database: { kind: 'sqlite', path, synchronous }, coins: [{ coin: LTC, network }] });
-    const raw = new SqliteStatements(openRawSqlite(path, synchronous));
+}
+
+interface PostgresRow {
+  readonly label: string;
+  readonly pick: readonly number[];
+  readonly workers: number;
+  readonly goal: (ratio: number, ours: Tally) => Goal;
+}
+
+function hotGoal(minRatio: number | undefined) {
+  return (ratio: number, ours: Tally): Goal => {
+    const ratioMet = minRatio === undefined || ratio >= minRatio;
+    return {
+      text: `${minRatio === undefined ? '' : `≥ ${minRatio} of the limit and `}0 given up (${ours.failed} given up)`,
+      met: ratioMet && ours.failed === 0,
+    };
+  };
+}
+
+async function postgresFigures(context: BenchContext, url: string): Promise<Figure[]> {
+  await recreateDatabase(url);
+  const setup = await CryptoAssets.open({
+    database: { kind: 'postgres', url, poolSize: 4 },
+    coins: [{ coin: LTC, network }],
+    migrate: true,
+  });
+  let ids: number[];
+  try {
+    ids = await createFundedAccounts(setup, 'ltc', WALLET, ACCOUNTS, FUND_EACH);
+  } finally {
+    await setup.close();
+  }
+  const hot = ids.slice(0, HOT_ACCOUNTS);
+  const rows: PostgresRow[] = [
+    { label: '1 worker, random among 1,000', pick: ids, workers: 1, goal: (ratio) => ratioGoal(ratio, 0.8) },
+    { label: '4 workers, 10 hot accounts', pick: hot, workers: 4, goal: hotGoal(undefined) },
+    { label: '16 workers, 10 hot accounts', pick: hot, workers: 16, goal: hotGoal(0.5) },
+  ];
+  const timing = timingFor(context.mode);
+  const figures: Figure[] = [];
+  let cost: Figure['cost'];
+  for (const row of rows) {
+    progress(`transfers: PostgreSQL, ${row.label}`);
+    const app = await CryptoAssets.open({ database: { kind: 'postgres', url, poolSize: row.workers }, coins: [{ coin: LTC, network }] });
+    const pool = new pg.Pool({ connectionString: url, max: row.workers });
     try {
-      const ledger = app.coin('ltc');
-      const ours: Side = {
-        step: async () => {
-          const [from, to] = randomPair(ids);
-          await ledger.transaction(async (book) => (await book.wallet(WALLET)).transfer(from, to, randomAmount()));
-          return 'ok';
-        },
-        retries: () => app.stats.conflictRetries,
-      };
-      const baseline: Side = {
-        step: async () => {
-          const [from, to] = randomPair(ids);
-          sqliteTransfer(raw, statements, WALLET, from, to, randomAmount());
-          return 'ok';
-        },
-        retries: () => 0,
-      };
-      const result = await compare(timing, 1, ours, baseline);
-      // The ledger check over everything both sides wrote (after the last setting; it takes
-      // seconds, so in full mode only).
-      const check =
-        context.mode !== 'full'
-          ? 'not run in quick mode'
-          : synchronous === 'normal'
-            ? (await app.verifyLedger()).ok
-            : 'checked after NORMAL';
+      const limit = await PostgresLimit.install(pool, 'ltc', WALLET);
+      const ours = oursSide(app, row.pick);
+      const hand = plainSide(() => limit.transfer(randomOrder(row.pick)));
+      cost ??= await costs('postgres', ours, hand);
+      // Hot accounts make few transfers per second today: measure longer so that counts mean something.
+      const window = row.pick === hot ? { ...timing, measureMs: timing.measureMs * 2 } : timing;
+      // One worker also measures the limit as one CTE statement (engines without PL/pgSQL).
+      const statement = plainSide(() => limit.transferByStatement(randomOrder(row.pick)));
+      const sides: Record<string, Side> = row.workers === 1 ? { ours, limit: hand, statement } : { ours, limit: hand };
+      const tallies = await compareSides(window, row.workers, sides);
+      const result = { ours: tallies.ours!, limit: tallies.limit! };
+      const statementRate = tallies.statement ? perSecond(tallies.statement) : undefined;
+      const ratio = perSecond(result.ours) / perSecond(result.limit);
       figures.push(
         figure({
           scenario: 'transfers',
-          name: `SQLite file, WAL, synchronous=${synchronous.toUpperCase()}${synchronous === 'full' ? ' (default, durable)' : ''}, 1 process`,
+          name: `PostgreSQL, ${row.label}`,
           unit: 'transfers/s',
           ours: perSecond(result.ours),
-          baseline: perSecond(result.baseline),
-          baselineLabel: 'same 8 SQL statements via better-sqlite3, BEGIN IMMEDIATE',
+          baseline: perSecond(result.limit),
+          baselineLabel: 'minimal transfer by hand: one PL/pgSQL call, READ COMMITTED, id order',
           better: 'higher',
           n: result.ours.done,
-          extra: { transfersOurs: result.ours.done, transfersBaseline: result.baseline.done, ledgerCheck: check },
+          cost,
+          goal: row.goal(ratio, result.ours),
+          extra: {
+            gaveUpOurs: result.ours.failed,
+            conflictRerunsOurs: result.ours.retries,
+            rerunsPer1000Ours: per1000(result.ours.retries, result.ours),
+            otherErrorsOurs: errorText(result.ours),
+            failedLimit: result.limit.failed + [...result.limit.errors.values()].reduce((a, b) => a + b, 0),
+            transfersOurs: result.ours.done,
+            transfersLimit: result.limit.done,
+            ...(statementRate === undefined ? {} : { limitAsOneCteStatementPerSecond: statementRate }),
+          },
         }),
       );
     } finally {
-      raw.db.close();
+      await pool.end();
       await app.close();
     }
   }
-  return figures;
-}
-
-async function postgresFigures(url: string, timing: Timing, workerCounts: readonly number[], verify: boolean): Promise<Figure[]> {
-  await recreateDatabase(url);
-  const statements = transferStatements('ltc');
-  let ids: number[];
-  {
-    const app = await CryptoAssets.open({
-      database: { kind: 'postgres', url, poolSize: 4 },
-      coins: [{ coin: LTC, network }],
-      migrate: true,
-    });
-    try {
-      ids = await createFundedAccounts(app, 'ltc', WALLET, ACCOUNTS, FUND_EACH);
-    } finally {
-      await app.close();
-    }
-  }
-  const hot = ids.slice(0, HOT_ACCOUNTS);
-  const figures: Figure[] = [];
-  for (const contention of ['low', 'high'] as const) {
-    const pickFrom = contention === 'low' ? ids : hot;
-    // Hot accounts make few transfers per second: measure longer so that the count means something.
-    const window = contention === 'high' ? { ...timing, measureMs: timing.measureMs * 2 } : timing;
-    for (const workers of workerCounts) {
-      progress(`transfers: PostgreSQL ${workers} worker(s), ${contention} contention`);
-      const app = await CryptoAssets.open({ database: { kind: 'postgres', url, poolSize: workers }, coins: [{ coin: LTC, network }] });
-      const pool = new pg.Pool({ connectionString: url, max: workers });
-      const rawStats = new RawStats();
-      try {
-        const ledger = app.coin('ltc');
-        const ours: Side = {
-          step: async () => {
-            const [from, to] = randomPair(pickFrom);
-            try {
-              await ledger.transaction(async (book) => (await book.wallet(WALLET)).transfer(from, to, randomAmount()));
-              return 'ok';
-            } catch (error) {
-              if (error instanceof CannotResolveDatabaseConflict) return 'gaveup';
-              return outcomeOf(error);
-            }
-          },
-          retries: () => app.stats.conflictRetries,
-        };
-        const baseline: Side = {
-          step: async () => {
-            const [from, to] = randomPair(pickFrom);
-            try {
-              return (await pgTransfer(pool, rawStats, statements, WALLET, from, to, randomAmount())) === undefined ? 'gaveup' : 'ok';
-            } catch (error) {
-              return outcomeOf(error);
-            }
-          },
-          retries: () => rawStats.retries,
-        };
-        const result = await compare(window, workers, ours, baseline);
-        figures.push(
-          figure({
-            scenario: 'transfers',
-            name: `PostgreSQL SERIALIZABLE, ${workers} worker${workers === 1 ? '' : 's'}, ${contention === 'low' ? 'low contention (random among 1,000)' : 'high contention (10 hot accounts)'}`,
-            unit: 'transfers/s',
-            ours: perSecond(result.ours),
-            baseline: perSecond(result.baseline),
-            baselineLabel: 'same 8 SQL statements via pg, same retry loop',
-            better: 'higher',
-            n: result.ours.done,
-            extra: {
-              retriesPer1000Ours: per1000(result.ours.retries, result.ours),
-              retriesPer1000Baseline: per1000(result.baseline.retries, result.baseline),
-              gaveUpOurs: result.ours.failed,
-              gaveUpBaseline: result.baseline.failed,
-              otherErrorsOurs: errorText(result.ours),
-              otherErrorsBaseline: errorText(result.baseline),
-              transfersOurs: result.ours.done,
-              transfersBaseline: result.baseline.done,
-            },
-          }),
-        );
-      } finally {
-        await pool.end();
-        await app.close();
-      }
-    }
-  }
-  if (!verify) return figures.map((f) => ({ ...f, extra: { ...f.extra, ledgerCheck: 'not run in quick mode' } }));
-  // Ledger check over everything both sides wrote (not timed).
-  const app = await CryptoAssets.open({ database: { kind: 'postgres', url, poolSize: 2 }, coins: [{ coin: LTC, network }] });
+  const check = await CryptoAssets.open({ database: { kind: 'postgres', url, poolSize: 2 }, coins: [{ coin: LTC, network }] });
   try {
-    const check = await app.verifyLedger();
-    return figures.map((f) => ({ ...f, extra: { ...f.extra, ledgerCheck: check.ok } }));
+    const ok = (await check.verifyLedger()).ok;
+    return figures.map((f) => ({ ...f, extra: { ...f.extra, ledgerCheck: ok } }));
   } finally {
-    await app.close();
+    await check.close();
   }
 }
 
 export async function transfersScenario(context: BenchContext): Promise<ScenarioResult> {
   const started = now();
-  const timing: Timing =
-    context.mode === 'quick' ? { warmupMs: 250, measureMs: 1000, rounds: 1 } : { warmupMs: 1000, measureMs: 3000, rounds: 2 };
   const figures: Figure[] = [];
   const skipped: string[] = [];
-  figures.push(...(await sqliteFigures(context, timing)));
-  if ('url' in context.postgres) {
-    figures.push(...(await postgresFigures(context.postgres.url, timing, [1, 4, 16], context.mode === 'full')));
-  } else {
-    skipped.push(`PostgreSQL transfers: ${context.postgres.unavailable}`);
-  }
+  figures.push(...(await sqliteFigures(context)));
+  if ('url' in context.postgres) figures.push(...(await postgresFigures(context, context.postgres.url)));
+  else skipped.push(`PostgreSQL transfers: ${context.postgres.unavailable}`);
   return {
     scenario: 'transfers',
-    title: '1. Internal transfers (one per database transaction)',
+    title: '1. Internal transfers, one per call, beside the minimal transfer by hand',
     figures,
     skipped,
     seconds: (now() - started) / 1000,
