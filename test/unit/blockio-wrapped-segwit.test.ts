@@ -105,7 +105,10 @@ describe("block.io's recorded BTC preparation (P2WSH-over-P2SH, change to the sp
     const context = { ...recordedContext, requested: [{ address: SPENDING, amount: 1_000n }] };
     const error = thrown(() => checkPreparation(toSelf, context));
     expect(error).toBeInstanceOf(BackendError);
-    expect(error).toMatchObject({ code: 'invalid_request' });
+    expect(error).toMatchObject({ code: 'invalid_request', retryable: true });
+    // To the account's change address it can never go through.
+    const toDefault = { ...context, isChangeAddress: (address: string) => address === SPENDING };
+    expect(thrown(() => checkPreparation(toSelf, toDefault))).toMatchObject({ code: 'invalid_request', retryable: false });
   });
 });
 

@@ -141,7 +141,7 @@ function checkWellFormed(preparation: Preparation, context: PreparationContext):
       if (index < 0)
         throw tampered(`output ${output.output_index} pays ${output.output_value} to ${output.receiving_address}, which was not requested`);
       unmatched.splice(index, 1);
-      if (changeGoesTo(output.receiving_address)) throw payingChangeAddress(output.receiving_address);
+      if (changeGoesTo(output.receiving_address)) throw payingChangeAddress(output.receiving_address, context.isChangeAddress);
     } else if (output.output_category === 'change') {
       if (!changeGoesTo(output.receiving_address))
         throw tampered(`change goes to ${output.receiving_address}, neither this account's change address nor an address it spends from`);
@@ -237,14 +237,17 @@ function witnessPayment(addressType: string, multisig: ReturnType<typeof p2ms>, 
 
 /**
  * A requested output to an address the reading would take for change of this send: its amount
- * would never be credited. Not tampering (block.io chose the inputs; another preparation may
- * choose others), and nothing was signed.
+ * would never be credited. Not tampering, and nothing was signed. Paying an address being spent
+ * from may go through with another preparation (block.io chooses the inputs); paying the
+ * account's change address never will.
  */
-function payingChangeAddress(address: string): BackendError {
-  return new BackendError(
-    `a withdrawal to ${address} was refused before signing: this transaction spends from that address, so the payment would read back as change`,
-    { retryable: true, code: 'invalid_request' },
-  );
+function payingChangeAddress(address: string, isChangeAddress: (address: string) => boolean): BackendError {
+  const always = isChangeAddress(address);
+  const why = always ? "it is this account's change address" : 'this transaction spends from it';
+  return new BackendError(`a withdrawal to ${address} was refused before signing: ${why}, so the payment would read back as change`, {
+    retryable: !always,
+    code: 'invalid_request',
+  });
 }
 
 /** An output a preparation's input spends, as its own raw transaction shows it. */
