@@ -2,7 +2,9 @@
  * The ledger on the block.io backend, against the fake block.io: deposits credited at the
  * threshold and reversed when block.io drops them, batched withdrawals with one fee entry, a
  * submit whose answer is lost reconciled without a second send, a tampered preparation refused.
- * `verifyLedger` holds after each scenario, on every engine under test.
+ * `verifyLedger` holds after each scenario, on every engine under test, for both kinds of block.io
+ * account: native segwit addresses with change to `default`, and block.io's Bitcoin kind,
+ * `P2WSH-over-P2SH` addresses with change back to the address spent from.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,20 +18,27 @@ import { reconcileBroadcasts } from '../../src/service/broadcast-reconciler.js';
 import { createTestDatabase, enginesUnderTest, type TestDatabase } from '../helpers/engines.js';
 import { expectLedgerConsistent } from '../helpers/ledger.js';
 import { FAKE_API_KEY, FAKE_PIN, startBlockioPair, type BlockioPair } from '../fakes/blockio/harness.js';
+import type { FakeBlockioOptions } from '../fakes/blockio/server.js';
 
 const engines = await enginesUnderTest();
 const quiet = { trace() {}, debug() {}, info() {}, warn() {}, error() {} };
 const dir = mkdtempSync(join(tmpdir(), 'cryptoassets-blockio-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-describe.each(engines)('ledger on block.io (fake) on %s', (engine) => {
+const accountKinds: readonly (readonly [string, Partial<FakeBlockioOptions>])[] = [
+  ['WITNESS_V0, change to default', {}],
+  ['P2WSH-over-P2SH, change to the spending address', { addressType: 'P2WSH-over-P2SH', changeTo: 'spending_address' }],
+];
+const cases = engines.flatMap((engine) => accountKinds.map(([kind, fakeOptions]) => [engine, kind, fakeOptions] as const));
+
+describe.each(cases)('ledger on block.io (fake) on %s, %s', (engine, _kind, fakeOptions) => {
   let database: TestDatabase;
   let pair: BlockioPair;
   let app: CryptoAssets;
   let ltc: CoinLedger;
 
   async function open(config: Parameters<typeof startBlockioPair>[0] = {}): Promise<void> {
-    pair = await startBlockioPair(config);
+    pair = await startBlockioPair(config, fakeOptions);
     app = await CryptoAssets.open({
       database: database.options,
       coins: [{ coin: pair.coin, network: pair.network, backend: pair.backend }],
@@ -140,6 +149,28 @@ describe.each(engines)('ledger on block.io (fake) on %s', (engine) => {
     await syncWithChain(ltc);
     expect((await ltc.read(async (book) => (await book.wallet('main')).getNetworkFeeAccount())).balance).toBe(-fee);
     expect(await ltc.broadcastPending('main')).toEqual({ status: 'nothing_to_send' });
+  });
+
+  it("credits nobody with a send's change, wherever block.io returns it (a customer's deposit address included)", async () => {
+    await open();
+    const aliceAddress = (await ltc.createReceivingAddress('main', await account('alice'))).address;
+    pair.fake.pay(aliceAddress, 40_000_000n);
+    pair.fake.mine(pair.coin.confirmationThreshold);
+    await syncWithChain(ltc);
+    expect(await balanceOf('alice')).toBe(40_000_000n);
+    const to = pair.fake.externalAddress();
+    await withdraw('alice', [{ address: to, amount: 5_000_000n }]);
+    const outcome = await ltc.broadcastPending('main');
+    expect(outcome.status).toBe('sent');
+    if (outcome.status !== 'sent') return;
+    const change = pair.fake.chain.get(outcome.broadcast.txid!)!.outputs.filter((output) => output.address !== to);
+    expect(change).toHaveLength(1);
+    if (fakeOptions.changeTo === 'spending_address') expect(change[0]!.address).toBe(aliceAddress);
+    pair.fake.mine(pair.coin.confirmationThreshold + 1);
+    await syncWithChain(ltc);
+    expect(await balanceOf('alice')).toBe(35_000_000n);
+    const fees = await ltc.read(async (book) => (await book.wallet('main')).getNetworkFeeAccount());
+    expect(fees.balance).toBe(-outcome.broadcast.fee!);
   });
 
   it('closes a broadcast whose submit answer was lost with the txid block.io has, never submitting twice', async () => {

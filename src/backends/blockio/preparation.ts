@@ -13,7 +13,7 @@
  * be the one block.io expects. Only then is each input signed with the user key, and only the
  * inputs whose 2-of-2 script holds that key.
  */
-import { p2ms, p2wsh, SigHash, Transaction } from '@scure/btc-signer';
+import { p2ms, p2sh, p2wsh, Script, SigHash, Transaction } from '@scure/btc-signer';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import type { SendOutputRequest } from '../backend.js';
@@ -66,7 +66,11 @@ export interface CheckedPreparation {
   readonly blockioFee: bigint;
   /** The unsigned transaction, rebuilt by us. */
   readonly tx: Transaction;
-  /** The txid the transaction will have: its inputs are segwit, so signatures do not change it. */
+  /**
+   * The txid the transaction will have. Its inputs are segwit: signatures go to the witness, and a
+   * P2SH-wrapped input's scriptSig only pushes its fixed redeem script, so the txid is known
+   * before signing (block.io's `expected_unsigned_txid` is the id without those scriptSigs).
+   */
   readonly txid: string;
   readonly inputValues: readonly bigint[];
   readonly witnessScripts: readonly Uint8Array[];
@@ -80,7 +84,7 @@ export interface PreparationContext {
   readonly rules: AmountRules;
   /** Whether an address belongs to our account. */
   readonly isOurs: (address: string) => boolean;
-  /** Whether an address is the account's change address (block.io's `default`). */
+  /** Whether an address is the account's change address (block.io's `default`); see `isChangeOutput`. */
   readonly isChangeAddress: (address: string) => boolean;
   /** Largest network fee plus block.io fee of one batch, base units. */
   readonly maxFee: bigint;
@@ -122,6 +126,9 @@ function checkWellFormed(preparation: Preparation, context: PreparationContext):
   };
 
   // Outputs: each requested one exactly once, in any order; the rest change or block.io's fee.
+  // The spending addresses are proven ours with the inputs below, before anything is signed.
+  const spending = new Set(preparation.inputs.map((input) => input.spending_address));
+  const changeGoesTo = (address: string): boolean => isChangeOutput(address, spending, context.isChangeAddress);
   const unmatched = context.requested.map((output) => ({ ...output }));
   let changeOutputs = 0;
   let blockioFee = 0n;
@@ -134,9 +141,10 @@ function checkWellFormed(preparation: Preparation, context: PreparationContext):
       if (index < 0)
         throw tampered(`output ${output.output_index} pays ${output.output_value} to ${output.receiving_address}, which was not requested`);
       unmatched.splice(index, 1);
+      if (changeGoesTo(output.receiving_address)) throw payingChangeAddress(output.receiving_address, context.isChangeAddress);
     } else if (output.output_category === 'change') {
-      if (!context.isChangeAddress(output.receiving_address))
-        throw tampered(`change goes to ${output.receiving_address}, not this account's change address`);
+      if (!changeGoesTo(output.receiving_address))
+        throw tampered(`change goes to ${output.receiving_address}, neither this account's change address nor an address it spends from`);
       changeOutputs++;
     } else if (output.output_category === 'blockio-fee') {
       if (context.isOurs(output.receiving_address))
@@ -162,15 +170,12 @@ function checkWellFormed(preparation: Preparation, context: PreparationContext):
 
   // Rebuild the transaction from what was checked; block.io's expected txid must agree with it.
   const tx = new Transaction({ version: 1, lockTime: 0 });
+  const wrapped: { index: number; redeemScript: Uint8Array }[] = [];
   const witnessScripts = preparation.inputs.map((input, i) => {
     if (input.input_index !== i) throw tampered(`input ${i} is numbered ${input.input_index}`);
     if (!context.isOurs(input.spending_address)) throw tampered(`input ${i} spends ${input.spending_address}, not an address of ours`);
     const data = preparation.input_address_data.find((candidate) => candidate.address === input.spending_address);
     if (!data) throw tampered(`input ${i}'s address is not described`);
-    // P2SH inputs (block.io's Dogecoin addresses) would make the txid depend on block.io's
-    // signature, so an interrupted submit could not be reconciled by txid: not supported.
-    if (data.address_type !== 'WITNESS_V0')
-      throw tampered(`input ${i}'s address type ${data.address_type} is not supported (only WITNESS_V0)`);
     if (data.required_signatures !== 2 || data.public_keys.length !== 2)
       throw tampered(`input ${i}'s address is not a 2-of-2 multisig address`);
     if (!data.public_keys.includes(preparation.user_key.public_key)) throw tampered(`input ${i}'s address does not hold our key`);
@@ -178,7 +183,7 @@ function checkWellFormed(preparation: Preparation, context: PreparationContext):
       2,
       data.public_keys.map((key) => hexToBytes(key)),
     );
-    const payment = p2wsh(multisig, context.network);
+    const payment = witnessPayment(data.address_type, multisig, context.network, i);
     if (payment.address !== input.spending_address) throw tampered(`input ${i}'s keys do not make ${input.spending_address}`);
     tx.addInput({
       txid: input.previous_txid,
@@ -186,17 +191,63 @@ function checkWellFormed(preparation: Preparation, context: PreparationContext):
       sequence: 0xffffffff,
       witnessUtxo: { script: payment.script, amount: inputValues[i]! },
       witnessScript: multisig.script,
+      ...(payment.redeemScript === undefined ? {} : { redeemScript: payment.redeemScript }),
     });
+    if (payment.redeemScript !== undefined) wrapped.push({ index: i, redeemScript: payment.redeemScript });
     return multisig.script;
   });
   for (const output of [...preparation.outputs].sort((a, b) => a.output_index - b.output_index)) {
     tx.addOutputAddress(output.receiving_address, amount(output.output_value), context.network);
   }
-  const txid = tx.id;
-  if (preparation.expected_unsigned_txid !== undefined && preparation.expected_unsigned_txid !== txid) {
-    throw tampered(`the transaction rebuilt from the answer is ${txid}, block.io expects ${preparation.expected_unsigned_txid}`);
+  const unsignedTxid = tx.id;
+  if (preparation.expected_unsigned_txid !== undefined && preparation.expected_unsigned_txid !== unsignedTxid) {
+    throw tampered(`the transaction rebuilt from the answer is ${unsignedTxid}, block.io expects ${preparation.expected_unsigned_txid}`);
   }
-  return { networkFee, blockioFee, tx, txid, inputValues, witnessScripts };
+  // The final scriptSigs are known now: fill them into a copy to learn the txid after signing.
+  const final = tx.clone();
+  for (const { index, redeemScript } of wrapped) final.updateInput(index, { finalScriptSig: Script.encode([redeemScript]) }, true);
+  return { networkFee, blockioFee, tx, txid: final.id, inputValues, witnessScripts };
+}
+
+/**
+ * Whether an output of our own send to `address` is its change: to the account's change address
+ * (`default`) or back to an address the transaction spends from (what block.io does for
+ * `P2WSH-over-P2SH` accounts). The same rule reads our sends back (`wallet-view.ts`), so that
+ * change is never credited to the customer whose deposit address it lands on.
+ */
+export function isChangeOutput(
+  address: string,
+  spendingAddresses: ReadonlySet<string>,
+  isChangeAddress: (address: string) => boolean,
+): boolean {
+  return isChangeAddress(address) || spendingAddresses.has(address);
+}
+
+/**
+ * The payment of a 2-of-2 multisig input. Only address types whose txid does not depend on the
+ * signatures are signed: an interrupted submit must be settled by txid, never by sending again.
+ * Plain P2SH (block.io's Dogecoin addresses) puts block.io's signature in the scriptSig, so the
+ * txid is unknown until block.io finalises it.
+ */
+function witnessPayment(addressType: string, multisig: ReturnType<typeof p2ms>, network: SignerNetwork, input: number) {
+  if (addressType === 'WITNESS_V0') return { ...p2wsh(multisig, network), redeemScript: undefined };
+  if (addressType === 'P2WSH-over-P2SH') return p2sh(p2wsh(multisig, network), network);
+  throw tampered(`input ${input}'s address type ${addressType} is not supported (only WITNESS_V0 and P2WSH-over-P2SH)`);
+}
+
+/**
+ * A requested output to an address the reading would take for change of this send: its amount
+ * would never be credited. Not tampering, and nothing was signed. Paying an address being spent
+ * from may go through with another preparation (block.io chooses the inputs); paying the
+ * account's change address never will.
+ */
+function payingChangeAddress(address: string, isChangeAddress: (address: string) => boolean): BackendError {
+  const always = isChangeAddress(address);
+  const why = always ? "it is this account's change address" : 'this transaction spends from it';
+  return new BackendError(`a withdrawal to ${address} was refused before signing: ${why}, so the payment would read back as change`, {
+    retryable: !always,
+    code: 'invalid_request',
+  });
 }
 
 /** An output a preparation's input spends, as its own raw transaction shows it. */

@@ -4,9 +4,11 @@
  * block.io has no wallet transaction call and no block API, so:
  * - A transaction is read with `get_raw_transaction` (its hex, confirmations, block hash and
  *   number) and decoded here: outputs to addresses of the account are `received`; when it spends
- *   outputs of the account it is our send, its `sent` outputs are every output except change to
- *   the account's `default` address (where block.io returns change), and its fee is inputs −
- *   outputs, the inputs' values read from their own raw transactions.
+ *   outputs of the account it is our send, its `sent` outputs are every output except its change
+ *   (to the account's `default` address, or back to an address it spends from: block.io returns
+ *   change either way, see `isChangeOutput`), and its fee is inputs − outputs, the inputs' values
+ *   read from their own raw transactions. Change is neither received nor sent: a customer whose
+ *   deposit address our send spends from is never credited with its change.
  * - The chain tip is derived from the newest confirmed transaction of the account: height =
  *   its block number + its confirmations − 1. Its hash is not a block hash (the API offers none)
  *   but a digest of the network, the height and that transaction's block hash: it changes with
@@ -22,6 +24,7 @@ import { parseAmount, type AmountRules } from '../../domain/amounts.js';
 import { BackendError } from '../../domain/errors.js';
 import { BlockioRefusal, type BlockioClient } from './client.js';
 import type { SignerNetwork } from './network.js';
+import { isChangeOutput } from './preparation.js';
 
 /** A page entry of `get_transactions`. */
 export interface ListedTx {
@@ -222,11 +225,11 @@ export class WalletView {
       if (this.#foreign.size + unknown.length > FOREIGN_REMEMBERED) this.#foreign.clear();
       for (const address of unknown) if (!this.#labels.has(address)) this.#foreign.add(address);
     }
-    const inputValues = await this.#ourInputValues(raw);
-    const ourSend = inputValues !== undefined;
+    const spent = await this.#ourInputs(raw);
+    const ourSend = spent !== undefined;
     // Change of our own send is neither received nor sent, as a node's wallet reports it.
     const isChange = (address: string | undefined): boolean =>
-      ourSend && address !== undefined && this.#labels.get(address) === CHANGE_LABEL;
+      spent !== undefined && address !== undefined && isChangeOutput(address, spent.addresses, (a) => this.isChangeAddress(a));
     const received: ReceivedOutput[] = [];
     const sent: SentOutput[] = [];
     raw.outputs.forEach((output, vout) => {
@@ -235,7 +238,7 @@ export class WalletView {
       if (ourSend) sent.push({ address: output.address, amount: output.amount, vout });
     });
     if (!ourSend && received.length === 0) return undefined;
-    const fee = ourSend ? inputValues - raw.outputs.reduce((sum, output) => sum + output.amount, 0n) : 0n;
+    const fee = spent ? spent.sum - raw.outputs.reduce((sum, output) => sum + output.amount, 0n) : 0n;
     return {
       txid: raw.txid,
       confirmations: raw.confirmations,
@@ -264,19 +267,22 @@ export class WalletView {
   }
 
   /**
-   * The sum of the inputs when every input spends an output of ours; undefined when none does.
+   * The sum of the inputs and the addresses they spend from, when every input spends an output of
+   * ours; undefined when none does.
    * The first input decides: a transaction spending outputs of the account is signed with its
    * user key, and neither block.io nor this backend signs one that also spends others' outputs,
    * so a payer's deposit costs one previous transaction, not one per input.
    */
-  async #ourInputValues(raw: RawTx): Promise<bigint | undefined> {
+  async #ourInputs(raw: RawTx): Promise<{ sum: bigint; addresses: ReadonlySet<string> } | undefined> {
     let sum = 0n;
     let ours = 0;
+    const addresses = new Set<string>();
     for (const input of raw.inputs) {
       const output = await this.previousOutput(input.txid, input.vout);
       if (output?.address !== undefined && this.#labels.has(output.address)) {
         ours++;
         sum += output.amount;
+        addresses.add(output.address);
       } else if (ours === 0) {
         return undefined;
       }
@@ -284,7 +290,7 @@ export class WalletView {
     if (ours === 0) return undefined;
     if (ours !== raw.inputs.length)
       throw garbage(`${raw.txid} spends outputs of this account and of others; block.io never builds such a transaction`);
-    return sum;
+    return { sum, addresses };
   }
 
   async #raw(txid: string): Promise<RawTx | undefined> {

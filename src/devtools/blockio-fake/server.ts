@@ -4,8 +4,9 @@
  *
  * - `METHOD/` below `/api/v2/`, `api_key` in the query string (or body), GET or POST with a JSON
  *   or form body, every answer `{status, data}`; a failure `{status: 'fail', data: {error_message}}`.
- * - Its own keys: every address is a 2-of-2 witness multisig (`WITNESS_V0`) of the account's user
- *   key and a block.io key of that address; the user key's passphrase is stored encrypted with
+ * - Its own keys: every address is a 2-of-2 witness multisig of the account's user key and a
+ *   block.io key of that address, `WITNESS_V0` (native) or `P2WSH-over-P2SH` (wrapped, what
+ *   block.io's Bitcoin accounts answer with) per `addressType` or `get_new_address`'s `address_type`; the user key's passphrase is stored encrypted with
  *   the PIN (AES-256-GCM, PBKDF2-SHA256), as block.io stores it, and only the PIN opens it.
  * - `prepare_transaction` builds a real unsigned transaction; `submit_transaction` checks the
  *   client's signature of every input against the transaction it prepared, adds its own,
@@ -24,7 +25,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { p2ms, p2wsh, SigHash, Transaction } from '@scure/btc-signer';
+import { p2ms, p2sh, p2wsh, SigHash, Transaction } from '@scure/btc-signer';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import { formatAmount, parseAmount } from '../../domain/amounts.js';
@@ -71,7 +72,17 @@ export interface FakeBlockioOptions {
   readonly notifyUntilConfirmations?: number;
   /** WebSocket keep-alive period, ms; 0 sends none unless the test calls `sockets.ping()`. Default 0. */
   readonly socketPingEveryMs?: number;
+  /** Type of the addresses `get_new_address` makes when none is asked for. Default `WITNESS_V0`. */
+  readonly addressType?: FakeAddressType;
+  /**
+   * Where change goes: the account's `default` address, or back to the address of the
+   * preparation's first input (what a recorded answer of block.io's shows). Default `default`.
+   */
+  readonly changeTo?: 'default' | 'spending_address';
 }
+
+/** The multisig address types the fake hands out. */
+export type FakeAddressType = 'WITNESS_V0' | 'P2WSH-over-P2SH';
 
 /** One address of the account. */
 interface FakeAddress {
@@ -80,6 +91,11 @@ interface FakeAddress {
   readonly blockioKey: Uint8Array;
   readonly publicKeys: readonly string[];
   readonly witnessScript: Uint8Array;
+  readonly type: FakeAddressType;
+  /** The output script the address stands for. */
+  readonly script: Uint8Array;
+  /** The P2WSH program a wrapped address's scriptSig pushes. */
+  readonly redeemScript?: Uint8Array;
 }
 
 interface Prepared {
@@ -178,12 +194,22 @@ export async function startFakeBlockio(options: FakeBlockioOptions): Promise<Fak
   const prepared = new Map<string, Prepared>();
   const blockioFeeAddress = foreignAddress(network);
 
-  function newAddress(label: string): FakeAddress {
+  function newAddress(label: string, type: FakeAddressType = options.addressType ?? 'WITNESS_V0'): FakeAddress {
     const blockioKey = secp256k1.utils.randomSecretKey();
     const publicKeys = [userPublic, publicKeyHex(blockioKey)];
     const multisig = p2ms(2, publicKeys.map(hexToBytes));
-    const payment = p2wsh(multisig, network);
-    const entry: FakeAddress = { address: payment.address!, label, blockioKey, publicKeys, witnessScript: multisig.script };
+    const native = p2wsh(multisig, network);
+    const payment = type === 'WITNESS_V0' ? native : p2sh(native, network);
+    const entry: FakeAddress = {
+      address: payment.address!,
+      label,
+      blockioKey,
+      publicKeys,
+      witnessScript: multisig.script,
+      type,
+      script: payment.script,
+      ...(type === 'WITNESS_V0' ? {} : { redeemScript: native.script }),
+    };
     addresses.push(entry);
     byAddress.set(entry.address, entry);
     return entry;
@@ -413,7 +439,7 @@ export async function startFakeBlockio(options: FakeBlockioOptions): Promise<Fak
     }
     const outputs: { category: string; output: FakeOutput }[] = wanted.map((output) => ({ category: 'user-specified', output }));
     let change = inputSum - total - fee - blockioFee;
-    let changeAddress = defaultAddress.address;
+    let changeAddress = options.changeTo === 'spending_address' ? chosen[0]!.output.address : defaultAddress.address;
     // Tampering: what a compromised or buggy service could hand a client that signs blindly.
     const kind = tamper;
     tamper = undefined;
@@ -439,8 +465,9 @@ export async function startFakeBlockio(options: FakeBlockioOptions): Promise<Fak
         txid: utxo.txid,
         index: utxo.vout,
         sequence: 0xffffffff,
-        witnessUtxo: { script: p2wsh(p2ms(2, address.publicKeys.map(hexToBytes)), network).script, amount: utxo.output.amount },
+        witnessUtxo: { script: address.script, amount: utxo.output.amount },
         witnessScript: address.witnessScript,
+        ...(address.redeemScript === undefined ? {} : { redeemScript: address.redeemScript }),
       });
       return { address, amount: utxo.output.amount, txid: utxo.txid, vout: utxo.vout };
     });
@@ -468,7 +495,7 @@ export async function startFakeBlockio(options: FakeBlockioOptions): Promise<Fak
         required_signatures: 2,
         public_keys: address.publicKeys,
         address: address.address,
-        address_type: 'WITNESS_V0',
+        address_type: address.type,
       })),
       user_key: encryptedUserKey,
       expected_unsigned_txid: unsignedTxid,
@@ -550,7 +577,9 @@ export async function startFakeBlockio(options: FakeBlockioOptions): Promise<Fak
       if (!/^[A-Za-z0-9_.@-]{1,64}$/.test(label))
         refuse('Label must be alphanumeric (dashes, underscores, periods and @ allowed), at most 64 characters.');
       if (addresses.some((a) => a.label === label)) refuse(`Label already exists on your account: ${label}.`);
-      const entry = newAddress(label);
+      const type = args.address_type ?? options.addressType ?? 'WITNESS_V0';
+      if (type !== 'WITNESS_V0' && type !== 'P2WSH-over-P2SH') refuse(`Address type ${String(type)} is not supported.`);
+      const entry = newAddress(label, type as FakeAddressType);
       return { network: networkName, user_id: addresses.length - 1, address: entry.address, label: entry.label };
     },
     get_my_addresses: (args) => {
