@@ -24,3 +24,13 @@ export function redactUrlPassword(text: string): string {
   }
   return url.search === '' ? shown : shown.replace(/([?&](?:ssl)?password=)[^&#]*/gi, `$1${REDACTED}`);
 }
+
+/**
+ * A URL to show a person when its query may carry a token (webhook targets such as
+ * `https://hooks.example/x?token=…`): the password hidden as above, and every query value too.
+ */
+export function redactUrlSecrets(text: string): string {
+  const shown = redactUrlPassword(text);
+  if (shown === REDACTED || !URL.canParse(text) || new URL(text).search === '') return shown;
+  return shown.replace(/([?&][^=&#]*=)[^&#]*/g, `$1${REDACTED}`);
+}

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/program.js';
-import { redactUrlPassword } from '../../src/domain/urls.js';
+import { redactUrlPassword, redactUrlSecrets } from '../../src/domain/urls.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cryptoassets-review9-db-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -53,4 +53,18 @@ it('doctor names an unreachable database as a failed database check', async () =
   const result = await cli(['doctor', '-c', config()], { DATABASE_URL: `postgresql://app@127.0.0.1:${await closedPort()}/ledger` });
   expect(result.code).toBe(1);
   expect(result.out).toMatch(/^FAIL database: .*connection refused/m);
+});
+
+it('doctor shows a webhook target without the token in its query', async () => {
+  expect(redactUrlSecrets('https://u:pw@hooks.example/in?token=s3cret&x=1#f')).toBe('https://u:***@hooks.example/in?token=***&x=***#f');
+  expect(redactUrlSecrets('https://hooks.example/in')).toBe('https://hooks.example/in');
+  const path = join(dir, 'hook.yaml');
+  writeFileSync(
+    path,
+    `database:\n  url: sqlite:${join(dir, 'hook.sqlite')}\ncoins:\n  btc: {network: regtest, backend: {type: memory}}\n` +
+      `events:\n  app: {type: webhook, url: "http://127.0.0.1:${await closedPort()}/in?token=\${HOOK_TOKEN}"}\n`,
+  );
+  const result = await cli(['doctor', '-c', path], { HOOK_TOKEN: 'tok-hunter2' });
+  expect(result.out).toMatch(/^FAIL webhook app: http:\/\/127\.0\.0\.1:\d+\/in\?token=\*\*\* does not answer/m);
+  expect(`${result.out}${result.err}`).not.toContain('tok-hunter2');
 });

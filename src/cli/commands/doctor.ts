@@ -13,7 +13,7 @@ import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { createBackend } from '../../backends/factory.js';
 import { formatAmount } from '../../domain/amounts.js';
-import { redactUrlPassword } from '../../domain/urls.js';
+import { redactUrlPassword, redactUrlSecrets } from '../../domain/urls.js';
 import type { Config } from '../../config/types.js';
 import { openFromConfig } from '../../open-from-config.js';
 import { GLOBAL_SCOPE, latestSchemaVersion, schemaVersions } from '../../store/migrations.js';
@@ -181,7 +181,7 @@ function checkNotifications(config: Config, record: (check: DoctorCheck) => void
 async function checkWebhooks(config: Config, record: (check: DoctorCheck) => void): Promise<void> {
   for (const [name, handler] of Object.entries(config.events)) {
     if (handler.type !== 'webhook') continue;
-    const target = redactUrlPassword(handler.url);
+    const target = redactUrlSecrets(handler.url);
     try {
       const response = await fetch(handler.url, {
         method: 'HEAD',
