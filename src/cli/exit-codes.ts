@@ -29,6 +29,18 @@ export class UsageError extends Error {
   }
 }
 
+/**
+ * A record id given on the command line (`--id`): a positive whole number, else a UsageError
+ * (exit 64) naming the command and the flag, before anything is written.
+ */
+export function parseIdArgument(command: string, what: string, text: string): number {
+  const id = Number(text);
+  if (!/^[1-9]\d{0,15}$/.test(text) || !Number.isSafeInteger(id)) {
+    throw new UsageError(`${command}: --id must be a ${what} id (a positive whole number), got ${JSON.stringify(text)}`);
+  }
+  return id;
+}
+
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'ETIMEDOUT', 'EHOSTUNREACH', '57P03', '3D000', '28000', '28P01']);
 
 /** The exit code for an error that ended a command. */

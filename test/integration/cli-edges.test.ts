@@ -270,6 +270,31 @@ describe('a database never initialised', () => {
   });
 });
 
+describe('record ids', () => {
+  it('refuses an --id that is not a positive whole number, exit 64, one line, nothing written', async () => {
+    const database = join(dir, 'ids.sqlite');
+    const path = withDatabase('ids.yaml', `sqlite:${database}`);
+    await cli(['initialize-database', '-c', path]);
+    const scope = ['-c', path, '--coin', 'btc', '--wallet', 'main'];
+    for (const [command, what, extra] of [
+      ['retry-withdrawal', 'withdrawal', []],
+      ['cancel-withdrawal', 'withdrawal', []],
+      ['resolve-broadcast', 'broadcast', ['--not-sent']],
+    ] as const) {
+      for (const id of ['abc', '0', '-3', '1.5']) {
+        const result = await cli([command, ...scope, '--id', id, ...extra]);
+        expectOneLine(
+          result,
+          64,
+          new RegExp(
+            `^cryptoassets: ${command}: --id must be a ${what} id \\(a positive whole number\\), got "${id.replace('.', '\\.')}"\n$`,
+          ),
+        );
+      }
+    }
+  });
+});
+
 describe('redeliver', () => {
   it('refuses a handler that is not configured, naming the configured ones, exit 64, before opening the database', async () => {
     const database = join(dir, 'redeliver.sqlite');

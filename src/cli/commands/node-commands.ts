@@ -7,7 +7,7 @@ import { formatAmount, parseAmount } from '../../domain/amounts.js';
 import { checkTxid } from '../../ledger/deposits.js';
 import { resolveBroadcast } from '../../service/broadcast-reconciler.js';
 import { broadcastSettledCheck, leaseTtlMs, requestTimeoutMs } from '../../service/timings.js';
-import { EXIT } from '../exit-codes.js';
+import { EXIT, parseIdArgument } from '../exit-codes.js';
 import type { CliIo } from '../program.js';
 import { withApp } from '../with-app.js';
 
@@ -58,8 +58,8 @@ export function resolveBroadcastCommand(
     return Promise.resolve(EXIT.usage);
   }
   return withApp(io, options.config, {}, async (app, config) => {
+    const id = parseIdArgument('resolve-broadcast', 'broadcast', options.id);
     const ledger = app.coin(options.coin);
-    const id = Number(options.id);
     const verdict = options.sent
       ? { sent: { txid: checkTxid(options.sent), fee: parseAmount(options.fee ?? '', ledger.context.coin, { allowZero: true }) } }
       : ({ notSent: true } as const);

@@ -4,7 +4,7 @@
  */
 import { formatAmount } from '../../domain/amounts.js';
 import type { Transaction } from '../../ledger/records.js';
-import { EXIT } from '../exit-codes.js';
+import { parseIdArgument } from '../exit-codes.js';
 import type { CliIo } from '../program.js';
 import { withApp } from '../with-app.js';
 
@@ -27,14 +27,8 @@ export function cancelWithdrawalCommand(io: CliIo, options: WithdrawalOptions): 
 }
 
 function actOnWithdrawal(io: CliIo, options: WithdrawalOptions, action: 'retry' | 'cancel'): Promise<number> {
-  const id = Number(options.id);
-  if (!/^[1-9]\d{0,15}$/.test(options.id) || !Number.isSafeInteger(id)) {
-    io.err(
-      `cryptoassets: ${action}-withdrawal: --id must be a withdrawal id (a positive whole number), got ${JSON.stringify(options.id)}\n`,
-    );
-    return Promise.resolve(EXIT.usage);
-  }
   return withApp(io, options.config, {}, async (app) => {
+    const id = parseIdArgument(`${action}-withdrawal`, 'withdrawal', options.id);
     const ledger = app.coin(options.coin);
     const withdrawal = await ledger.transaction(async (book) => {
       const wallet = await book.wallet(options.wallet);
