@@ -159,8 +159,11 @@ function commandSpecs(io: CliIo): readonly CommandSpec[] {
       options: [
         coin,
         wallet,
-        { flags: '--id <number>', description: 'withdrawal (transaction) id', required: true },
-        json('print the withdrawal as JSON'),
+        { flags: '--id <number>', description: 'withdrawal (transaction) id' },
+        ...(name === 'retry-withdrawal'
+          ? [{ flags: '--all-refused', description: 'every refused withdrawal of the wallet, in one transaction (instead of --id)' }]
+          : []),
+        json('print the withdrawal as JSON (with --all-refused: a list)'),
       ],
       run: (options: Parameters<typeof command>[1]) => command(io, options),
     })),

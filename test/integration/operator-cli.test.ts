@@ -198,6 +198,68 @@ describe.each(engines)('operator commands on %s', (engine) => {
     }
   });
 
+  it('retry-withdrawal and cancel-withdrawal: text and JSON, wrong states refused, --all-refused in one go', async () => {
+    const { database, refusedId, pendingId } = await seeded(engine);
+    try {
+      const path = configFor(database);
+      const scope = ['-c', path, '--coin', 'btc', '--wallet', 'main'];
+      const balance = async () => JSON.parse((await cli(['balances', '-c', path, '--json'])).out)[0].balance as string;
+      expect(await balance()).toBe('0.87000000');
+
+      // Only a refused withdrawal can be retried; nothing changes on refusal.
+      const wrong = await cli(['retry-withdrawal', ...scope, '--id', String(pendingId)]);
+      expect(wrong).toMatchObject({ code: 1, out: '' });
+      expect(wrong.err).toMatch(/^cryptoassets: .*\n$/);
+      const retried = await cli(['retry-withdrawal', ...scope, '--id', String(refusedId), '--json']);
+      expect(retried.code).toBe(0);
+      expect(JSON.parse(retried.out)).toEqual({
+        id: refusedId,
+        state: 'pending',
+        amount: '0.10000000',
+        address: EXTERNAL,
+        refusal: 'bad-txns-something',
+      });
+      expect((await cli(['retry-withdrawal', ...scope, '--all-refused'])).out).toBe('no refused withdrawals in btc/main\n');
+
+      // Cancel refunds by a new entry; a cancelled one cannot be cancelled again.
+      const cancelled = await cli(['cancel-withdrawal', ...scope, '--id', String(pendingId)]);
+      expect(cancelled).toMatchObject({
+        code: 0,
+        out: `withdrawal ${pendingId} (0.00500000 to ${EXTERNAL}) cancelled; 0.00500000 refunded to its account\n`,
+      });
+      expect(await balance()).toBe('0.87500000');
+      expect(await cli(['cancel-withdrawal', ...scope, '--id', String(pendingId)])).toMatchObject({ code: 1, out: '' });
+      expect(await cli(['cancel-withdrawal', ...scope, '--all-refused'])).toMatchObject({ code: 64 });
+
+      // Two refused at once: --all-refused puts both back, in one transaction.
+      const app = await CryptoAssets.open({ database: database.options, coins: [{ coin: BTC, network: BTC.networks.regtest! }] });
+      let refusedNow: number[];
+      try {
+        const btc = app.coin('btc');
+        await btc.transaction(async (book) => (await book.wallet('main')).withdraw('alice', EXTERNAL, 200_000n));
+        const opened = await btc.transaction(async (book) => (await book.wallet('main')).openBroadcast());
+        const refused = await btc.transaction(async (book) =>
+          (await book.wallet('main')).refuseBroadcast(opened!.broadcast.id, 'no funds'),
+        );
+        refusedNow = refused.map((w) => w.id).sort((a, b) => a - b);
+      } finally {
+        await app.close();
+      }
+      expect(refusedNow).toHaveLength(2);
+      const all = await cli(['retry-withdrawal', ...scope, '--all-refused', '--json']);
+      expect(all.code).toBe(0);
+      expect((JSON.parse(all.out) as { id: number; state: string }[]).map((w) => [w.id, w.state])).toEqual(
+        refusedNow.map((id) => [id, 'pending']),
+      );
+      expect(await cli(['retry-withdrawal', ...scope])).toMatchObject({
+        code: 64,
+        err: 'cryptoassets: retry-withdrawal: give exactly one of --id N or --all-refused\n',
+      });
+    } finally {
+      await database.drop();
+    }
+  });
+
   it('freeze-account and unfreeze-account; a frozen account shows in balances and cannot send', async () => {
     const { database, pendingId } = await seeded(engine);
     try {

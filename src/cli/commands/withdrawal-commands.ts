@@ -4,7 +4,7 @@
  */
 import { formatAmount } from '../../domain/amounts.js';
 import type { Transaction } from '../../ledger/records.js';
-import { parseIdArgument } from '../exit-codes.js';
+import { parseIdArgument, UsageError } from '../exit-codes.js';
 import type { CliIo } from '../program.js';
 import { withApp } from '../with-app.js';
 
@@ -12,7 +12,9 @@ interface WithdrawalOptions {
   readonly config?: string;
   readonly coin: string;
   readonly wallet: string;
-  readonly id: string;
+  readonly id?: string;
+  /** retry-withdrawal only: every refused withdrawal of the wallet. */
+  readonly allRefused?: boolean;
   readonly json?: boolean;
 }
 
@@ -28,17 +30,29 @@ export function cancelWithdrawalCommand(io: CliIo, options: WithdrawalOptions): 
 
 function actOnWithdrawal(io: CliIo, options: WithdrawalOptions, action: 'retry' | 'cancel'): Promise<number> {
   return withApp(io, options.config, {}, async (app) => {
-    const id = parseIdArgument(`${action}-withdrawal`, 'withdrawal', options.id);
+    const command = `${action}-withdrawal`;
+    if ((options.id === undefined) === !options.allRefused) {
+      throw new UsageError(`${command}: give exactly one of --id N${action === 'retry' ? ' or --all-refused' : ''}`);
+    }
+    const id = options.id === undefined ? undefined : parseIdArgument(command, 'withdrawal', options.id);
     const ledger = app.coin(options.coin);
-    const withdrawal = await ledger.transaction(async (book) => {
+    // All of them in one transaction: the queue gets every refused withdrawal back, or none.
+    const withdrawals = await ledger.transaction(async (book) => {
       const wallet = await book.wallet(options.wallet);
-      return action === 'retry' ? wallet.retryWithdrawal(id) : wallet.cancelWithdrawal(id);
+      if (id === undefined) {
+        const retried = [];
+        for (const withdrawal of await wallet.refusedWithdrawals()) retried.push(await wallet.retryWithdrawal(withdrawal.id));
+        return retried;
+      }
+      return [action === 'retry' ? await wallet.retryWithdrawal(id) : await wallet.cancelWithdrawal(id)];
     });
-    io.out(
-      options.json
-        ? `${JSON.stringify(describe(withdrawal, ledger.context.coin))}\n`
-        : `${sentence(withdrawal, action, ledger.context.coin)}\n`,
-    );
+    if (options.json) {
+      const described = withdrawals.map((withdrawal) => describe(withdrawal, ledger.context.coin));
+      io.out(`${JSON.stringify(id === undefined ? described : described[0])}\n`);
+      return;
+    }
+    if (withdrawals.length === 0) io.out(`no refused withdrawals in ${options.coin}/${options.wallet}\n`);
+    for (const withdrawal of withdrawals) io.out(`${sentence(withdrawal, action, ledger.context.coin)}\n`);
   });
 }
 
