@@ -159,6 +159,31 @@ describe.each(engines)('batches on %s', (engine) => {
     ]);
   });
 
+  it('refuses an account of another wallet given by id, alone and in a batch, and writes nothing', async () => {
+    const btc = ledger.app.coin('btc');
+    const stranger = (
+      await btc.transaction(async (book) => {
+        const other = await book.getOrCreateWallet('other');
+        return other.createAccount('stranger');
+      })
+    ).id;
+    const counts = await rowCounts(ledger.app);
+    const alone = await btc.transfer('main', 'alice', stranger, 5n).catch((e: unknown) => e);
+    expect(alone).toBeInstanceOf(NotFound);
+    const sending = await btc.transfer('main', stranger, bob, 5n, null, { allowNegativeBalance: true }).catch((e: unknown) => e);
+    expect(sending).toBeInstanceOf(NotFound);
+    const batch = await btc
+      .transferMany('main', [
+        { from: 'alice', to: bob, amount: 5n },
+        { from: 'alice', to: stranger, amount: 5n },
+      ])
+      .catch((e: unknown) => e);
+    expect(batch).toBeInstanceOf(NotFound);
+    expect((batch as CryptoAssetsError).batchItem).toBe(1);
+    expect(await rowCounts(ledger.app)).toEqual(counts);
+    expect(await balances()).toMatchObject({ alice: 100_000n, bob: 0n });
+  });
+
   it('checks every request before writing: a bad amount, a frozen account', async () => {
     const btc = ledger.app.coin('btc');
     const counts = await rowCounts(ledger.app);
