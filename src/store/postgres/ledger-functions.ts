@@ -172,9 +172,17 @@ export function ledgerFunctionStatements(t: CoinTables): string[] {
       DECLARE
         ${batchVariables(t)}
         v_address BIGINT;
+        v_count INTEGER := coalesce(array_length(p_amounts, 1), 0);
+        v_ids BIGINT[];
+        v_rows JSONB[];
+        v_ok BOOLEAN;
       BEGIN
-        ${walletByName(t)}
+        SELECT id INTO v_wallet FROM ${t.wallet} WHERE name = p_wallet;
         ${resolveNames(t, 'from')}
+        ${setBasedWithdrawals(t)}
+        -- The exact path, item by item: replays of idempotency keys and refusals (see setBasedWithdrawals).
+        BEGIN
+        ${walletFound()}
         PERFORM 1 FROM ${t.account} WHERE wallet_id = v_wallet AND id = ANY (v_from) ORDER BY id FOR NO KEY UPDATE;
         FOR i IN 1 .. coalesce(array_length(p_amounts, 1), 0) LOOP
           v_amount := p_amounts[i];
@@ -201,17 +209,12 @@ export function ledgerFunctionStatements(t: CoinTables): string[] {
             VALUES (v_from[i], v_row.id, 'withdrawal', -v_amount, p_now);
           -- The outbox event, in the field order of events/outbox.ts.
           INSERT INTO cryptoassets_event (name, coin, transaction_type, transaction_id, payload, created_at)
-            VALUES ('txupdate', p_event->>'coin', 'withdrawal', v_row.id, json_build_object(
-              'coin', p_event->>'coin', 'network', p_event->>'network', 'transactionType', 'broadcast',
-              'transactionId', v_row.id, 'networkTransactionId', NULL, 'txid', NULL, 'wallet', p_wallet,
-              'account', json_build_object('id', v_sender.id, 'name', v_sender.name), 'address', p_addresses[i],
-              'amount', v_amount::text, 'amountDecimal', p_amounts_decimal[i], 'state', 'pending', 'confirmations', 0,
-              'confirmationThreshold', (p_event->>'confirmationThreshold')::integer, 'credited', false, 'reversed', false,
-              'conflicted', false, 'processed', false, 'change', 'queued',
-              'transactionCreatedAt', p_event->>'createdAt', 'creditedAt', NULL)::text, p_now);
+            VALUES ('txupdate', p_event->>'coin', 'withdrawal', v_row.id,
+              ${queuedPayload({ id: 'v_row.id', accountId: 'v_sender.id', accountName: 'v_sender.name', address: 'p_addresses[i]', amount: 'v_amount', amountDecimal: 'p_amounts_decimal[i]' })}, p_now);
           RETURN NEXT to_jsonb(v_row) || jsonb_build_object('amount', v_amount::text, 'address_text', p_addresses[i], 'txid', NULL);
         END LOOP;
       ${ANSWER_REFUSAL}
+        END;
       END $fn$`,
   ];
 }
@@ -227,12 +230,7 @@ function batchVariables(t: CoinTables): string {
         v_detail TEXT;`;
 }
 
-/** The wallet's id by name into `v_wallet`, refused when there is none. */
-function walletByName(t: CoinTables): string {
-  return `SELECT id INTO v_wallet FROM ${t.wallet} WHERE name = p_wallet;
-        ${walletFound()}`;
-}
-
+/** A wallet name that `v_wallet` did not find is refused. */
 function walletFound(): string {
   return `IF v_wallet IS NULL THEN PERFORM cryptoassets_refuse('not_found', jsonb_build_object('what', 'wallet', 'key', p_wallet)); END IF;`;
 }
@@ -383,4 +381,83 @@ function singleTransfer(t: CoinTables): string {
               WHERE id IN (v_from[1], v_to[1]);
             RETURN NEXT to_jsonb(v_row) || jsonb_build_object('amount', v_amount::text, 'address_text', NULL, 'txid', NULL);
             RETURN;`;
+}
+
+/**
+ * The set-based path of a withdrawal batch, as setBasedTransfers: the senders locked in id order
+ * and checked on their running balances, the external addresses not yet known written, then the
+ * transaction, journal and event rows in one statement, then one UPDATE per sender. Anything
+ * else goes to the exact path.
+ */
+function setBasedWithdrawals(t: CoinTables): string {
+  return `IF v_wallet IS NOT NULL THEN
+        BEGIN
+          WITH locked AS MATERIALIZED (
+            SELECT id, balance, frozen_at FROM ${t.account} WHERE wallet_id = v_wallet AND id = ANY (v_from) ORDER BY id FOR NO KEY UPDATE),
+          running AS (
+            SELECT u.allow_negative, l.frozen_at,
+                l.balance - sum(u.amount) OVER (PARTITION BY u.account_id ORDER BY u.ord ROWS UNBOUNDED PRECEDING) AS after
+              FROM unnest(v_from, p_amounts, p_allow_negative) WITH ORDINALITY AS u(account_id, amount, allow_negative, ord)
+              JOIN locked l ON l.id = u.account_id)
+          SELECT bool_and(frozen_at IS NULL AND after >= (CASE WHEN allow_negative THEN -9223372036854775808 ELSE 0 END))
+              AND count(*) = v_count INTO v_ok FROM running;
+          IF v_ok IS NOT TRUE THEN RAISE EXCEPTION USING ERRCODE = '${EXACT_PATH}'; END IF;
+          INSERT INTO ${t.address} (address, created_at)
+            SELECT DISTINCT u.address, p_now FROM unnest(p_addresses) AS u(address)
+              WHERE NOT EXISTS (SELECT 1 FROM ${t.address} a WHERE a.address = u.address)
+            ON CONFLICT (address) DO NOTHING;
+          v_ids := ARRAY(SELECT nextval('${t.transaction}_id_seq'::regclass) FROM generate_series(1, v_count));
+          WITH items AS (
+            SELECT u.*, a.id AS address_id, s.name AS account_name
+              FROM unnest(v_ids, v_from, p_addresses, p_amounts, p_labels, p_keys, p_amounts_decimal)
+                AS u(id, from_id, address, amount, label, key, amount_decimal)
+              JOIN ${t.address} a ON a.address = u.address
+              JOIN ${t.account} s ON s.id = u.from_id),
+          inserted AS (
+            INSERT INTO ${t.transaction} (id, wallet_id, type, state, amount, sending_account_id, address_id,
+                label, idempotency_key, credited_at, created_at, updated_at) OVERRIDING SYSTEM VALUE
+              SELECT i.id, v_wallet, 'withdrawal', 'pending', i.amount, i.from_id, i.address_id, i.label, i.key, p_now, p_now, p_now
+                FROM items i ORDER BY i.id
+              ON CONFLICT (wallet_id, idempotency_key) DO NOTHING
+              RETURNING *),
+          journal AS (
+            INSERT INTO ${t.entry} (account_id, transaction_id, kind, amount, created_at)
+              SELECT r.sending_account_id, r.id, 'withdrawal', -r.amount, p_now FROM inserted r ORDER BY r.id),
+          events AS (
+            INSERT INTO cryptoassets_event (name, coin, transaction_type, transaction_id, payload, created_at)
+              SELECT 'txupdate', p_event->>'coin', 'withdrawal', r.id,
+                  ${queuedPayload({ id: 'r.id', accountId: 'i.from_id', accountName: 'i.account_name', address: 'i.address', amount: 'i.amount', amountDecimal: 'i.amount_decimal' })},
+                  p_now
+                FROM inserted r JOIN items i ON i.id = r.id ORDER BY r.id)
+          SELECT array_agg(to_jsonb(r) || jsonb_build_object('amount', r.amount::text, 'address_text', i.address, 'txid', NULL)
+              ORDER BY r.id) INTO v_rows FROM inserted r JOIN items i ON i.id = r.id;
+          IF coalesce(array_length(v_rows, 1), 0) <> v_count THEN RAISE EXCEPTION USING ERRCODE = '${EXACT_PATH}'; END IF;
+          UPDATE ${t.account} a SET balance = (a.balance - d.total)::bigint, updated_at = p_now
+            FROM (SELECT u.account_id, sum(u.amount) AS total FROM unnest(v_from, p_amounts) AS u(account_id, amount) GROUP BY u.account_id) AS d
+            WHERE a.id = d.account_id;
+          RETURN QUERY SELECT unnest(v_rows);
+          RETURN;
+        EXCEPTION WHEN SQLSTATE '${EXACT_PATH}' THEN
+          -- Rolled back: nothing of the set-based attempt stays; the exact path answers.
+        END;
+        END IF;`;
+}
+
+/** The `queued` txupdate event of a withdrawal, in the field order of events/outbox.ts (SQL expressions in). */
+function queuedPayload(e: {
+  id: string;
+  accountId: string;
+  accountName: string;
+  address: string;
+  amount: string;
+  amountDecimal: string;
+}): string {
+  return `json_build_object(
+              'coin', p_event->>'coin', 'network', p_event->>'network', 'transactionType', 'broadcast',
+              'transactionId', ${e.id}, 'networkTransactionId', NULL, 'txid', NULL, 'wallet', p_wallet,
+              'account', json_build_object('id', ${e.accountId}, 'name', ${e.accountName}), 'address', ${e.address},
+              'amount', ${e.amount}::text, 'amountDecimal', ${e.amountDecimal}, 'state', 'pending', 'confirmations', 0,
+              'confirmationThreshold', (p_event->>'confirmationThreshold')::integer, 'credited', false, 'reversed', false,
+              'conflicted', false, 'processed', false, 'change', 'queued',
+              'transactionCreatedAt', p_event->>'createdAt', 'creditedAt', NULL)::text`;
 }
