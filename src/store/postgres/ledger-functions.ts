@@ -25,6 +25,10 @@
  * object per item: the transaction row, with its amount as text (JSON numbers stop being exact
  * at 2^53), `address_text` and `txid`.
  *
+ * Each function has two paths: a set-based attempt (a few statements whatever the batch size,
+ * see setBasedTransfers) that commits only a batch moving money in full, and the exact path, a
+ * loop over the items, for replays and refusals.
+ *
  * Written as plain plpgsql over the coin's tables, without temporary tables or advisory locks.
  */
 import { type CoinTables, coinFunctions } from '../migrations.js';
