@@ -308,11 +308,11 @@ function setBasedTransfers(t: CoinTables): string {
               FROM unnest(v_from, p_amounts, p_allow_negative) WITH ORDINALITY AS u(account_id, amount, allow_negative, ord)
             UNION ALL
             SELECT u.ord, u.account_id, u.amount, NULL FROM unnest(v_to, p_amounts) WITH ORDINALITY AS u(account_id, amount, ord)`;
-  return `IF v_wallet IS NOT NULL THEN
+  return `IF v_wallet IS NOT NULL AND v_count = 1 THEN
+          ${singleTransfer(t)}
+        END IF;
+        IF v_wallet IS NOT NULL AND v_count > 1 THEN
         BEGIN
-          IF v_count = 1 THEN
-            ${singleTransfer(t)}
-          END IF;
           WITH locked AS MATERIALIZED (
             SELECT id, balance, frozen_at FROM ${t.account} WHERE wallet_id = v_wallet AND id = ANY (v_from || v_to)
               ORDER BY id FOR NO KEY UPDATE),
@@ -347,10 +347,8 @@ function setBasedTransfers(t: CoinTables): string {
             WHERE a.id = d.account_id;
           RETURN QUERY SELECT unnest(v_rows);
           RETURN;
-        EXCEPTION WHEN SQLSTATE '${EXACT_PATH}' OR foreign_key_violation THEN
-          -- Rolled back: nothing of the set-based attempt stays; the exact path answers. A foreign
-          -- key violation here is an account id of another wallet in singleTransfer, which leaves
-          -- that check to the transaction row's foreign key on (account, wallet).
+        EXCEPTION WHEN SQLSTATE '${EXACT_PATH}' THEN
+          -- Rolled back: nothing of the set-based attempt stays; the exact path answers.
         END;
         END IF;`;
 }
@@ -359,32 +357,35 @@ function setBasedTransfers(t: CoinTables): string {
  * One transfer (the common call, `CoinLedger.transfer`): the set-based path's steps in scalar
  * statements, which cost less than its array and window plans for a single item: both accounts
  * locked in id order and read in one statement, checked, then the rows written and both balances
- * updated — four statements, where the exact path takes seven.
+ * updated — four statements, where the exact path takes seven. Every way out (`EXIT single`) is
+ * taken before anything is written, so it needs no exception block: it saves the subtransaction
+ * the batch paths pay.
  */
 function singleTransfer(t: CoinTables): string {
-  return `v_amount := p_amounts[1];
-            IF v_from[1] IS NULL OR v_to[1] IS NULL OR v_from[1] = v_to[1] THEN
-              RAISE EXCEPTION USING ERRCODE = '${EXACT_PATH}';
-            END IF;
+  return `<<single>>
+          BEGIN
+            v_amount := p_amounts[1];
+            EXIT single WHEN v_from[1] IS NULL OR v_to[1] IS NULL OR v_from[1] = v_to[1];
             SELECT max(l.balance) FILTER (WHERE l.id = v_from[1]), max(l.balance) FILTER (WHERE l.id = v_to[1]),
-                bool_or(l.frozen_at IS NOT NULL)
+                bool_or(l.frozen_at IS NOT NULL) OR count(*) <> 2
               INTO v_sender.balance, v_receiver.balance, v_ok
-              FROM (SELECT id, balance, frozen_at FROM ${t.account} WHERE id IN (v_from[1], v_to[1]) ORDER BY id FOR NO KEY UPDATE) AS l;
-            IF v_ok IS NOT FALSE OR v_receiver.balance > 9223372036854775807 - v_amount
-                OR v_sender.balance < (CASE WHEN p_allow_negative[1] THEN -9223372036854775808 + v_amount ELSE v_amount END) THEN
-              RAISE EXCEPTION USING ERRCODE = '${EXACT_PATH}';
-            END IF;
+              FROM (SELECT id, balance, frozen_at FROM ${t.account} WHERE wallet_id = v_wallet AND id IN (v_from[1], v_to[1])
+                ORDER BY id FOR NO KEY UPDATE) AS l;
+            EXIT single WHEN v_ok IS NOT FALSE OR v_receiver.balance > 9223372036854775807 - v_amount
+              OR v_sender.balance < (CASE WHEN p_allow_negative[1] THEN -9223372036854775808 + v_amount ELSE v_amount END);
             INSERT INTO ${t.transaction} (wallet_id, type, state, amount, sending_account_id, receiving_account_id,
                 label, idempotency_key, credited_at, created_at, updated_at)
               VALUES (v_wallet, 'internal', 'done', v_amount, v_from[1], v_to[1], p_labels[1], p_keys[1], p_now, p_now, p_now)
               ON CONFLICT (wallet_id, idempotency_key) DO NOTHING RETURNING * INTO v_row;
-            IF NOT FOUND THEN RAISE EXCEPTION USING ERRCODE = '${EXACT_PATH}'; END IF;
+            -- A key used before: nothing is written yet, the exact path answers the replay.
+            EXIT single WHEN NOT FOUND;
             INSERT INTO ${t.entry} (account_id, transaction_id, kind, amount, created_at)
               VALUES (v_from[1], v_row.id, 'transfer_out', -v_amount, p_now), (v_to[1], v_row.id, 'transfer_in', v_amount, p_now);
             UPDATE ${t.account} SET balance = balance + CASE WHEN id = v_from[1] THEN -v_amount ELSE v_amount END, updated_at = p_now
               WHERE id IN (v_from[1], v_to[1]);
             RETURN NEXT to_jsonb(v_row) || jsonb_build_object('amount', v_amount::text, 'address_text', NULL, 'txid', NULL);
-            RETURN;`;
+            RETURN;
+          END;`;
 }
 
 /**
