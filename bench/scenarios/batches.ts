@@ -5,7 +5,7 @@
  * - ours, batch API: `wallet.transferMany(items)` in one managed transaction;
  * - ours, 100 `wallet.transfer` calls inside one managed transaction (`app.transaction`: what
  *   an application can do without a batch API);
- * - ours, one transfer per call (the single-transfer rate the batch goal is judged against);
+ * - ours, one transfer per call, `ledger.transfer` (the single-transfer rate the batch goal is judged against);
  * - the limit: the same 100 transfers by hand in one round trip (`bench_transfer_many`, the
  *   minimal transfer in a PL/pgSQL loop, one transaction).
  *

@@ -3,8 +3,10 @@
  * same run: the minimal correct transfer written by hand (bench/baseline/minimal-transfer.ts).
  * Amounts of 1–100 base units between random accounts among 1,000, or among 10 hot accounts.
  *
- * Ours: `ledger.transaction(book => book.wallet('main').then(w => w.transfer(from, to, amount)))`
- * — the library's documented way to make one transfer. Limit: PostgreSQL, one PL/pgSQL call at
+ * Ours: `ledger.transfer('main', from, to, amount)` — the library's documented way to make one
+ * transfer: on PostgreSQL one statement at READ COMMITTED (the coin's transfer function), on SQLite
+ * a managed transaction. (A transfer inside `ledger.transaction(…)` is a SERIALIZABLE callback that
+ * may read then write, and on hot accounts it is aborted and re-run: that is not the one-transfer path.) Limit: PostgreSQL, one PL/pgSQL call at
  * READ COMMITTED (one round trip); SQLite, four statements in one transaction, synchronous=FULL.
  * Both write the same rows into the same tables, and the ledger check runs over all of it.
  *
@@ -41,14 +43,14 @@ export function randomOrder(ids: readonly number[]): TransferOrder {
   return { from, to, amount: randomAmount() };
 }
 
-/** One transfer through the library, in its own managed transaction. */
+/** One transfer through the library's one-transfer call. */
 export function oursSide(app: CryptoAssets, ids: readonly number[]): Side {
   const ledger = app.coin('ltc');
   return {
     step: async () => {
       const { from, to, amount } = randomOrder(ids);
       try {
-        await ledger.transaction(async (book) => (await book.wallet(WALLET)).transfer(from, to, amount));
+        await ledger.transfer(WALLET, from, to, amount);
         return 'ok';
       } catch (error) {
         if (error instanceof CannotResolveDatabaseConflict) return 'gaveup';

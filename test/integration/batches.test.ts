@@ -95,6 +95,95 @@ describe.each(engines)('batches on %s', (engine) => {
     expect(await balances()).toMatchObject({ alice: 100_000n, bob: 0n, carol: 0n });
   });
 
+  it('checks each balance at its item, in order, not the batch’s net change (item 57 overdraws only after the 57 before it)', async () => {
+    const btc = ledger.app.coin('btc');
+    const counts = await rowCounts(ledger.app);
+    const drain = Array.from({ length: 57 }, (): TransferRequest => ({ from: 'alice', to: bob, amount: 1_700n }));
+    // Alice's net change over the whole batch is -51,900 of her 100,000: a check of the summed
+    // deltas alone would let item 57 overdraw her.
+    const error = await btc
+      .transferMany('main', [...drain, { from: 'alice', to: bob, amount: 5_000n }, { from: bob, to: 'alice', amount: 50_000n }])
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InsufficientBalance);
+    expect((error as CryptoAssetsError).batchItem).toBe(57);
+    expect((error as Error).message).toMatch(/^batch item 57: account \d+ holds 3100 base units, cannot send 5000$/);
+    expect(await rowCounts(ledger.app)).toEqual(counts);
+
+    // Bob holds nothing: he may send what an earlier item gave him, not what a later one will.
+    const early = await btc
+      .transferMany('main', [
+        { from: 'alice', to: bob, amount: 2_000n },
+        { from: bob, to: 'alice', amount: 2_500n },
+        { from: 'alice', to: bob, amount: 1_000n },
+      ])
+      .catch((e: unknown) => e);
+    expect(early).toBeInstanceOf(InsufficientBalance);
+    expect((early as CryptoAssetsError).batchItem).toBe(1);
+    expect(await rowCounts(ledger.app)).toEqual(counts);
+    const done = await btc.transferMany('main', [
+      { from: 'alice', to: bob, amount: 2_000n },
+      { from: 'alice', to: bob, amount: 1_000n },
+      { from: bob, to: 'alice', amount: 2_500n },
+    ]);
+    expect(done.map((t) => t.amount)).toEqual([2_000n, 1_000n, 2_500n]);
+    expect(done.map((t) => t.id)).toEqual([...done.map((t) => t.id)].sort((a, b) => a - b));
+    expect(await balances()).toMatchObject({ alice: 99_500n, bob: 500n });
+  });
+
+  it('reports the first failing item in order, whatever kind of refusal a later item would get', async () => {
+    const btc = ledger.app.coin('btc');
+    const carol = (await btc.transaction(async (book) => (await book.wallet('main')).createAccount('carol'))).id;
+    await btc.transaction(async (book) => (await book.wallet('main')).freezeAccount('carol'));
+    const counts = await rowCounts(ledger.app);
+    const refusedAt = async (items: TransferRequest[]) => {
+      const error = await btc.transferMany('main', items).catch((e: unknown) => e);
+      expect(await rowCounts(ledger.app)).toEqual(counts);
+      return [(error as Error).constructor.name, (error as CryptoAssetsError).batchItem];
+    };
+    const ok: TransferRequest = { from: 'alice', to: bob, amount: 1_000n };
+    expect(await refusedAt([ok, { from: bob, to: 'alice', amount: 5_000n }, { from: 'alice', to: carol, amount: 1n }])).toEqual([
+      'InsufficientBalance',
+      1,
+    ]);
+    expect(await refusedAt([ok, { from: 'alice', to: carol, amount: 1n }, { from: bob, to: 'alice', amount: 5_000n }])).toEqual([
+      'AccountFrozen',
+      1,
+    ]);
+    expect(await refusedAt([ok, ok, { from: 'nobody', to: bob, amount: 1n }, { from: bob, to: 'alice', amount: 5_000n }])).toEqual([
+      'NotFound',
+      2,
+    ]);
+    expect(await refusedAt([ok, { from: bob, to: 'alice', amount: 5_000n }, { from: 'nobody', to: bob, amount: 1n }])).toEqual([
+      'InsufficientBalance',
+      1,
+    ]);
+  });
+
+  it('refuses an account of another wallet given by id, alone and in a batch, and writes nothing', async () => {
+    const btc = ledger.app.coin('btc');
+    const stranger = (
+      await btc.transaction(async (book) => {
+        const other = await book.getOrCreateWallet('other');
+        return other.createAccount('stranger');
+      })
+    ).id;
+    const counts = await rowCounts(ledger.app);
+    const alone = await btc.transfer('main', 'alice', stranger, 5n).catch((e: unknown) => e);
+    expect(alone).toBeInstanceOf(NotFound);
+    const sending = await btc.transfer('main', stranger, bob, 5n, null, { allowNegativeBalance: true }).catch((e: unknown) => e);
+    expect(sending).toBeInstanceOf(NotFound);
+    const batch = await btc
+      .transferMany('main', [
+        { from: 'alice', to: bob, amount: 5n },
+        { from: 'alice', to: stranger, amount: 5n },
+      ])
+      .catch((e: unknown) => e);
+    expect(batch).toBeInstanceOf(NotFound);
+    expect((batch as CryptoAssetsError).batchItem).toBe(1);
+    expect(await rowCounts(ledger.app)).toEqual(counts);
+    expect(await balances()).toMatchObject({ alice: 100_000n, bob: 0n });
+  });
+
   it('checks every request before writing: a bad amount, a frozen account', async () => {
     const btc = ledger.app.coin('btc');
     const counts = await rowCounts(ledger.app);
