@@ -86,7 +86,8 @@ export async function emitForBroadcast(scope: CoinScope, broadcastId: number, ch
   for (const row of rows) await emitTxUpdate(scope, toId(row.id), change);
 }
 
-async function buildPayload(scope: CoinScope, transactionId: number, change: TxUpdateChange): Promise<TxUpdatePayload> {
+/** The payload of a txupdate read from the database now (one query over six tables). */
+export async function buildPayload(scope: CoinScope, transactionId: number, change: TxUpdateChange): Promise<TxUpdatePayload> {
   const t = scope.context.tables;
   const row = await scope.tx.get<PayloadFacts>(
     `SELECT tr.id, tr.type, tr.state, tr.amount, tr.network_transaction_id, tr.created_at, tr.credited_at, tr.processed_at,

@@ -88,6 +88,7 @@ export async function upsertNetworkTransactions(scope: CoinScope, reports: reado
   }
   const now = new Date().toISOString();
   const fresh: NetworkFacts[] = [];
+  const moved: { id: number; confirmations: number; state: string; readingSeq: number }[] = [];
   for (const report of reports) {
     const state = report.conflicted ? 'conflicted' : 'seen';
     const existing = stored.get(report.txid);
@@ -102,16 +103,17 @@ export async function upsertNetworkTransactions(scope: CoinScope, reports: reado
       continue;
     }
     const changed = Number(existing.confirmations) !== report.confirmations || existing.state !== state;
-    if (changed) {
-      await scope.tx.run(`UPDATE ${table} SET confirmations = ?, state = ?, reading_seq = ?, updated_at = ? WHERE id = ?`, [
-        report.confirmations,
-        state,
-        Math.max(storedSeq, report.readingSeq ?? 0),
-        now,
-        id,
-      ]);
-    }
+    if (changed) moved.push({ id, confirmations: report.confirmations, state, readingSeq: Math.max(storedSeq, report.readingSeq ?? 0) });
     result.set(report.txid, { id, inserted: false, changed, stale: false });
+  }
+  for (const part of inParts(moved)) {
+    // VALUES columns are column1…column4 on both engines; the casts give PostgreSQL their types.
+    await scope.tx.run(
+      `UPDATE ${table} SET confirmations = v.column2, state = v.column3, reading_seq = v.column4, updated_at = ?
+       FROM (VALUES ${part.map(() => '(CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS BIGINT))').join(', ')}) AS v
+       WHERE ${table}.id = v.column1`,
+      [now, ...part.flatMap((row) => [row.id, row.confirmations, row.state, row.readingSeq])],
+    );
   }
   for (const part of inParts(fresh)) {
     const rows = await scope.tx.all<{ id: unknown; txid: string }>(
@@ -214,16 +216,20 @@ export async function insertDeposits(scope: CoinScope, deposits: readonly NewDep
  */
 export async function setDepositStates(
   scope: CoinScope,
-  changes: readonly { readonly id: number; readonly walletId: number; readonly state: 'incoming' | 'credited' }[],
+  ids: readonly number[],
+  state: 'incoming' | 'credited',
   now: string,
 ): Promise<void> {
-  for (const change of changes) {
-    const credit = change.state === 'credited';
-    const changed = await scope.tx.run(
-      `UPDATE ${scope.context.tables.transaction} SET state = ?, credited_at = ?, updated_at = ?
-       WHERE id = ? AND wallet_id = ? AND state = ?`,
-      [change.state, credit ? now : null, now, change.id, change.walletId, credit ? 'incoming' : 'credited'],
+  const credit = state === 'credited';
+  for (const part of inParts(ids)) {
+    const moved = await scope.tx.all<{ id: unknown }>(
+      `UPDATE ${scope.context.tables.transaction} SET state = ?, credited_at = ${credit ? '?' : 'NULL'}, updated_at = ?
+       WHERE type = 'deposit' AND state = ? AND id IN (${listOf(part.length)}) RETURNING id`,
+      [state, ...(credit ? [now] : []), now, credit ? 'incoming' : 'credited', ...part],
     );
-    if (changed !== 1) throw new Error(`deposit ${change.id} changed state under us`);
+    if (moved.length !== part.length) {
+      const done = new Set(moved.map((row) => toId(row.id)));
+      throw new Error(`deposit ${part.find((id) => !done.has(id))} changed state under us`);
+    }
   }
 }

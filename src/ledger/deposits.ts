@@ -178,11 +178,10 @@ async function recordPass(scope: CoinScope, reports: readonly CheckedReport[]): 
     flat.filter((plan) => !plan.existing).map((plan) => ({ ...plan, creditedAt: plan.state === 'credited' ? now : null, now })),
   );
   const credits = flat.filter((plan) => plan.change === 'credited' || plan.change === 'reversed');
-  await setDepositStates(
-    scope,
-    credits.filter((plan) => plan.existing).map((plan) => ({ id: plan.existing!.id, walletId: plan.output.walletId, state: plan.state })),
-    now,
-  );
+  for (const state of ['credited', 'incoming'] as const) {
+    const ids = credits.filter((plan) => plan.existing && plan.state === state).map((plan) => plan.existing!.id);
+    await setDepositStates(scope, ids, state, now);
+  }
   const idOf = (plan: PlannedDeposit) => plan.existing?.id ?? newIds.get(depositKey(plan.networkTransactionId, plan.output.id))!;
   const postings = credits.map((plan) => ({
     walletId: plan.output.walletId,
