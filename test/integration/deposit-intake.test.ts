@@ -6,12 +6,14 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { NetworkTransactionInfo } from '../../src/backends/backend.js';
 import { BTC } from '../../src/domain/coins.js';
+import { sequenceEvents } from '../../src/events/event-store.js';
 import { buildPayload, type TxUpdateChange } from '../../src/events/outbox.js';
 import type { CoinBook } from '../../src/ledger/coin-book.js';
 import type { CoinLedger } from '../../src/ledger/coin-ledger.js';
 import type { CoinScope } from '../../src/ledger/context.js';
 import { applyReading } from '../../src/ledger/tracking.js';
 import type { SqlExecutor } from '../../src/store/database.js';
+import { measureCost } from '../../bench/lib/wire-count.js';
 import { enginesUnderTest } from '../helpers/engines.js';
 import { openTestLedger, randomTxid, type TestLedger } from '../helpers/ledger.js';
 
@@ -100,6 +102,25 @@ describe.each(engines)('deposit intake in batches on %s', (engine) => {
       ['deposit_credit', 220],
       ['deposit_reversal', 220],
     ]);
+  });
+
+  it('sequences the events of a large reading in a few statements, in id order', async () => {
+    const to = await addresses(600, 3);
+    await apply(
+      paying(
+        to.map(() => randomTxid()),
+        to,
+        threshold,
+      ),
+    );
+    const cost = await measureCost(engine, 1, () => sequenceEvents(ledger.app.database));
+    // Before issue 11 each event took its own UPDATE: 600 and more.
+    expect(cost.statements).toBeLessThanOrEqual(5);
+    const events = await ledger.app.database.transaction('read', (tx) =>
+      tx.all<{ id: unknown; seq: unknown }>(`SELECT id, seq FROM cryptoassets_event ORDER BY id`),
+    );
+    expect(events).toHaveLength(600);
+    expect(events.map((event) => Number(event.seq))).toEqual(events.map((_, i) => i + 1));
   });
 
   it('writes every deposit event with the payload the payload query gives for it', async () => {
