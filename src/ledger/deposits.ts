@@ -230,7 +230,12 @@ function planDeposit(
   return { ...base, change: network.changed ? 'confirmations' : 'unchanged', state: credited ? 'credited' : 'incoming' };
 }
 
-/** Credits and reversals of one pass summed per account: one balance change each. */
+/**
+ * Credits and reversals of one pass summed per account: one balance change each, listed in
+ * account id order as transfers lock accounts. PostgreSQL locks in the order of its join plan, so
+ * this makes a deadlock with a transfer unlikely, not impossible; one is a conflict that re-runs
+ * the managed transaction.
+ */
 function sumPerAccount(postings: readonly { walletId: number; accountId: number; amount: bigint }[]) {
   const sums = new Map<number, { walletId: number; accountId: number; amount: bigint }>();
   for (const posting of postings) {
@@ -238,7 +243,7 @@ function sumPerAccount(postings: readonly { walletId: number; accountId: number;
     if (sum) sum.amount += posting.amount;
     else sums.set(posting.accountId, { ...posting });
   }
-  return [...sums.values()];
+  return [...sums.values()].sort((a, b) => a.accountId - b.accountId);
 }
 
 /** The deposit as it is after the pass, built from what is in hand (no read-back). */
