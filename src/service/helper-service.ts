@@ -26,7 +26,7 @@ import type { BlockioNotificationApi } from '../notify/blockio-api.js';
 import { reconcileBroadcasts } from './broadcast-reconciler.js';
 import { acquireLease, checkLease, holderProcessIsGone, instanceId, releaseLease } from './lease.js';
 import { broadcastSettledCheck, leaseProblem, leaseTtlMs, requestTimeoutMs, SERVICE_LEASE, sendDeadline } from './timings.js';
-import { APPLY_CHUNK, applyTransactions } from '../ledger/chain-sync.js';
+import { applyTransactions } from '../ledger/chain-sync.js';
 import { ConfigError } from '../domain/errors.js';
 import { fencedDatabase } from '../store/fenced-database.js';
 import type { WriteFence } from '../ledger/context.js';
@@ -44,13 +44,8 @@ import type { EventHandler } from '../events/types.js';
 export { SERVICE_LEASE } from './timings.js';
 /** Withdrawal batches one broadcaster run sends per wallet at most (500 withdrawals each). */
 const BATCHES_PER_RUN_MAX = 20;
-/**
- * Notified txids read and applied together at most: one database transaction's worth
- * (`APPLY_CHUNK`). A reading's deposits cost the same statements however many (issue 11), so
- * under a burst larger batches pay the per-batch cost (tip calls, register, commit) less often;
- * 500 `gettransaction` answers are about 1 MB, far below the answer cap.
- */
-const NOTIFIED_BATCH_MAX = APPLY_CHUNK;
+/** Notified txids read and applied together at most. */
+const NOTIFIED_BATCH_MAX = 200;
 /** Backend error codes that come from a node that answered (see `markNode`). */
 const NODE_ANSWERED_CODES: ReadonlySet<string> = new Set([ANSWER_TOO_LARGE, DEADLINE_PASSED, 'tip_moving', ...REFUSAL_CODES]);
 /**
