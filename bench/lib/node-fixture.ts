@@ -113,6 +113,11 @@ export class NodeFixture {
   /** A wallet with `count` fresh addresses (created on the node, not paid yet). */
   async createAddressWallet(name: string, count: number): Promise<string[]> {
     await this.node.rpc('createwallet', name);
+    return this.newAddresses(name, count);
+  }
+
+  /** `count` fresh addresses of an existing wallet of the node. */
+  async newAddresses(name: string, count: number): Promise<string[]> {
     const client = this.client(name);
     const addresses: string[] = [];
     for (let start = 0; start < count; start += 1000) {

@@ -3,7 +3,8 @@
  *
  * N payments (N separate transactions, each to its own receiving address; N = 1,000 quick,
  * 10,000 full) wait in the node's mempool while the wallet-notification gate is shut. The helper
- * service runs as its own process (`cryptoassets service`, SQLite ledger, notifications through a
+ * service runs as its own process (`cryptoassets service`, a SQLite ledger, then — when the benchmark
+ * has PostgreSQL — a PostgreSQL one, each its own run; notifications through a
  * named pipe, `confirmation_threshold: 1`, polling and broadcasting slowed to once an hour so that
  * only notifications do the work). Then the gate opens and blocks are mined: each confirmation
  * fires one notification per transaction; the service looks the txids up (`gettransaction`) and
@@ -18,12 +19,15 @@
  */
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
+import pg from 'pg';
 import { CryptoAssets } from '../../src/app.js';
 import { LTC } from '../../src/domain/coins.js';
+import type { DatabaseOptions } from '../../src/store/open.js';
 import type { BenchContext } from '../lib/context.js';
 import { addReceivingAddresses } from '../lib/ledger-setup.js';
 import { progress } from '../lib/log.js';
 import { INTAKE_WALLET, type NodeFixture } from '../lib/node-fixture.js';
+import { dropDatabase, recreateDatabase } from '../lib/postgres.js';
 import { ServiceProcess } from '../lib/service-process.js';
 import { now, sleep } from '../lib/timing.js';
 import { type Figure, figure, type ScenarioResult } from '../lib/types.js';
@@ -34,10 +38,10 @@ const WARMUP = 100;
 /** gettransaction calls per JSON-RPC batch request of the baseline (the issue's node answer rate). */
 const NODE_BATCH = 1000;
 
-function serviceConfig(fixture: NodeFixture, databasePath: string) {
+function serviceConfig(fixture: NodeFixture, databaseUrl: string) {
   const node = fixture.node;
   return {
-    database: { url: `sqlite:${databasePath}` },
+    database: { url: databaseUrl },
     coins: {
       ltc: {
         network: 'regtest',
@@ -51,33 +55,71 @@ function serviceConfig(fixture: NodeFixture, databasePath: string) {
   };
 }
 
-export async function depositsScenario(context: BenchContext): Promise<ScenarioResult> {
-  const started = now();
-  let fixture: NodeFixture;
-  try {
-    fixture = await context.node();
-  } catch (error) {
-    const reason = `no regtest node: ${(error as Error).message}`;
-    return { scenario: 'deposits', title: '5. Deposit intake and memory', figures: [], skipped: [reason], seconds: 0 };
-  }
-  const node = fixture.node;
-  const count = context.mode === 'quick' ? 1000 : 10_000;
-  // The wallets of the polling and rescan scenarios first, mined, so that the measured blocks
-  // carry only the intake payments.
-  for (const size of fixture.sizes) await fixture.paidWallet(size);
-  await fixture.mineAll();
+/** The ledger database of one intake run, and a reader counting its credited deposits. */
+interface IntakeDatabase {
+  readonly engine: 'sqlite' | 'postgres';
+  readonly url: string;
+  readonly options: DatabaseOptions;
+  credited(): Promise<number>;
+  close(): Promise<void>;
+}
 
-  progress(`deposits: ${(count + WARMUP).toLocaleString('en-US')} receiving addresses in the node and the ledger`);
-  const addresses = await fixture.createAddressWallet(INTAKE_WALLET, WARMUP + count);
+const CREDITED = `SELECT COUNT(*) AS n FROM ltc_transaction WHERE type = 'deposit' AND state = 'credited'`;
+
+function sqliteIntake(context: BenchContext): IntakeDatabase {
+  const path = join(context.tmpDir, 'intake.sqlite');
+  let reader: BetterSqlite3.Database | undefined;
+  return {
+    engine: 'sqlite',
+    url: `sqlite:${path}`,
+    options: { kind: 'sqlite', path },
+    credited: async () => {
+      reader ??= new BetterSqlite3(path);
+      return Number((reader.prepare(CREDITED).get() as { n: number }).n);
+    },
+    close: async () => {
+      reader?.close();
+    },
+  };
+}
+
+async function postgresIntake(url: string): Promise<IntakeDatabase> {
+  await recreateDatabase(url);
+  const reader = new pg.Client({ connectionString: url });
+  await reader.connect();
+  return {
+    engine: 'postgres',
+    url,
+    options: { kind: 'postgres', url },
+    credited: async () => Number((await reader.query<{ n: string }>(CREDITED)).rows[0]!.n),
+    close: () => reader.end(),
+  };
+}
+
+/** What one intake run measured. */
+interface IntakeRun {
+  readonly ms: number;
+  readonly blocks: number;
+  readonly miningMs: number;
+  readonly firstCreditedMs: number;
+  readonly idle: ReturnType<ServiceProcess['memory']>;
+  readonly peak: ReturnType<ServiceProcess['memory']>;
+  readonly txids: readonly string[];
+}
+
+/**
+ * One intake of `count` deposits (after the warm-up) into a service process on `database`. The
+ * node wallet is the same for every run (only it notifies); each run pays fresh addresses of it
+ * that only its own ledger knows.
+ */
+async function intakeRun(context: BenchContext, fixture: NodeFixture, database: IntakeDatabase, count: number): Promise<IntakeRun> {
+  const node = fixture.node;
+  progress(`deposits (${database.engine}): ${(count + WARMUP).toLocaleString('en-US')} receiving addresses in the node and the ledger`);
+  const addresses = await fixture.newAddresses(INTAKE_WALLET, WARMUP + count);
   const warmupAddresses = addresses.slice(0, WARMUP);
   const measuredAddresses = addresses.slice(WARMUP);
-  const databasePath = join(context.tmpDir, 'intake.sqlite');
   {
-    const app = await CryptoAssets.open({
-      database: { kind: 'sqlite', path: databasePath },
-      coins: [{ coin: LTC, network }],
-      migrate: true,
-    });
+    const app = await CryptoAssets.open({ database: database.options, coins: [{ coin: LTC, network }], migrate: true });
     try {
       await addReceivingAddresses(app, 'ltc', 'main', addresses);
     } finally {
@@ -85,13 +127,8 @@ export async function depositsScenario(context: BenchContext): Promise<ScenarioR
     }
   }
 
-  progress('deposits: starting the service process');
-  const service = ServiceProcess.start(join(context.tmpDir, 'service.json'), serviceConfig(fixture, databasePath));
-  const reader = new BetterSqlite3(databasePath);
-  const credited = () =>
-    Number(
-      (reader.prepare(`SELECT COUNT(*) AS n FROM ltc_transaction WHERE type = 'deposit' AND state = 'credited'`).get() as { n: number }).n,
-    );
+  progress(`deposits (${database.engine}): starting the service process`);
+  const service = ServiceProcess.start(join(context.tmpDir, `service-${database.engine}.json`), serviceConfig(fixture, database.url));
   /** Open the gate, mine, wait until `target` deposits are credited; times from the first block. */
   const intake = async (target: number) => {
     fixture.openGate();
@@ -99,11 +136,11 @@ export async function depositsScenario(context: BenchContext): Promise<ScenarioR
     const blocks = await fixture.mineAll();
     const miningMs = now() - start;
     let firstCreditedMs: number | undefined;
-    const before = credited();
+    const before = await database.credited();
     let last = before;
     let lastChange = now();
     for (;;) {
-      const n = credited();
+      const n = await database.credited();
       if (n > before && firstCreditedMs === undefined) firstCreditedMs = now() - start;
       if (n === target) break;
       if (n !== last) {
@@ -120,84 +157,111 @@ export async function depositsScenario(context: BenchContext): Promise<ScenarioR
     return { ms, blocks, miningMs, firstCreditedMs: firstCreditedMs ?? Number.NaN };
   };
   let minerUnloaded = false;
-  let measured: Awaited<ReturnType<typeof intake>>;
-  let idle: ReturnType<ServiceProcess['memory']>;
-  let peak: ReturnType<ServiceProcess['memory']>;
-  let txids: string[];
   try {
     await service.waitForLog('first sync with the chain done', 120_000);
     await sleep(500);
-    idle = service.memory();
+    const idle = service.memory();
 
-    progress(`deposits: warm-up, ${WARMUP} deposits`);
+    progress(`deposits (${database.engine}): warm-up, ${WARMUP} deposits`);
     await fixture.payEach(warmupAddresses);
     await intake(WARMUP);
 
-    progress(`deposits: ${count.toLocaleString('en-US')} payments into the mempool (notifications gated off)`);
-    txids = await fixture.payEach(measuredAddresses);
-    if (credited() !== WARMUP) throw new Error('deposits were credited before the gate opened');
+    progress(`deposits (${database.engine}): ${count.toLocaleString('en-US')} payments into the mempool (notifications gated off)`);
+    const txids = await fixture.payEach(measuredAddresses);
+    if ((await database.credited()) !== WARMUP) throw new Error('deposits were credited before the gate opened');
     // The miner wallet would fire (filtered-out) notifications for every payment too.
     await node.rpc('unloadwallet', node.minerWallet);
     minerUnloaded = true;
 
-    progress('deposits: gate open, mining; waiting until every deposit is credited');
-    measured = await intake(WARMUP + count);
-    peak = service.memory();
+    progress(`deposits (${database.engine}): gate open, mining; waiting until every deposit is credited`);
+    const measured = await intake(WARMUP + count);
+    return { ...measured, idle, peak: service.memory(), txids };
   } finally {
     fixture.closeGate();
-    reader.close();
+    await database.close();
     await service.stop();
     if (minerUnloaded) await node.rpc('loadwallet', node.minerWallet);
   }
+}
+
+export async function depositsScenario(context: BenchContext): Promise<ScenarioResult> {
+  const started = now();
+  let fixture: NodeFixture;
+  try {
+    fixture = await context.node();
+  } catch (error) {
+    const reason = `no regtest node: ${(error as Error).message}`;
+    return { scenario: 'deposits', title: '5. Deposit intake and memory', figures: [], skipped: [reason], seconds: 0 };
+  }
+  const count = context.mode === 'quick' ? 1000 : 10_000;
+  // The wallets of the polling and rescan scenarios first, mined, so that the measured blocks
+  // carry only the intake payments.
+  for (const size of fixture.sizes) await fixture.paidWallet(size);
+  await fixture.mineAll();
+  await fixture.createAddressWallet(INTAKE_WALLET, 0);
+
+  const runs: [IntakeDatabase['engine'], IntakeRun][] = [['sqlite', await intakeRun(context, fixture, sqliteIntake(context), count)]];
+  const skipped: string[] = [];
+  if ('url' in context.postgres) {
+    const url = context.postgres.url;
+    try {
+      runs.push(['postgres', await intakeRun(context, fixture, await postgresIntake(url), count)]);
+    } finally {
+      await dropDatabase(url);
+    }
+  } else skipped.push(`PostgreSQL intake: ${context.postgres.unavailable}`);
 
   // Baseline: the node's own batch answer rate — 1,000 gettransaction per JSON-RPC request, for
   // the same txids one request after another (after a warm-up request).
+  const txids = runs[0]![1].txids;
   const raw = fixture.raw(INTAKE_WALLET);
   const lookUp = (ids: readonly string[]) => raw.batch(ids.map((txid) => ({ method: 'gettransaction', params: [txid, true] })));
   await lookUp(txids.slice(0, NODE_BATCH));
   const baseStart = now();
   for (let i = 0; i < txids.length; i += NODE_BATCH) await lookUp(txids.slice(i, i + NODE_BATCH));
   const baseMs = now() - baseStart;
-  const oursRate = (count / measured.ms) * 1000;
   const nodeRate = (count / baseMs) * 1000;
   const goalRate = Math.min(1000, nodeRate / 2);
 
-  const figures: Figure[] = [
-    figure({
-      scenario: 'deposits',
-      name: `deposit intake: ${count.toLocaleString('en-US')} payments (separate transactions), notification → credited`,
-      unit: 'deposits/s',
-      ours: oursRate,
-      baseline: nodeRate,
-      baselineLabel: `node answering gettransaction, ${NODE_BATCH.toLocaleString('en-US')} per batch request`,
-      better: 'higher',
-      n: count,
-      goal: { text: `≥ ${goalRate.toFixed(0)} deposits/s (1,000/s or half the node's rate, the lower)`, met: oursRate >= goalRate },
-      extra: {
-        oursMs: measured.ms,
-        baselineMs: baseMs,
-        blocks: measured.blocks,
-        miningMs: measured.miningMs,
-        firstCreditedMs: measured.firstCreditedMs,
-      },
-    }),
-    figure({
-      scenario: 'memory',
-      name: `service process peak RSS during the intake of ${count.toLocaleString('en-US')} deposits`,
-      unit: 'MiB',
-      ours: peak.peakMiB,
-      baseline: idle.rssMiB,
-      baselineLabel: 'same process idle after start-up',
-      better: 'lower',
-      n: count,
-      extra: { rssAtEndMiB: peak.rssMiB, peakAtStartupMiB: idle.peakMiB },
-    }),
-  ];
+  const figures: Figure[] = runs.flatMap(([engine, measured]) => {
+    const oursRate = (count / measured.ms) * 1000;
+    return [
+      figure({
+        scenario: 'deposits',
+        name: `deposit intake (${engine}): ${count.toLocaleString('en-US')} payments (separate transactions), notification → credited`,
+        unit: 'deposits/s',
+        ours: oursRate,
+        baseline: nodeRate,
+        baselineLabel: `node answering gettransaction, ${NODE_BATCH.toLocaleString('en-US')} per batch request`,
+        better: 'higher',
+        n: count,
+        goal: { text: `≥ ${goalRate.toFixed(0)} deposits/s (1,000/s or half the node's rate, the lower)`, met: oursRate >= goalRate },
+        extra: {
+          oursMs: measured.ms,
+          baselineMs: baseMs,
+          blocks: measured.blocks,
+          miningMs: measured.miningMs,
+          firstCreditedMs: measured.firstCreditedMs,
+        },
+      }),
+      figure({
+        scenario: 'memory',
+        name: `service process peak RSS during the intake of ${count.toLocaleString('en-US')} deposits (${engine})`,
+        unit: 'MiB',
+        ours: measured.peak.peakMiB,
+        baseline: measured.idle.rssMiB,
+        baselineLabel: 'same process idle after start-up',
+        better: 'lower',
+        n: count,
+        extra: { rssAtEndMiB: measured.peak.rssMiB, peakAtStartupMiB: measured.idle.peakMiB },
+      }),
+    ];
+  });
   return {
     scenario: 'deposits',
     title: '5. Deposit intake (regtest) and memory of the service',
     figures,
-    skipped: [],
+    skipped,
     seconds: (now() - started) / 1000,
   };
 }

@@ -3,6 +3,7 @@
  * handler's stored progress (its cursor, its current retry state, its dead letters), so that a
  * restarted service resumes exactly where it stopped.
  */
+import { inParts } from '../ledger/multi-row.js';
 import type { Database, SqlExecutor } from '../store/database.js';
 import { RETRY_POLICY_DEFAULT, runManagedTransaction } from '../store/managed-transaction.js';
 import type { CryptoAssetsEvent, EventName, TxUpdatePayload } from './types.js';
@@ -44,9 +45,15 @@ export async function sequenceEvents(database: Database): Promise<number> {
       const top = await tx.get<{ top: unknown }>('SELECT COALESCE(MAX(seq), 0) AS top FROM cryptoassets_event');
       let seq = BigInt(String(top?.top ?? 0));
       const now = new Date().toISOString();
-      for (const row of rows) {
-        seq++;
-        await tx.run('UPDATE cryptoassets_event SET seq = ?, sequenced_at = ? WHERE id = ?', [seq, now, BigInt(String(row.id))]);
+      // One UPDATE per part, not one per event: an intake of thousands of deposits writes as many
+      // events, and on SQLite each statement here holds up the service's event loop.
+      for (const part of inParts(rows)) {
+        await tx.run(
+          `UPDATE cryptoassets_event SET seq = v.column2, sequenced_at = ?
+           FROM (VALUES ${part.map(() => '(CAST(? AS BIGINT), CAST(? AS BIGINT))').join(', ')}) AS v
+           WHERE cryptoassets_event.id = v.column1`,
+          [now, ...part.flatMap((row) => [BigInt(String(row.id)), ++seq])],
+        );
       }
       return rows.length;
     },

@@ -25,7 +25,8 @@ export type TxUpdateChange =
   | 'held'
   | 'released';
 
-interface PayloadRow extends Record<string, unknown> {
+/** What a txupdate payload is made of: the columns of the payload query, or the same facts in hand. */
+export interface PayloadFacts extends Record<string, unknown> {
   id: unknown;
   type: string;
   state: string;
@@ -47,11 +48,33 @@ interface PayloadRow extends Record<string, unknown> {
 
 /** Write a txupdate event for a deposit or withdrawal, reflecting its state now, inside the caller's transaction. */
 export async function emitTxUpdate(scope: CoinScope, transactionId: number, change: TxUpdateChange): Promise<void> {
-  const payload = await buildPayload(scope, transactionId, change);
-  await scope.tx.run(
-    `INSERT INTO cryptoassets_event (name, coin, transaction_type, transaction_id, payload, created_at) VALUES ('txupdate', ?, ?, ?, ?, ?)`,
-    [payload.coin, payload.transactionType === 'deposit' ? 'deposit' : 'withdrawal', transactionId, JSON.stringify(payload), nowText()],
-  );
+  await writeTxUpdates(scope, [await buildPayload(scope, transactionId, change)]);
+}
+
+/** Events written per INSERT: a bound on the statement's parameters (SQLite allows 32,766). */
+const EVENTS_PER_INSERT = 500;
+
+/**
+ * Write txupdate events whose payloads the caller already built (from `txUpdatePayload`), in the
+ * given order, in as few statements as the engine's parameter limit allows: a reading's deposits
+ * cost one INSERT instead of one payload query and one INSERT each.
+ */
+export async function writeTxUpdates(scope: CoinScope, payloads: readonly TxUpdatePayload[]): Promise<void> {
+  const now = nowText();
+  for (let start = 0; start < payloads.length; start += EVENTS_PER_INSERT) {
+    const part = payloads.slice(start, start + EVENTS_PER_INSERT);
+    await scope.tx.run(
+      `INSERT INTO cryptoassets_event (name, coin, transaction_type, transaction_id, payload, created_at)
+       VALUES ${part.map(() => "('txupdate', ?, ?, ?, ?, ?)").join(', ')}`,
+      part.flatMap((payload) => [
+        payload.coin,
+        payload.transactionType === 'deposit' ? 'deposit' : 'withdrawal',
+        payload.transactionId,
+        JSON.stringify(payload),
+        now,
+      ]),
+    );
+  }
 }
 
 /** Write one event per withdrawal of a broadcast. */
@@ -63,9 +86,10 @@ export async function emitForBroadcast(scope: CoinScope, broadcastId: number, ch
   for (const row of rows) await emitTxUpdate(scope, toId(row.id), change);
 }
 
-async function buildPayload(scope: CoinScope, transactionId: number, change: TxUpdateChange): Promise<TxUpdatePayload> {
+/** The payload of a txupdate read from the database now (one query over six tables). */
+export async function buildPayload(scope: CoinScope, transactionId: number, change: TxUpdateChange): Promise<TxUpdatePayload> {
   const t = scope.context.tables;
-  const row = await scope.tx.get<PayloadRow>(
+  const row = await scope.tx.get<PayloadFacts>(
     `SELECT tr.id, tr.type, tr.state, tr.amount, tr.network_transaction_id, tr.created_at, tr.credited_at, tr.processed_at,
             a.address, n.txid, n.confirmations, n.state AS network_state, n.conflicted AS network_conflicted,
             acc.id AS account_id, acc.name AS account_name, w.name AS wallet_name,
@@ -79,6 +103,11 @@ async function buildPayload(scope: CoinScope, transactionId: number, change: TxU
     [transactionId],
   );
   if (!row) throw new Error(`transaction ${transactionId} vanished while writing its event`);
+  return txUpdatePayload(scope, row, change);
+}
+
+/** The payload of a txupdate from its facts (see docs/events.md for every field). */
+export function txUpdatePayload(scope: CoinScope, row: PayloadFacts, change: TxUpdateChange): TxUpdatePayload {
   if (row.type !== 'deposit' && row.type !== 'withdrawal') throw new Error(`no txupdate events for ${row.type} transactions`);
   const { coin, network } = scope.context;
   const amount = toBigint(row.amount);

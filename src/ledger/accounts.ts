@@ -17,6 +17,7 @@ import { emitTxUpdate } from '../events/outbox.js';
 import type { AccountKey, CoinScope, WalletScope } from './context.js';
 import { accountIdOf } from './context.js';
 import type { Account, Wallet } from './records.js';
+import { inParts } from './multi-row.js';
 import { accountFromRow, nowText, toId, walletFromRow } from './rows.js';
 
 /** Name of each wallet's network-fee account. User accounts cannot take it. */
@@ -158,10 +159,52 @@ export async function adjustAccount(
     [amount, nowText(), accountId, scope.walletId, low, high],
   );
   if (changed === 1) return;
+  await explainRefusal(scope, accountId, amount, options);
+}
+
+/** Why a balance change was refused: read the (unchanged) account again. Always throws. */
+async function explainRefusal(scope: WalletScope, accountId: number, amount: bigint, options: { refuseFrozen?: boolean }): Promise<never> {
   const account = await findAccountById(scope, accountId);
   if (!account) throw new NotFound('account', accountId);
   if (options.refuseFrozen && account.frozenAt !== null) throw new AccountFrozen(accountId, 'it cannot receive transfers');
   throw new BalanceOutOfRange({ accountId, balance: account.balance, change: amount });
+}
+
+/** One account's change in `adjustAccounts`. */
+export interface BalanceChange {
+  readonly walletId: number;
+  readonly accountId: number;
+  readonly amount: bigint;
+}
+
+/**
+ * `adjustAccount` for many accounts in one UPDATE per `ROWS_PER_STATEMENT` accounts (each
+ * account at most once; frozen accounts are not refused: deposits use it). The range condition
+ * is per row, as in `adjustAccount`; a refused row is named by reading it again.
+ * @throws BalanceOutOfRange, NotFound
+ */
+export async function adjustAccounts(scope: CoinScope, changes: readonly BalanceChange[]): Promise<void> {
+  const now = nowText();
+  for (const part of inParts(changes)) {
+    // VALUES columns are column1…column5 on both engines; the casts give PostgreSQL their types.
+    const updated = await scope.tx.all<{ id: unknown }>(
+      `UPDATE ${scope.context.tables.account} SET balance = balance + v.column2, updated_at = ?
+       FROM (VALUES ${part.map(() => '(CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT))').join(', ')}) AS v
+       WHERE ${scope.context.tables.account}.id = v.column1 AND wallet_id = v.column3 AND balance BETWEEN v.column4 AND v.column5
+       RETURNING ${scope.context.tables.account}.id`,
+      [
+        now,
+        ...part.flatMap((change) => {
+          const { low, high } = startingRange(change.amount);
+          return [change.accountId, change.amount, change.walletId, low, high];
+        }),
+      ],
+    );
+    if (updated.length === part.length) continue;
+    const done = new Set(updated.map((row) => toId(row.id)));
+    const refused = part.find((change) => !done.has(change.accountId))!;
+    await explainRefusal({ ...scope, walletId: refused.walletId }, refused.accountId, refused.amount, {});
+  }
 }
 
 /**

@@ -8,11 +8,24 @@
 import { checkAmount } from '../domain/amounts.js';
 import { validateAddress } from '../domain/address.js';
 import { CryptoAssetsError, InvalidState, InvalidTxid, NotFound } from '../domain/errors.js';
-import { emitTxUpdate } from '../events/outbox.js';
+import { type TxUpdateChange, txUpdatePayload, writeTxUpdates } from '../events/outbox.js';
+import type { TxUpdatePayload } from '../events/types.js';
+import { adjustAccounts } from './accounts.js';
 import type { CoinScope, WalletScope } from './context.js';
-import { findTransaction, insertTransaction, postEntry } from './entries.js';
+import {
+  depositKey,
+  type ExistingDeposit,
+  findExistingDeposits,
+  findOurAddresses,
+  insertDeposits,
+  type NetworkRow,
+  type OurAddress,
+  setDepositStates,
+  upsertNetworkTransactions,
+} from './deposit-writes.js';
+import { findTransaction, writeEntries } from './entries.js';
 import type { Transaction } from './records.js';
-import { nowText, toBigint, toId } from './rows.js';
+import { nowText } from './rows.js';
 
 /** A deposit report from a backend or a test: what the network says about one transaction. */
 export interface DepositReport {
@@ -53,31 +66,37 @@ const TXID = /^[0-9a-fA-F]{64}$/;
 
 /** Record (or update) a deposit; see the module comment. Returns one update per affected deposit. */
 export async function recordDeposit(scope: CoinScope, report: DepositReport): Promise<DepositUpdate[]> {
-  const txid = checkTxid(report.txid);
-  if (!Number.isSafeInteger(report.confirmations)) {
-    throw new InvalidDeposit(`confirmations of ${txid} must be an integer, got ${String(report.confirmations)}`);
+  return (await recordDeposits(scope, [report]))[0]!;
+}
+
+/**
+ * Record the deposits of many reports (one node reading) under the rules of `recordDeposit`, in
+ * a number of statements that does not grow with the batch (each statement covers up to
+ * `ROWS_PER_STATEMENT` rows; see deposit-writes.ts). Every report is checked before anything is
+ * written. A txid reported twice is recorded in a second pass, as if it came afterwards.
+ * Returns the updates of each report, in the order of `reports`.
+ * @throws InvalidTxid, InvalidDeposit, InvalidAmount (nothing written), BalanceOutOfRange
+ */
+export async function recordDeposits(scope: CoinScope, reports: readonly DepositReport[]): Promise<DepositUpdate[][]> {
+  const checked = reports.map((report) => checkReport(scope, report));
+  const results: DepositUpdate[][] = reports.map(() => []);
+  let pending = checked.map((report, index) => ({ report, index }));
+  while (pending.length > 0) {
+    const pass: typeof pending = [];
+    const later: typeof pending = [];
+    const txids = new Set<string>();
+    for (const item of pending) {
+      (txids.has(item.report.txid) ? later : pass).push(item);
+      txids.add(item.report.txid);
+    }
+    const updates = await recordPass(
+      scope,
+      pass.map((item) => item.report),
+    );
+    pass.forEach((item, i) => (results[item.index] = updates[i]!));
+    pending = later;
   }
-  const amounts = await ourOutputs(scope, report);
-  if (amounts.size === 0) return [];
-  const conflicted = report.confirmations < 0;
-  // A conflicted transaction's count is how deep its conflict is buried: tracking stops once it
-  // reaches the tracking limit, like a confirmed one's.
-  const confirmations = Math.abs(report.confirmations);
-  const upserted = await upsertNetworkTransaction(scope, txid, confirmations, conflicted, report.readingSeq);
-  if (upserted === 'stale') return [];
-  const { id: networkTransactionId, changed } = upserted;
-  const creditable = !conflicted && confirmations >= scope.context.coin.confirmationThreshold;
-  const updates: DepositUpdate[] = [];
-  for (const [addressId, output] of amounts) {
-    const walletScope: WalletScope = { ...scope, walletId: output.walletId };
-    const applied = await applyDeposit(walletScope, networkTransactionId, addressId, output, creditable);
-    const { id } = applied;
-    const change: DepositChange = applied.change === 'confirmations' && !changed ? 'unchanged' : applied.change;
-    if (change !== 'unchanged') await emitTxUpdate(scope, id, change);
-    const transaction = (await findTransaction(walletScope, id))!;
-    updates.push({ transaction, confirmations, conflicted, credited: transaction.state === 'credited', change });
-  }
-  return updates;
+  return results;
 }
 
 export function checkTxid(txid: unknown): string {
@@ -85,14 +104,20 @@ export function checkTxid(txid: unknown): string {
   return txid.toLowerCase();
 }
 
-interface OurOutput {
-  readonly walletId: number;
-  readonly accountId: number;
-  amount: bigint;
+/** A report after its checks: amounts summed per receiving address (valid addresses only). */
+interface CheckedReport {
+  readonly txid: string;
+  readonly confirmations: number;
+  readonly conflicted: boolean;
+  readonly readingSeq: number | undefined;
+  readonly byAddress: ReadonlyMap<string, bigint>;
 }
 
-/** Sum the outputs per receiving address of ours (a transaction may pay one address twice). */
-async function ourOutputs(scope: CoinScope, report: DepositReport): Promise<Map<number, OurOutput>> {
+function checkReport(scope: CoinScope, report: DepositReport): CheckedReport {
+  const txid = checkTxid(report.txid);
+  if (!Number.isSafeInteger(report.confirmations)) {
+    throw new InvalidDeposit(`confirmations of ${txid} must be an integer, got ${String(report.confirmations)}`);
+  }
   const byAddress = new Map<string, bigint>();
   for (const output of report.outputs) {
     checkAmount(output.amount, scope.context.coin);
@@ -101,121 +126,185 @@ async function ourOutputs(scope: CoinScope, report: DepositReport): Promise<Map<
     if (!check.ok) continue;
     byAddress.set(check.address, (byAddress.get(check.address) ?? 0n) + output.amount);
   }
-  const ours = new Map<number, OurOutput>();
-  if (byAddress.size === 0) return ours;
-  const addresses = [...byAddress.keys()];
-  const rows = await scope.tx.all<{ id: bigint; address: string; wallet_id: bigint; account_id: bigint }>(
-    `SELECT id, address, wallet_id, account_id FROM ${scope.context.tables.address}
-     WHERE account_id IS NOT NULL AND address IN (${addresses.map(() => '?').join(', ')})`,
-    addresses,
-  );
-  const rowByAddress = new Map(rows.map((row) => [row.address, row]));
-  // In the order the outputs came, so updates (and later events) follow the transaction's layout.
-  for (const [address, amount] of byAddress) {
-    const row = rowByAddress.get(address);
-    if (!row) continue;
-    ours.set(toId(row.id), {
-      walletId: toId(row.wallet_id),
-      accountId: toId(row.account_id),
-      amount: checkAmount(amount, scope.context.coin),
-    });
-  }
-  return ours;
+  for (const amount of byAddress.values()) checkAmount(amount, scope.context.coin);
+  return {
+    txid,
+    // A conflicted transaction's count is how deep its conflict is buried: tracking stops once it
+    // reaches the tracking limit, like a confirmed one's.
+    confirmations: Math.abs(report.confirmations),
+    conflicted: report.confirmations < 0,
+    readingSeq: report.readingSeq,
+    byAddress,
+  };
 }
 
-async function upsertNetworkTransaction(
-  scope: CoinScope,
-  txid: string,
-  confirmations: number,
-  conflicted: boolean,
-  readingSeq: number | undefined,
-): Promise<{ id: number; changed: boolean } | 'stale'> {
-  const table = scope.context.tables.networkTransaction;
-  const state = conflicted ? 'conflicted' : 'seen';
+/** What one deposit becomes in a pass, before its row id is known (new rows). */
+interface PlannedDeposit {
+  readonly output: OurAddress & { readonly amount: bigint };
+  readonly networkTransactionId: number;
+  /** The stored row, or undefined for a deposit seen for the first time. */
+  readonly existing: ExistingDeposit | undefined;
+  readonly change: DepositChange;
+  readonly state: 'incoming' | 'credited';
+}
+
+/** Record reports with distinct txids; see `recordDeposits`. */
+async function recordPass(scope: CoinScope, reports: readonly CheckedReport[]): Promise<DepositUpdate[][]> {
+  const addresses = await findOurAddresses(scope, [...new Set(reports.flatMap((report) => [...report.byAddress.keys()]))]);
+  // In the order the outputs came, so updates (and events) follow the transaction's layout.
+  const ours = reports.map((report) =>
+    [...report.byAddress].flatMap(([address, amount]) => {
+      const found = addresses.get(address);
+      return found ? [{ ...found, amount }] : [];
+    }),
+  );
+  const relevant = reports.filter((_, i) => ours[i]!.length > 0);
+  const network = await upsertNetworkTransactions(scope, relevant);
+  const existing = await findExistingDeposits(
+    scope,
+    [...network.values()].filter((row) => !row.inserted && !row.stale).map((row) => row.id),
+  );
+  const threshold = scope.context.coin.confirmationThreshold;
+  const plans: PlannedDeposit[][] = reports.map((report, i) => {
+    const row = network.get(report.txid);
+    if (!row || row.stale) return [];
+    const creditable = !report.conflicted && report.confirmations >= threshold;
+    return ours[i]!.map((output) => planDeposit(row, output, existing.get(depositKey(row.id, output.id)), creditable));
+  });
   const now = nowText();
-  const existing = await scope.tx.get<{ id: bigint; confirmations: number | bigint; state: string; reading_seq: unknown }>(
-    `SELECT id, confirmations, state, reading_seq FROM ${table} WHERE transaction_type = 'deposit' AND txid = ?`,
-    [txid],
+  const flat = plans.flat();
+  const newIds = await insertDeposits(
+    scope,
+    flat.filter((plan) => !plan.existing).map((plan) => ({ ...plan, creditedAt: plan.state === 'credited' ? now : null, now })),
   );
-  if (!existing) {
-    const row = await scope.tx.get<{ id: bigint }>(
-      `INSERT INTO ${table} (transaction_type, txid, state, confirmations, reading_seq, created_at, updated_at)
-       VALUES ('deposit', ?, ?, ?, ?, ?, ?) RETURNING id`,
-      [txid, state, confirmations, readingSeq ?? 0, now, now],
-    );
-    return { id: toId(row!.id), changed: true };
+  const credits = flat.filter((plan) => plan.change === 'credited' || plan.change === 'reversed');
+  for (const state of ['credited', 'incoming'] as const) {
+    const ids = credits.filter((plan) => plan.existing && plan.state === state).map((plan) => plan.existing!.id);
+    await setDepositStates(scope, ids, state, now);
   }
-  const storedSeq = Number(existing.reading_seq);
-  if (readingSeq !== undefined && readingSeq < storedSeq) return 'stale';
-  const changed = Number(existing.confirmations) !== confirmations || existing.state !== state;
-  if (changed) {
-    await scope.tx.run(`UPDATE ${table} SET confirmations = ?, state = ?, reading_seq = ?, updated_at = ? WHERE id = ?`, [
-      confirmations,
-      state,
-      Math.max(storedSeq, readingSeq ?? 0),
-      now,
-      existing.id,
-    ]);
-  }
-  return { id: toId(existing.id), changed };
+  const idOf = (plan: PlannedDeposit) => plan.existing?.id ?? newIds.get(depositKey(plan.networkTransactionId, plan.output.id))!;
+  const postings = credits.map((plan) => ({
+    walletId: plan.output.walletId,
+    accountId: plan.existing?.accountId ?? plan.output.accountId,
+    transactionId: idOf(plan),
+    kind: plan.change === 'credited' ? ('deposit_credit' as const) : ('deposit_reversal' as const),
+    amount: plan.change === 'credited' ? plan.output.amount : -plan.output.amount,
+  }));
+  await adjustAccounts(scope, sumPerAccount(postings));
+  await writeEntries(scope, postings, now);
+  const updates = reports.map((report, i) => plans[i]!.map((plan) => depositUpdate(report, plan, idOf(plan), now)));
+  await writeTxUpdates(
+    scope,
+    updates.flatMap((list, i) =>
+      list.flatMap((update) =>
+        update.change === 'unchanged'
+          ? []
+          : [
+              depositPayload(
+                scope,
+                update,
+                plans[i]!.find((plan) => idOf(plan) === update.transaction.id)!,
+              ),
+            ],
+      ),
+    ),
+  );
+  return updates;
 }
 
-async function applyDeposit(
-  scope: WalletScope,
-  networkTransactionId: number,
-  addressId: number,
-  output: OurOutput,
+function planDeposit(
+  network: NetworkRow,
+  output: OurAddress & { readonly amount: bigint },
+  existing: ExistingDeposit | undefined,
   creditable: boolean,
-): Promise<{ id: number; change: DepositChange }> {
-  const table = scope.context.tables.transaction;
-  const existing = await scope.tx.get<{ id: bigint; state: string; amount: bigint; receiving_account_id: bigint }>(
-    `SELECT id, state, amount, receiving_account_id FROM ${table}
-     WHERE type = 'deposit' AND network_transaction_id = ? AND address_id = ?`,
-    [networkTransactionId, addressId],
-  );
-  if (!existing) {
-    const id = await insertTransaction(scope, {
-      type: 'deposit',
-      state: 'incoming',
-      amount: output.amount,
-      receivingAccountId: output.accountId,
-      addressId,
-      networkTransactionId,
-    });
-    if (creditable) {
-      await setCredited(scope, id, output.accountId, output.amount, true);
-      return { id, change: 'credited' };
-    }
-    return { id, change: 'created' };
-  }
-  const id = toId(existing.id);
-  if (toBigint(existing.amount) !== output.amount) {
+): PlannedDeposit {
+  const base = { output, networkTransactionId: network.id, existing };
+  if (!existing) return { ...base, change: creditable ? 'credited' : 'created', state: creditable ? 'credited' : 'incoming' };
+  if (existing.amount !== output.amount) {
     // A transaction's outputs never change; a different amount means the backend is wrong.
-    throw new InvalidDeposit(`deposit ${id} was recorded with ${existing.amount} base units, now reported as ${output.amount}`);
+    throw new InvalidDeposit(`deposit ${existing.id} was recorded with ${existing.amount} base units, now reported as ${output.amount}`);
   }
-  const accountId = toId(existing.receiving_account_id);
   const credited = existing.state === 'credited';
-  if (creditable && !credited) {
-    await setCredited(scope, id, accountId, output.amount, true);
-    return { id, change: 'credited' };
-  }
-  if (!creditable && credited) {
-    await setCredited(scope, id, accountId, output.amount, false);
-    return { id, change: 'reversed' };
-  }
-  return { id, change: 'confirmations' };
+  if (creditable && !credited) return { ...base, change: 'credited', state: 'credited' };
+  if (!creditable && credited) return { ...base, change: 'reversed', state: 'incoming' };
+  return { ...base, change: network.changed ? 'confirmations' : 'unchanged', state: credited ? 'credited' : 'incoming' };
 }
 
-/** Credit or reverse a deposit: state change plus a journal entry of ± amount. */
-async function setCredited(scope: WalletScope, id: number, accountId: number, amount: bigint, credit: boolean): Promise<void> {
-  const now = nowText();
-  const changed = await scope.tx.run(
-    `UPDATE ${scope.context.tables.transaction} SET state = ?, credited_at = ?, updated_at = ?
-     WHERE id = ? AND wallet_id = ? AND state = ?`,
-    [credit ? 'credited' : 'incoming', credit ? now : null, now, id, scope.walletId, credit ? 'incoming' : 'credited'],
+/**
+ * Credits and reversals of one pass summed per account: one balance change each, listed in
+ * account id order as transfers lock accounts. PostgreSQL locks in the order of its join plan, so
+ * this makes a deadlock with a transfer unlikely, not impossible; one is a conflict that re-runs
+ * the managed transaction.
+ */
+function sumPerAccount(postings: readonly { walletId: number; accountId: number; amount: bigint }[]) {
+  const sums = new Map<number, { walletId: number; accountId: number; amount: bigint }>();
+  for (const posting of postings) {
+    const sum = sums.get(posting.accountId);
+    if (sum) sum.amount += posting.amount;
+    else sums.set(posting.accountId, { ...posting });
+  }
+  return [...sums.values()].sort((a, b) => a.accountId - b.accountId);
+}
+
+/** The deposit as it is after the pass, built from what is in hand (no read-back). */
+function depositUpdate(report: CheckedReport, plan: PlannedDeposit, id: number, now: string): DepositUpdate {
+  const { existing, output } = plan;
+  const changedState = plan.change === 'credited' || plan.change === 'reversed';
+  const nowDate = new Date(now);
+  const transaction: Transaction = {
+    id,
+    walletId: output.walletId,
+    type: 'deposit',
+    state: plan.state,
+    amount: output.amount,
+    sendingAccountId: null,
+    receivingAccountId: existing?.accountId ?? output.accountId,
+    address: output.address,
+    networkTransactionId: plan.networkTransactionId,
+    txid: report.txid,
+    label: existing?.label ?? null,
+    idempotencyKey: existing?.idempotencyKey ?? null,
+    creditedAt: plan.state === 'credited' ? (changedState || !existing ? nowDate : existing.creditedAt) : null,
+    processedAt: existing?.processedAt ?? null,
+    refusal: existing?.refusal ?? null,
+    createdAt: existing?.createdAt ?? nowDate,
+    updatedAt: changedState || !existing ? nowDate : existing.updatedAt,
+  };
+  return {
+    transaction,
+    confirmations: report.confirmations,
+    conflicted: report.conflicted,
+    credited: plan.state === 'credited',
+    change: plan.change,
+  };
+}
+
+/** The txupdate payload of a deposit from what is in hand: the facts the payload query would read. */
+function depositPayload(scope: CoinScope, update: DepositUpdate, plan: PlannedDeposit): TxUpdatePayload {
+  const { transaction } = update;
+  return txUpdatePayload(
+    scope,
+    {
+      id: transaction.id,
+      type: 'deposit',
+      state: transaction.state,
+      amount: transaction.amount,
+      network_transaction_id: transaction.networkTransactionId,
+      created_at: transaction.createdAt,
+      credited_at: transaction.creditedAt,
+      processed_at: transaction.processedAt,
+      address: transaction.address,
+      txid: transaction.txid,
+      confirmations: update.confirmations,
+      network_state: update.conflicted ? 'conflicted' : 'seen',
+      network_conflicted: 0,
+      account_id: transaction.receivingAccountId,
+      account_name: plan.existing?.accountName ?? plan.output.accountName,
+      wallet_name: plan.existing?.walletName ?? plan.output.walletName,
+      reversals: (plan.existing?.reversals ?? 0) + (plan.change === 'reversed' ? 1 : 0),
+    },
+    update.change as TxUpdateChange,
   );
-  if (changed !== 1) throw new Error(`deposit ${id} changed state under us`);
-  await postEntry(scope, accountId, id, credit ? 'deposit_credit' : 'deposit_reversal', credit ? amount : -amount);
 }
 
 /**

@@ -4,7 +4,8 @@
  * account's entries; `verifyLedger` proves it.
  */
 import type { SqlRow } from '../store/database.js';
-import type { WalletScope } from './context.js';
+import type { CoinScope, WalletScope } from './context.js';
+import { inParts } from './multi-row.js';
 import type { EntryKind, Transaction } from './records.js';
 import { adjustAccount } from './accounts.js';
 import { nowText, TRANSACTION_COLUMNS, transactionFromRow } from './rows.js';
@@ -21,6 +22,25 @@ export async function writeEntry(
     `INSERT INTO ${scope.context.tables.entry} (account_id, transaction_id, kind, amount, created_at) VALUES (?, ?, ?, ?, ?)`,
     [accountId, transactionId, kind, amount, nowText()],
   );
+}
+
+/** One journal entry of `writeEntries`. */
+export interface NewEntry {
+  readonly accountId: number;
+  readonly transactionId: number;
+  readonly kind: EntryKind;
+  readonly amount: bigint;
+}
+
+/** Write many entries, one INSERT per `ROWS_PER_STATEMENT`; balances are the caller's (see `adjustAccounts`). */
+export async function writeEntries(scope: CoinScope, entries: readonly NewEntry[], now: string): Promise<void> {
+  for (const part of inParts(entries)) {
+    await scope.tx.run(
+      `INSERT INTO ${scope.context.tables.entry} (account_id, transaction_id, kind, amount, created_at)
+       VALUES ${part.map(() => '(?, ?, ?, ?, ?)').join(', ')}`,
+      part.flatMap((entry) => [entry.accountId, entry.transactionId, entry.kind, entry.amount, now]),
+    );
+  }
 }
 
 /** Change a balance and journal it; `refuseFrozen` for a transfer in (see `adjustAccount`). */

@@ -6,7 +6,8 @@
 import type { ChainReading, NetworkTransactionInfo } from '../backends/backend.js';
 import { emitForBroadcast } from '../events/outbox.js';
 import type { CoinScope } from './context.js';
-import { checkTxid, type DepositUpdate, recordDeposit } from './deposits.js';
+import { checkTxid, type DepositUpdate, recordDeposits } from './deposits.js';
+import { inParts, listOf } from './multi-row.js';
 import { acceptReading, moveCursor } from './readings.js';
 import { nowText, toId } from './rows.js';
 
@@ -61,43 +62,94 @@ export interface NetworkUpdate {
  * our own address is both. A transaction that is neither changes nothing.
  */
 export async function applyNetworkUpdate(scope: CoinScope, info: NetworkTransactionInfo, readingSeq?: number): Promise<NetworkUpdate> {
-  const txid = checkTxid(info.txid);
-  const deposits =
+  return (await applyNetworkUpdates(scope, [info], readingSeq))[0]!;
+}
+
+/**
+ * `applyNetworkUpdate` for every transaction of a reading, in statements shared by the whole
+ * batch: the deposits in one pass (see `recordDeposits`), our broadcasts with these txids in
+ * one query. Returns one update per transaction, in order.
+ */
+async function applyNetworkUpdates(
+  scope: CoinScope,
+  infos: readonly NetworkTransactionInfo[],
+  readingSeq?: number,
+): Promise<NetworkUpdate[]> {
+  const txids = infos.map((info) => checkTxid(info.txid));
+  const paying = infos.flatMap((info, i) =>
     info.received.length > 0
-      ? await recordDeposit(scope, {
-          txid,
-          confirmations: info.confirmations,
-          outputs: info.received,
-          ...(readingSeq === undefined ? {} : { readingSeq }),
-        })
-      : [];
-  const table = scope.context.tables.networkTransaction;
-  const ours = await scope.tx.all<{ id: bigint; confirmations: unknown; conflicted: unknown; reading_seq: unknown }>(
-    `SELECT id, confirmations, conflicted, reading_seq FROM ${table} WHERE transaction_type = 'broadcast' AND txid = ?`,
-    [txid],
+      ? [
+          {
+            index: i,
+            report: {
+              txid: txids[i]!,
+              confirmations: info.confirmations,
+              outputs: info.received,
+              ...(readingSeq === undefined ? {} : { readingSeq }),
+            },
+          },
+        ]
+      : [],
   );
-  const broadcasts: number[] = [];
-  const conflictedBroadcasts: number[] = [];
-  for (const row of ours) {
-    const id = toId(row.id);
-    const storedSeq = Number(row.reading_seq);
-    if (readingSeq !== undefined && readingSeq < storedSeq) continue; // an older reading: see readings.ts
-    if (info.confirmations < 0) conflictedBroadcasts.push(id);
-    const confirmations = Math.abs(info.confirmations);
-    const conflicted = info.confirmations < 0 ? 1 : 0;
-    if (Number(row.confirmations) !== confirmations || Number(row.conflicted) !== conflicted) {
-      await scope.tx.run(`UPDATE ${table} SET confirmations = ?, conflicted = ?, reading_seq = ?, updated_at = ? WHERE id = ?`, [
-        confirmations,
-        conflicted,
-        Math.max(storedSeq, readingSeq ?? 0),
-        nowText(),
-        id,
-      ]);
-      await emitForBroadcast(scope, id, 'confirmations');
-      broadcasts.push(id);
+  const recorded = await recordDeposits(
+    scope,
+    paying.map((item) => item.report),
+  );
+  const deposits: DepositUpdate[][] = infos.map(() => []);
+  paying.forEach((item, i) => (deposits[item.index] = recorded[i]!));
+  const ours = await findBroadcasts(scope, [...new Set(txids)]);
+  const updates: NetworkUpdate[] = [];
+  for (const [i, info] of infos.entries()) {
+    const txid = txids[i]!;
+    const broadcasts: number[] = [];
+    const conflictedBroadcasts: number[] = [];
+    for (const row of ours.get(txid) ?? []) {
+      if (readingSeq !== undefined && readingSeq < row.readingSeq) continue; // an older reading: see readings.ts
+      if (info.confirmations < 0) conflictedBroadcasts.push(row.id);
+      const confirmations = Math.abs(info.confirmations);
+      const conflicted = info.confirmations < 0 ? 1 : 0;
+      if (row.confirmations !== confirmations || row.conflicted !== conflicted) {
+        row.readingSeq = Math.max(row.readingSeq, readingSeq ?? 0);
+        await scope.tx.run(
+          `UPDATE ${scope.context.tables.networkTransaction} SET confirmations = ?, conflicted = ?, reading_seq = ?, updated_at = ? WHERE id = ?`,
+          [confirmations, conflicted, row.readingSeq, nowText(), row.id],
+        );
+        // Kept current: a txid twice in one reading compares with what the first wrote.
+        row.confirmations = confirmations;
+        row.conflicted = conflicted;
+        await emitForBroadcast(scope, row.id, 'confirmations');
+        broadcasts.push(row.id);
+      }
+    }
+    updates.push({ txid, deposits: deposits[i]!, broadcasts, conflictedBroadcasts });
+  }
+  return updates;
+}
+
+/** Our broadcasts with these txids, by txid (several broadcasts may carry one txid). */
+async function findBroadcasts(
+  scope: CoinScope,
+  txids: readonly string[],
+): Promise<Map<string, { id: number; confirmations: number; conflicted: number; readingSeq: number }[]>> {
+  const found = new Map<string, { id: number; confirmations: number; conflicted: number; readingSeq: number }[]>();
+  for (const part of inParts(txids)) {
+    const rows = await scope.tx.all<{ id: unknown; txid: string; confirmations: unknown; conflicted: unknown; reading_seq: unknown }>(
+      `SELECT id, txid, confirmations, conflicted, reading_seq FROM ${scope.context.tables.networkTransaction}
+       WHERE transaction_type = 'broadcast' AND txid IN (${listOf(part.length)}) ORDER BY id`,
+      part,
+    );
+    for (const row of rows) {
+      const list = found.get(row.txid) ?? [];
+      list.push({
+        id: toId(row.id),
+        confirmations: Number(row.confirmations),
+        conflicted: Number(row.conflicted),
+        readingSeq: Number(row.reading_seq),
+      });
+      found.set(row.txid, list);
     }
   }
-  return { txid, deposits, broadcasts, conflictedBroadcasts };
+  return found;
 }
 
 /** What applying a whole reading changed. */
@@ -119,8 +171,7 @@ export async function applyReading(
   options: { readonly moveCursor?: boolean } = {},
 ): Promise<ReadingApplied> {
   const seq = await acceptReading(scope, reading.tip, ticket);
-  const updates: NetworkUpdate[] = [];
-  for (const info of reading.transactions) updates.push(await applyNetworkUpdate(scope, info, seq));
+  const updates = await applyNetworkUpdates(scope, reading.transactions, seq);
   if (options.moveCursor) await moveCursor(scope, reading.tip);
   return { seq, updates };
 }
