@@ -5,7 +5,6 @@
 import type { BackendConfig, CoinConfig } from '../config/types.js';
 import type { CoinBackend } from './backend.js';
 import { BitcoindBackend } from './bitcoind/index.js';
-import { BlockioBackend } from './blockio/index.js';
 import { MemoryBackend, MemoryChain } from './memory/index.js';
 
 const chains = new WeakMap<MemoryBackend, MemoryChain>();
@@ -27,8 +26,11 @@ export async function createBackend(code: string, coin: CoinConfig): Promise<Coi
     }
     case 'bitcoind':
       return new BitcoindBackend({ config, coin: coin.coin, network: coin.network });
-    case 'blockio':
+    case 'blockio': {
+      // Loaded on first use: its signing libraries cost every other service ~10 MiB of memory.
+      const { BlockioBackend } = await import('./blockio/index.js');
       return new BlockioBackend({ config, coin: coin.coin, network: coin.network });
+    }
   }
 }
 

@@ -5,7 +5,6 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { demoCommand } from './commands/demo.js';
 import { initializeDatabaseCommand } from './commands/initialize-database.js';
 import { importBalanceCommand, resolveBroadcastCommand, scanReceivedCommand } from './commands/node-commands.js';
 import { cancelWithdrawalCommand, retryWithdrawalCommand } from './commands/withdrawal-commands.js';
@@ -277,7 +276,8 @@ function commandSpecs(io: CliIo): readonly CommandSpec[] {
           default: 'memory',
         },
       ],
-      run: (options) => demoCommand(io, options),
+      // Loaded when asked for: the tour's fake block.io brings signing libraries no other command needs.
+      run: async (options) => (await import('./commands/demo.js')).demoCommand(io, options),
     },
   ];
 }

@@ -10,7 +10,7 @@
  *
  * The API key is sent in the subscription message only: never logged, never in the status.
  */
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import type { BlockioWebSocketConfig } from '../config/types.js';
 import { redactUrlPassword } from '../domain/urls.js';
 import { parseBlockioMessage } from './blockio-message.js';
@@ -26,6 +26,9 @@ const HANDSHAKE_TIMEOUT_MS = 10_000;
 const RECONNECT_DELAY_MS_MAX = 30_000;
 /** Largest message accepted; a transaction message lists inputs and outputs, a few KiB. */
 const MESSAGE_BYTES_MAX = 1024 * 1024;
+
+/** The `ws` client class, imported when the first block.io WebSocket listener starts. */
+let socketClass: typeof WebSocket | undefined;
 
 /** Tuning of the WebSocket client; the defaults suit production. */
 export interface BlockioWebSocketOptions extends CommonListenerOptions {
@@ -69,7 +72,9 @@ export class BlockioWebSocketListener extends ListenerBase {
     return this.subscriptionCount;
   }
 
-  protected begin(): Promise<void> {
+  protected async begin(): Promise<void> {
+    // Loaded on first use: `ws` costs memory to every service that never talks to block.io.
+    socketClass ??= (await import('ws')).default;
     this.delivery.state = 'starting';
     const timeoutMs = this.options.startTimeoutMs ?? START_TIMEOUT_MS;
     return new Promise<void>((resolve, reject) => {
@@ -91,7 +96,7 @@ export class BlockioWebSocketListener extends ListenerBase {
   private connect(): void {
     this.retryTimer = undefined;
     if (this.closing) return;
-    const socket = new WebSocket(this.config.url, { handshakeTimeout: HANDSHAKE_TIMEOUT_MS, maxPayload: MESSAGE_BYTES_MAX });
+    const socket = new socketClass!(this.config.url, { handshakeTimeout: HANDSHAKE_TIMEOUT_MS, maxPayload: MESSAGE_BYTES_MAX });
     this.socket = socket;
     this.subscribed = false;
     socket.on('open', () => {
@@ -242,7 +247,7 @@ export class BlockioWebSocketListener extends ListenerBase {
     this.startFailed(new Error('stopped before the subscription was confirmed'), 'stopped');
     const socket = this.socket;
     this.shutDown();
-    if (socket && socket.readyState !== WebSocket.CLOSED) await new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    if (socket && socket.readyState !== socket.CLOSED) await new Promise<void>((resolve) => socket.once('close', () => resolve()));
     if (this.delivery.state !== 'failed') this.delivery.state = 'stopped';
     this.log.info({ listener: this.kind }, 'walletnotify: block.io WebSocket closed');
   }
