@@ -28,7 +28,7 @@ import { coinFunctions } from '../store/migrations.js';
 import type { AccountKey, CoinContext, WalletScope } from './context.js';
 import { accountIdOf } from './context.js';
 import type { Transaction } from './records.js';
-import { nowText, transactionFromRow } from './rows.js';
+import { nowText, toId, transactionFromRow } from './rows.js';
 import * as transfers from './transfers.js';
 
 /** One transfer of a batch (see `WalletBook.transferMany`). */
@@ -92,6 +92,46 @@ export async function transferManyPostgres(
     ],
   );
   return answers(rows, numbering);
+}
+
+/**
+ * One transfer on PostgreSQL: one call of the coin's one-transfer function, which answers a
+ * transfer it wrote with the ids the caller does not know (the rest of the row is this request),
+ * and a refusal or an idempotent replay as the batch function answers an item (a whole row).
+ */
+export async function transferOnePostgres(target: BatchTarget, request: TransferRequest): Promise<Transaction> {
+  const { amount, label, key, allowNegative } = checkCommon(target.context, request);
+  const from = accountArgs(request.from);
+  const to = accountArgs(request.to);
+  const now = nowText();
+  const name = coinFunctions(target.context.tables).transfer;
+  const row = await target.tx.get<{ item: Record<string, unknown> }>(
+    `SELECT ${name}(?, ?, ?, ?, ?, ?, ?, ?, ?::boolean, ?::timestamptz) AS item`,
+    [target.walletName, from.id, from.name, to.id, to.name, amount, label, key, String(allowNegative), now],
+  );
+  const item = row?.item;
+  if (!item) throw new Error(`${name} answered nothing`);
+  if ('refused' in item || 'type' in item) return answers([{ item }], 'single')[0]!;
+  const at = new Date(now);
+  return {
+    id: toId(item.id),
+    walletId: toId(item.wallet_id),
+    type: 'internal',
+    state: 'done',
+    amount,
+    sendingAccountId: toId(item.sending_account_id),
+    receivingAccountId: toId(item.receiving_account_id),
+    address: null,
+    networkTransactionId: null,
+    txid: null,
+    label,
+    idempotencyKey: key,
+    creditedAt: at,
+    processedAt: null,
+    refusal: null,
+    createdAt: at,
+    updatedAt: at,
+  };
 }
 
 /** Withdrawals on PostgreSQL: one call of the coin's function, which also writes each `queued` event. */

@@ -18,6 +18,7 @@ import {
   type BatchTarget,
   type TransferRequest,
   transferManyPostgres,
+  transferOnePostgres,
   type WithdrawalRequest,
   withdrawManyPostgres,
 } from './batch-moves.js';
@@ -148,7 +149,7 @@ export class CoinLedger {
     const request = { from, to, amount, label, ...options };
     const [done] = await this.moveMoney(
       walletName,
-      (target) => transferManyPostgres(target, [request], 'single'),
+      async (target) => [await transferOnePostgres(target, request)],
       async (wallet) => [await wallet.transfer(from, to, amount, label, options)],
     );
     return done!;

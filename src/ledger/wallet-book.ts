@@ -167,7 +167,10 @@ export class WalletBook {
     label: string | null = null,
     options: Omit<transfers.SendOptions, 'forceExternal'> = {},
   ): Promise<Transaction> {
-    if (this.onPostgres) return this.transferBatch([{ from, to, amount, label, ...options }], 'single').then(only);
+    if (this.onPostgres) {
+      const target = { tx: this.scope.tx, context: this.scope.context, walletName: this.wallet.name };
+      return batches.transferOnePostgres(target, { from, to, amount, label, ...options });
+    }
     return transfers.transfer(this.scope, from, to, amount, label, options);
   }
 

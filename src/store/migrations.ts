@@ -38,8 +38,9 @@ export function coinTables(coinCode: string): CoinTables {
   };
 }
 
-/** Names of a coin's PostgreSQL functions (schema 5): a batch of transfers, a batch of withdrawals. */
+/** Names of a coin's PostgreSQL functions (schema 5): one transfer, a batch of transfers, a batch of withdrawals. */
 export interface CoinFunctions {
+  readonly transfer: string;
   readonly transferMany: string;
   readonly withdrawMany: string;
 }
@@ -47,7 +48,7 @@ export interface CoinFunctions {
 /** The functions of the coin whose tables these are. */
 export function coinFunctions(tables: CoinTables): CoinFunctions {
   const coinCode = tables.wallet.slice(0, -'_wallet'.length);
-  return { transferMany: `${coinCode}_transfer_many`, withdrawMany: `${coinCode}_withdraw_many` };
+  return { transfer: `${coinCode}_transfer`, transferMany: `${coinCode}_transfer_many`, withdrawMany: `${coinCode}_withdraw_many` };
 }
 
 /** One step of a coin's schema history. */

@@ -275,6 +275,30 @@ describe.each(engines)('batches on %s', (engine) => {
     expect(await balances()).toMatchObject({ alice: 40_000n });
   });
 
+  it('answers a single transfer with the transaction as the database holds it, by each path and key', async () => {
+    const btc = ledger.app.coin('btc');
+    const stored = (id: number) => btc.read(async (book) => (await book.wallet('main')).getTransaction(id));
+    const answers = [
+      await btc.transfer('main', 'alice', bob, 1_234n, 'by name and id'),
+      await btc.transfer('main', bob, 'alice', '0.00000200', null, { idempotencyKey: 'k-1' }),
+      // The same key again: the earlier transaction, not a new one.
+      await btc.transfer('main', bob, 'alice', 200n, null, { idempotencyKey: 'k-1' }),
+      await btc.transaction(async (book) => (await book.wallet('main')).transfer('alice', 'bob', 5n, 'in a transaction')),
+      await btc.transfer('main', bob, 'alice', 10_000n, null, { allowNegativeBalance: true }),
+    ];
+    for (const answer of answers) expect(answer).toEqual(await stored(answer.id));
+    expect(answers[2]!.id).toBe(answers[1]!.id);
+    expect(answers.map((t) => [t.amount, t.label, t.idempotencyKey])).toEqual([
+      [1_234n, 'by name and id', null],
+      [200n, null, 'k-1'],
+      [200n, null, 'k-1'],
+      [5n, 'in a transaction', null],
+      [10_000n, null, null],
+    ]);
+    expect(await balances()).toMatchObject({ alice: 100_000n - 1_234n + 200n - 5n + 10_000n, bob: 1_234n - 200n + 5n - 10_000n });
+    expect((await ledger.app.verifyLedger()).ok).toBe(true);
+  });
+
   it(`refuses a batch of more than ${BATCH_SIZE_MAX} requests before writing anything`, async () => {
     const counts = await rowCounts(ledger.app);
     const items = Array.from({ length: BATCH_SIZE_MAX + 1 }, () => ({ from: 'alice', to: bob, amount: 1n }));
