@@ -276,6 +276,6 @@ export function checkBalanceChange(account: Account, change: bigint): void {
  * The balances from which adding `change` stays within INT64_MIN..INT64_MAX. Computed here rather
  * than in SQL because `balance + change` itself is what must not be evaluated when it overflows.
  */
-function startingRange(change: bigint): { low: bigint; high: bigint } {
+export function startingRange(change: bigint): { low: bigint; high: bigint } {
   return change >= 0n ? { low: INT64_MIN, high: INT64_MAX - change } : { low: INT64_MIN - change, high: INT64_MAX };
 }

@@ -222,6 +222,47 @@ describe.each(engines)('ledger on %s', (engine) => {
     expect(await btc.broadcastPending('main')).toEqual({ status: 'nothing_to_send' });
   });
 
+  it('books every broadcast’s fee alike, the wallet’s first fee and the later ones (one statement on PostgreSQL)', async () => {
+    ledger.chain.fund(ledger.backend, 1_000_000n);
+    ledger.chain.mine(1);
+    await fundAccount(ledger, 'main', 'alice', 100_000n);
+    const fees: bigint[] = [];
+    for (const amount of [1_000n, 2_000n, 3_000n]) {
+      await btc.withdraw('main', 'alice', EXTERNAL, amount);
+      const outcome = await btc.broadcastPending('main');
+      if (outcome.status !== 'sent') throw new Error(`not sent: ${outcome.status}`);
+      fees.push(outcome.broadcast.fee!);
+    }
+    const rows = await ledger.app.database.transaction('read', (tx) =>
+      tx.all<Record<string, unknown>>(
+        `SELECT t.state, t.amount, t.label, t.network_transaction_id, t.sending_account_id, t.receiving_account_id, t.address_id,
+                t.idempotency_key, t.credited_at IS NOT NULL AS credited, e.account_id, e.kind, e.amount AS entry_amount
+         FROM btc_transaction t JOIN btc_entry e ON e.transaction_id = t.id WHERE t.type = 'network_fee' ORDER BY t.id`,
+      ),
+    );
+    const account = await btc.read(async (book) => (await book.wallet('main')).getNetworkFeeAccount());
+    const broadcasts = rows.map((row) => Number(row.network_transaction_id));
+    expect(rows.map((row) => ({ ...row, network_transaction_id: undefined, credited: Boolean(row.credited) }))).toEqual(
+      fees.map((fee, i) => ({
+        state: 'done',
+        amount: fee,
+        label: `network fee of broadcast ${broadcasts[i]}`,
+        network_transaction_id: undefined,
+        sending_account_id: BigInt(account.id),
+        receiving_account_id: null,
+        address_id: null,
+        idempotency_key: null,
+        credited: true,
+        account_id: BigInt(account.id),
+        kind: 'network_fee',
+        entry_amount: -fee,
+      })),
+    );
+    expect(new Set(broadcasts).size).toBe(3);
+    expect(account.balance).toBe(-(fees[0]! + fees[1]! + fees[2]!));
+    expect((await ledger.app.verifyLedger()).ok).toBe(true);
+  });
+
   /** The txupdate changes written for one transaction, in order. */
   async function changesOf(transactionId: number): Promise<string[]> {
     return ledger.app.database.transaction('read', async (tx) => {
