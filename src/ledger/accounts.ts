@@ -13,7 +13,7 @@ import {
   NotFound,
 } from '../domain/errors.js';
 import { checkName } from '../domain/names.js';
-import { emitTxUpdate } from '../events/outbox.js';
+import { emitTxUpdates } from '../events/outbox.js';
 import type { AccountKey, CoinScope, WalletScope } from './context.js';
 import { accountIdOf } from './context.js';
 import type { Account, Wallet } from './records.js';
@@ -226,7 +226,7 @@ export async function freezeAccount(scope: WalletScope, account: AccountKey): Pr
   // time reads this account (not frozen) and rewrites these rows, so on PostgreSQL the two
   // serializable transactions form a cycle and one of them re-runs. Either the freeze comes first
   // and holds them, or the broadcast does and they show as `broadcasting`, never both unnoticed.
-  for (const id of await queuedWithdrawalIds(scope, found.id)) await emitTxUpdate(scope, id, 'held');
+  await emitTxUpdates(scope, await queuedWithdrawalIds(scope, found.id), 'held');
   return accountFromRow(row!);
 }
 
@@ -248,7 +248,7 @@ export async function unfreezeAccount(scope: WalletScope, account: AccountKey): 
     `UPDATE ${scope.context.tables.account} SET frozen_at = NULL, updated_at = ? WHERE id = ? AND wallet_id = ? RETURNING *`,
     [nowText(), found.id, scope.walletId],
   );
-  for (const id of await queuedWithdrawalIds(scope, found.id)) await emitTxUpdate(scope, id, 'released');
+  await emitTxUpdates(scope, await queuedWithdrawalIds(scope, found.id), 'released');
   return accountFromRow(row!);
 }
 

@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { InvalidState, NotFound } from '../domain/errors.js';
-import { emitForBroadcast, emitTxUpdate } from '../events/outbox.js';
+import { emitForBroadcast, emitTxUpdate, emitTxUpdates } from '../events/outbox.js';
 import type { WalletScope } from './context.js';
 import { nowMsSql } from '../store/clock.js';
 import { getNetworkFeeAccount, startingRange } from './accounts.js';
@@ -80,7 +80,7 @@ export async function openBroadcast(scope: WalletScope, options: OpenBroadcastOp
     if (Number(row.attempts) === 1) firstAttempts.push(withdrawal.id);
     outputs.set(withdrawal.address!, (outputs.get(withdrawal.address!) ?? 0n) + withdrawal.amount);
   }
-  for (const withdrawalId of firstAttempts) await emitTxUpdate(scope, withdrawalId, 'broadcasting');
+  await emitTxUpdates(scope, firstAttempts, 'broadcasting');
   return {
     broadcast: await getBroadcast(scope, id),
     withdrawals,
@@ -218,11 +218,10 @@ export async function refuseBroadcast(scope: WalletScope, broadcastId: number, r
     `UPDATE ${scope.context.tables.networkTransaction} SET state = 'returned', closed_at = ?, updated_at = ? WHERE id = ?`,
     [now, now, broadcastId],
   );
+  const ids = refused.map((row) => toId(row.id));
+  await emitTxUpdates(scope, ids, 'refused');
   const transactions: Transaction[] = [];
-  for (const row of refused) {
-    await emitTxUpdate(scope, toId(row.id), 'refused');
-    transactions.push((await findTransaction(scope, toId(row.id)))!);
-  }
+  for (const id of ids) transactions.push((await findTransaction(scope, id))!);
   return transactions;
 }
 

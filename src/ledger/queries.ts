@@ -10,7 +10,7 @@ import type { SqlValue } from '../store/database.js';
 import type { Entry, Transaction, TransactionState, TransactionType } from './records.js';
 import { TRANSACTION_STATES, TRANSACTION_TYPES } from './records.js';
 import { exactSum, exactSumColumns } from './exact-sum.js';
-import { entryFromRow } from './rows.js';
+import { entryFromRow, toId } from './rows.js';
 
 /**
  * Withdrawals queued and not yet part of a broadcast, oldest first. With `sendable`, only those
@@ -26,6 +26,21 @@ export async function pendingWithdrawals(scope: WalletScope, limit?: number, opt
     limit === undefined ? [scope.walletId] : [scope.walletId, limit],
   );
   return transactionsFromRows(rows);
+}
+
+/**
+ * Ids of the queued withdrawals held by a frozen sending account, oldest first. Reads the queue
+ * and the senders of those withdrawals only, so its cost does not grow with the wallet's accounts.
+ */
+export async function heldWithdrawalIds(scope: WalletScope): Promise<number[]> {
+  const t = scope.context.tables;
+  const rows = await scope.tx.all<{ id: unknown }>(
+    `SELECT t.id FROM ${t.transaction} t JOIN ${t.account} s ON s.id = t.sending_account_id
+     WHERE t.wallet_id = ? AND t.type = 'withdrawal' AND t.state = 'pending' AND s.frozen_at IS NOT NULL
+     ORDER BY t.id`,
+    [scope.walletId],
+  );
+  return rows.map((row) => toId(row.id));
 }
 
 /** All deposits of the wallet (credited or not), oldest first. */

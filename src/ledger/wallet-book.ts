@@ -278,6 +278,11 @@ export class WalletBook {
     return queries.pendingWithdrawals(this.scope, limit);
   }
 
+  /** Ids of the queued withdrawals held by a frozen sending account, oldest first. */
+  heldWithdrawalIds(): Promise<number[]> {
+    return queries.heldWithdrawalIds(this.scope);
+  }
+
   /** Every deposit (optionally of one account), oldest first; with `newest`, only the newest that many, newest first. */
   deposits(options: { account?: AccountKey; newest?: number } = {}): Promise<Transaction[]> {
     return queries.deposits(this.scope, options);

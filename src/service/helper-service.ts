@@ -370,8 +370,10 @@ export class HelperService {
           const deposits = recent ? await walletBook.deposits({ newest: STATUS_ROWS_MAX }) : [];
           const refused = await walletBook.refusedWithdrawals();
           const backoff = coin.backoff.get(wallet.name);
-          const frozen = new Set((await walletBook.listAccounts()).filter((a) => a.frozenAt !== null).map((a) => a.id));
-          const isHeld = (w: Transaction) => w.sendingAccountId !== null && frozen.has(w.sendingAccountId);
+          // Only the held withdrawals' ids: listing every account to find the frozen ones made
+          // each /ready and /metrics read grow with the number of accounts.
+          const held = new Set(await walletBook.heldWithdrawalIds());
+          const isHeld = (w: Transaction) => held.has(w.id);
           const oldest = pending
             .filter((w) => !isHeld(w))
             .reduce<Date | null>((min, w) => (min === null || w.createdAt < min ? w.createdAt : min), null);

@@ -34,6 +34,11 @@ export interface SqlExecutor {
  * `committed` is a write transaction at READ COMMITTED on PostgreSQL (each statement sees what
  * is committed when it starts, and no predicate locks make other transactions abort), for
  * writers that keep their own invariant with a lock they take first; on SQLite it is `write`.
+ * It is not `Database.autocommit`, and cannot replace it nor be replaced by it: `committed` is a
+ * real transaction (BEGIN … COMMIT, several statements atomic, a transaction-level advisory lock
+ * held to the end, and a fenced database runs the lease check in it), used by the event
+ * sequencer; `autocommit` sends one self-contained statement with no BEGIN (one round trip instead
+ * of three, and no fence can share it), used by the ledger functions. See docs/architecture.md.
  */
 export type TransactionMode = 'write' | 'read' | 'schema' | 'committed';
 
@@ -66,7 +71,10 @@ export interface Database {
    * Run `fn` on a connection outside any explicit transaction: each statement it issues commits
    * on its own, at the engine's default isolation (READ COMMITTED on PostgreSQL). For callers
    * that need exactly one statement — one server-side function call that keeps its invariants
-   * with row locks. PostgreSQL only.
+   * with row locks. PostgreSQL only. Not a `TransactionMode`: it has no transaction for the lease
+   * fence to run in (a fenced database has no `autocommit`, so fenced writers take a managed
+   * transaction instead), and it would cost the BEGIN and COMMIT round trips the ledger functions
+   * exist to save; `committed` is the mode for several statements below SERIALIZABLE.
    */
   autocommit?<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
 

@@ -91,7 +91,11 @@ export function withDefaultUser(url: string): string {
 /** Default time limit of opening one connection. */
 export const CONNECT_TIMEOUT_DEFAULT_MS = 10_000;
 
-/** How each mode begins: SERIALIZABLE unless the caller serialises itself (`committed`). */
+/**
+ * How each mode begins: SERIALIZABLE unless the caller serialises itself (`committed`, the event
+ * sequencer: several statements under an advisory lock). `autocommit` below is the other way out
+ * of SERIALIZABLE, for one statement and no BEGIN at all; why they stay two: store/database.ts.
+ */
 const BEGIN: Record<TransactionMode, string> = {
   write: 'BEGIN ISOLATION LEVEL SERIALIZABLE',
   schema: 'BEGIN ISOLATION LEVEL SERIALIZABLE',
@@ -138,6 +142,7 @@ export class PostgresDatabase implements Database {
     }
   }
 
+  /** One statement, no BEGIN: the ledger functions' one round trip (not a `committed` transaction, see database.ts). */
   async autocommit<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
     const client = await this.connect();
     const executor = new PostgresExecutor(client, (sql) => this.translate(sql));
