@@ -103,7 +103,11 @@ export async function emitForBroadcast(scope: CoinScope, broadcastId: number, ch
     `SELECT id FROM ${scope.context.tables.transaction} WHERE network_transaction_id = ? AND type = 'withdrawal' ORDER BY id`,
     [broadcastId],
   );
-  for (const row of rows) await emitTxUpdate(scope, toId(row.id), change);
+  await emitTxUpdates(
+    scope,
+    rows.map((row) => toId(row.id)),
+    change,
+  );
 }
 
 /** The payload of a txupdate read from the database now (one query over six tables). */

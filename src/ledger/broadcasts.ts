@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { InvalidState, NotFound } from '../domain/errors.js';
-import { emitForBroadcast, emitTxUpdate, emitTxUpdates } from '../events/outbox.js';
+import { emitForBroadcast, emitTxUpdates } from '../events/outbox.js';
 import type { WalletScope } from './context.js';
 import { nowMsSql } from '../store/clock.js';
 import { getNetworkFeeAccount, startingRange } from './accounts.js';
@@ -192,7 +192,13 @@ export async function returnBroadcast(
      WHERE network_transaction_id = ? AND wallet_id = ? AND type = 'withdrawal' AND state = 'broadcasting'`,
     [now, broadcastId, scope.walletId],
   );
-  if (!options.quiet) for (const row of returned) await emitTxUpdate(scope, toId(row.id), 'requeued');
+  if (!options.quiet) {
+    await emitTxUpdates(
+      scope,
+      returned.map((row) => toId(row.id)),
+      'requeued',
+    );
+  }
   await scope.tx.run(
     `UPDATE ${scope.context.tables.networkTransaction} SET state = 'returned', closed_at = ?, updated_at = ? WHERE id = ?`,
     [now, now, broadcastId],

@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BTC } from '../../src/domain/coins.js';
 import { buildPayload, type TxUpdateChange } from '../../src/events/outbox.js';
 import { freezeAccount, unfreezeAccount } from '../../src/ledger/accounts.js';
-import { openBroadcast, refuseBroadcast, returnBroadcast } from '../../src/ledger/broadcasts.js';
+import { closeBroadcast, openBroadcast, refuseBroadcast, returnBroadcast } from '../../src/ledger/broadcasts.js';
 import type { CoinBook } from '../../src/ledger/coin-book.js';
 import type { CoinLedger } from '../../src/ledger/coin-ledger.js';
 import type { WalletScope } from '../../src/ledger/context.js';
@@ -169,6 +169,30 @@ describe.each(engines)('txupdate events in batches on %s', (engine) => {
     await btc.transaction(async (book) => {
       expect((await (await book.wallet('main')).openBroadcast())!.withdrawals).toHaveLength(4);
       expect(await newEvents(book, 'broadcasting')).toEqual([]);
+    });
+  });
+
+  it('returns and closes broadcasts with one batch of events each, in withdrawal id order', async () => {
+    const ids = await queue({ carol: 6 });
+    await skipEvents();
+    const all = ids.carol!;
+    await btc.transaction(async (book) => {
+      const { scope, eventStatements } = await counting(book);
+      const opened = (await openBroadcast(scope))!;
+      await newEvents(book, 'broadcasting');
+      const before = eventStatements();
+      await returnBroadcast(scope, opened.broadcast.id);
+      expect(await newEvents(book, 'requeued')).toEqual(all);
+      expect(eventStatements() - before).toBe(2);
+    });
+    await btc.transaction(async (book) => {
+      const { scope, eventStatements } = await counting(book);
+      const opened = (await openBroadcast(scope))!;
+      await newEvents(book, 'broadcasting');
+      const before = eventStatements();
+      await closeBroadcast(scope, opened.broadcast.id, 'ab'.repeat(32), 150n);
+      expect(await newEvents(book, 'broadcasted')).toEqual(all);
+      expect(eventStatements() - before).toBe(2);
     });
   });
 });
