@@ -4,12 +4,12 @@
  * account. Addresses are stored in canonical form (bech32 lowercase), so look-ups compare equal.
  */
 import { assertValidAddress } from '../domain/address.js';
-import { AlreadyExists, NotFound } from '../domain/errors.js';
-import { checkOptionalName } from '../domain/names.js';
-import type { AccountKey, WalletScope } from './context.js';
+import { AlreadyExists, InvalidState, NotFound } from '../domain/errors.js';
+import { checkName, checkOptionalName } from '../domain/names.js';
+import { type AccountKey, accountIdOf, type CoinScope, type WalletScope } from './context.js';
 import { getAccount, resolveAccountId } from './accounts.js';
 import type { Account, Address } from './records.js';
-import { accountFromRow, addressFromRow, nowText } from './rows.js';
+import { accountFromRow, addressFromRow, nowText, toId } from './rows.js';
 
 /** The row of an address string, whoever it belongs to. */
 export async function findAddressRow(scope: WalletScope, canonical: string): Promise<Address | undefined> {
@@ -18,7 +18,8 @@ export async function findAddressRow(scope: WalletScope, canonical: string): Pro
 }
 
 /**
- * Record a receiving address the backend created for an account of this wallet.
+ * Record a receiving address the backend created for an account of this wallet: one statement
+ * (`insertReceivingAddress`); only when it records nothing, the look-ups that say why.
  * @throws InvalidAddress, AlreadyExists (address string or label), NotFound (account)
  */
 export async function addReceivingAddress(
@@ -29,17 +30,108 @@ export async function addReceivingAddress(
 ): Promise<Address> {
   const canonical = assertValidAddress(address, scope.context.network);
   const checkedLabel = checkOptionalName('address label', label);
-  const owner = await getAccount(scope, account);
-  if (await findAddressRow(scope, canonical)) throw new AlreadyExists('address', canonical);
-  if (checkedLabel !== null && (await labelTaken(scope, checkedLabel))) {
-    throw new AlreadyExists('address label', checkedLabel);
-  }
+  const recorded = await insertReceivingAddress(scope, account, canonical, checkedLabel);
+  if (recorded) return recorded;
+  throw await receivingAddressRefusal(scope, account, canonical, checkedLabel);
+}
+
+/**
+ * Insert a receiving address (canonical form, label already checked) in one statement, only when
+ * the account (by id or name) is one of this wallet's and neither the address string (whoever it
+ * belongs to, external destinations included) nor the label (per wallet) is taken: the two unique
+ * constraints of the address table make `ON CONFLICT DO NOTHING` skip it. Returns undefined when
+ * nothing was recorded; `receivingAddressRefusal` says why.
+ */
+export async function insertReceivingAddress(
+  scope: WalletScope,
+  account: AccountKey,
+  canonical: string,
+  label: string | null,
+): Promise<Address | undefined> {
+  const [column, key] = accountCondition(account);
+  const t = scope.context.tables;
+  // SQLite needs the WHERE clause to parse INSERT … SELECT … ON CONFLICT; PostgreSQL types the
+  // selected parameters from the columns they are inserted into.
   const row = await scope.tx.get(
-    `INSERT INTO ${scope.context.tables.address} (address, wallet_id, account_id, label, created_at)
-     VALUES (?, ?, ?, ?, ?) RETURNING *`,
-    [canonical, scope.walletId, owner.id, checkedLabel, nowText()],
+    `INSERT INTO ${t.address} (address, wallet_id, account_id, label, created_at)
+     SELECT ?, acc.wallet_id, acc.id, ?, ? FROM ${t.account} acc WHERE acc.wallet_id = ? AND acc.${column} = ?
+     ON CONFLICT DO NOTHING RETURNING *`,
+    [canonical, label, nowText(), scope.walletId, key],
   );
-  return addressFromRow(row!);
+  return row ? addressFromRow(row) : undefined;
+}
+
+/**
+ * Why `insertReceivingAddress` recorded nothing, checked in the order the ledger has always
+ * checked: the account, the address string, the label.
+ */
+export async function receivingAddressRefusal(
+  scope: WalletScope,
+  account: AccountKey,
+  canonical: string,
+  label: string | null,
+): Promise<Error> {
+  await getAccount(scope, account);
+  if (await findAddressRow(scope, canonical)) return new AlreadyExists('address', canonical);
+  if (label !== null && (await labelTaken(scope, label))) return new AlreadyExists('address label', label);
+  // Rows of this table are never deleted, so a refusal always leaves its reason behind.
+  return new InvalidState(`the receiving address ${canonical} was not recorded, for no reason found`);
+}
+
+/** The column and value that select an account given by record, id or name. @throws InvalidName, TypeError */
+function accountCondition(account: AccountKey): ['id', number] | ['name', string] {
+  return typeof account === 'string' ? ['name', checkName('account name', account)] : ['id', accountIdOf(account)];
+}
+
+/** What `planReceivingAddress` found: the ids to record the address with, and its label. */
+export interface ReceivingAddressPlan {
+  readonly walletId: number;
+  readonly accountId: number;
+  readonly label: string;
+}
+
+/**
+ * Before the backend makes an address: the wallet by name, its account by id or name, and whether
+ * the label is free, in one statement. The label is the requested one, or else the automatic one
+ * (`automaticLabel`'s format, built in SQL since the account may be given by name). Returns
+ * undefined when an automatic label is taken (the caller tries another suffix).
+ * @throws NotFound (wallet, account), AlreadyExists (requested label), InvalidName
+ */
+export async function planReceivingAddress(
+  scope: CoinScope,
+  walletName: string,
+  account: AccountKey,
+  requested: string | null,
+): Promise<ReceivingAddressPlan | undefined> {
+  const t = scope.context.tables;
+  const name = checkName('wallet name', walletName);
+  // An account key that is not one is reported after an unknown wallet, as the look-ups did.
+  let condition: ['id', number] | ['name', string] | undefined;
+  let invalidKey: Error | undefined;
+  try {
+    condition = accountCondition(account);
+  } catch (error) {
+    invalidKey = error as Error;
+  }
+  const labelSql = requested === null ? `'account-' || CAST(acc.id AS TEXT) || '-' || ?` : '?';
+  const labelParam = requested ?? automaticSuffix();
+  const row = await scope.tx.get<{ wallet_id: unknown; account_id: unknown; label: unknown; taken: unknown }>(
+    `SELECT w.id AS wallet_id, acc.id AS account_id, ${labelSql} AS label,
+       CASE WHEN EXISTS (SELECT 1 FROM ${t.address} a WHERE a.wallet_id = w.id AND a.label = ${labelSql}) THEN 1 ELSE 0 END AS taken
+     FROM ${t.wallet} w LEFT JOIN ${t.account} acc ON acc.wallet_id = w.id AND acc.${condition?.[0] ?? 'id'} = ?
+     WHERE w.name = ?`,
+    [labelParam, labelParam, condition?.[1] ?? null, name],
+  );
+  if (!row) throw new NotFound('wallet', walletName);
+  if (invalidKey !== undefined) throw invalidKey;
+  if (row.account_id === null || row.account_id === undefined) {
+    throw new NotFound('account', typeof account === 'string' ? account : accountIdOf(account));
+  }
+  if (Number(row.taken) === 1) {
+    if (requested !== null) throw new AlreadyExists('address label', requested);
+    return undefined;
+  }
+  return { walletId: toId(row.wallet_id), accountId: toId(row.account_id), label: String(row.label) };
 }
 
 export async function labelTaken(scope: WalletScope, label: string): Promise<boolean> {
@@ -57,12 +149,17 @@ export async function labelTaken(scope: WalletScope, label: string): Promise<boo
 export async function automaticLabel(scope: WalletScope, account: AccountKey): Promise<string> {
   const accountId = await resolveAccountId(scope, account);
   for (;;) {
-    const suffix = Math.floor(Math.random() * 36 ** 6)
-      .toString(36)
-      .padStart(6, '0');
-    const label = `account-${accountId}-${Date.now().toString(36)}-${suffix}`;
+    const label = `account-${accountId}-${automaticSuffix()}`;
     if (!(await labelTaken(scope, label))) return label;
   }
+}
+
+/** The part of an automatic label after the account id: the time and six random base-36 digits. */
+function automaticSuffix(): string {
+  const random = Math.floor(Math.random() * 36 ** 6)
+    .toString(36)
+    .padStart(6, '0');
+  return `${Date.now().toString(36)}-${random}`;
 }
 
 /** A receiving address of this wallet (archived or not). @throws InvalidAddress, NotFound */

@@ -4,9 +4,11 @@
  * make their network call outside any database transaction and keep each transaction short.
  */
 import { type CoinBackend, DEADLINE_PASSED, OUTCOME_UNKNOWN, REFUSAL_CODES } from '../backends/backend.js';
-import { AlreadyExists, BackendError, InvalidState } from '../domain/errors.js';
+import { assertValidAddress } from '../domain/address.js';
+import { BackendError, InvalidState } from '../domain/errors.js';
 import { checkOptionalName } from '../domain/names.js';
-import type { AccountKey, CoinContext, WriteFence } from './context.js';
+import type { AccountKey, CoinContext, WalletScope, WriteFence } from './context.js';
+import { insertReceivingAddress, planReceivingAddress, type ReceivingAddressPlan, receivingAddressRefusal } from './addresses.js';
 import type { OpenedBroadcast } from './broadcasts.js';
 import { syncWithChain, type SyncResult } from './chain-sync.js';
 import type { CoinBook } from './coin-book.js';
@@ -69,6 +71,9 @@ export type BroadcastOutcome =
     }
   | { readonly status: 'returned'; readonly broadcast: NetworkTransaction; readonly error: BackendError }
   | { readonly status: 'interrupted'; readonly broadcastId: number; readonly error: unknown };
+
+/** How many automatic labels `createReceivingAddress` draws before giving up (each is almost surely free). */
+const AUTOMATIC_LABEL_ATTEMPTS = 5;
 
 /** Summary of a scan of received transactions. */
 export interface ScanResult {
@@ -208,23 +213,56 @@ export class CoinLedger {
   /**
    * Create a receiving address for an account: the backend makes the address (network call, no
    * transaction open), then it is recorded. With no label, a unique automatic one is used.
-   * @throws NotFound (wallet, account), AlreadyExists (label), BackendError
+   *
+   * Two statements where the engine runs them outside a transaction (PostgreSQL) and no lease
+   * fence applies: one look-up before the backend call (wallet, account, whether the label is
+   * free) and one conditional insert after it, each committing on its own; nothing is written
+   * unless the insert succeeds. Otherwise the insert runs in a managed transaction with the fence.
+   * Only a refused insert costs the look-ups that say why.
+   * @throws NotFound (wallet, account), AlreadyExists (address, label), InvalidAddress, BackendError
    */
   async createReceivingAddress(walletName: string, account: AccountKey, options: { label?: string } = {}): Promise<Address> {
     const requested = checkOptionalName('address label', options.label);
-    let accountId = 0;
-    const label = await this.read(async (book) => {
-      const wallet = await book.wallet(walletName);
-      accountId = (await wallet.getAccount(account)).id;
-      if (requested !== null) {
-        // Checked again at insert time; checking now saves a useless backend call.
-        if (await wallet.isLabelTaken(requested)) throw new AlreadyExists('address label', requested);
-        return requested;
-      }
-      return wallet.automaticLabel(accountId);
+    const plan = await this.planReceivingAddress(walletName, account, requested);
+    const address = await this.backend.createAddress(plan.label);
+    const canonical = assertValidAddress(address, this.context.network);
+    const autocommit = this.host.autocommit;
+    if (autocommit && !this.fence) {
+      const recorded = await autocommit((tx) =>
+        insertReceivingAddress({ tx, context: this.context, walletId: plan.walletId }, plan.accountId, canonical, plan.label),
+      );
+      if (recorded) return recorded;
+      throw await this.read(async (book) =>
+        receivingAddressRefusal(this.walletScope(book, (await book.wallet(walletName)).id), plan.accountId, canonical, plan.label),
+      );
+    }
+    return this.transaction(async (book) => {
+      const scope = this.walletScope(book, plan.walletId);
+      const recorded = await insertReceivingAddress(scope, plan.accountId, canonical, plan.label);
+      if (recorded) return recorded;
+      await book.wallet(walletName);
+      throw await receivingAddressRefusal(scope, plan.accountId, canonical, plan.label);
     });
-    const address = await this.backend.createAddress(label);
-    return this.transaction(async (book) => (await book.wallet(walletName)).addReceivingAddress(accountId, address, label));
+  }
+
+  /**
+   * The wallet and account ids and the label of a new address, read in one statement (outside a
+   * transaction where the engine has that: it only reads, so no fence applies). An automatic
+   * label that happens to be taken is drawn again, a bounded number of times.
+   */
+  private async planReceivingAddress(walletName: string, account: AccountKey, requested: string | null): Promise<ReceivingAddressPlan> {
+    const autocommit = this.host.autocommit;
+    for (let attempt = 1; attempt <= AUTOMATIC_LABEL_ATTEMPTS; attempt++) {
+      const plan = autocommit
+        ? await autocommit((tx) => planReceivingAddress({ tx, context: this.context }, walletName, account, requested))
+        : await this.read((book) => planReceivingAddress({ tx: book.executor, context: this.context }, walletName, account, requested));
+      if (plan) return plan;
+    }
+    throw new InvalidState(`no free automatic address label after ${AUTOMATIC_LABEL_ATTEMPTS} attempts`);
+  }
+
+  private walletScope(book: CoinBook, walletId: number): WalletScope {
+    return { tx: book.executor, context: this.context, walletId };
   }
 
   /**
