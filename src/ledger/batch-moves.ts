@@ -75,6 +75,7 @@ export async function transferManyPostgres(
     atItem(numbering, index, () => ({ ...checkCommon(target.context, item), from: accountArgs(item.from), to: accountArgs(item.to) })),
   );
   if (checked.length === 0) return [];
+  const now = nowText();
   const name = coinFunctions(target.context.tables).transferMany;
   const rows = await target.tx.all<{ item: Record<string, unknown> }>(
     `SELECT item FROM ${name}(?, ?::bigint[], ?::text[], ?::bigint[], ?::text[], ?::bigint[], ?::text[], ?::text[], ?::boolean[], ?::timestamptz) AS item`,
@@ -88,9 +89,16 @@ export async function transferManyPostgres(
       checked.map((c) => c.label),
       checked.map((c) => c.key),
       checked.map((c) => c.allowNegative),
-      nowText(),
+      now,
     ],
   );
+  const written = rows.length === 1 ? rows[0]!.item : undefined;
+  if (written && 'ids' in written) {
+    // The set-based path wrote every item as asked and answered only the ids, in item order.
+    const { ids, from, to } = written as { ids: number[]; from: number[]; to: number[] };
+    const walletId = toId(written.wallet_id);
+    return checked.map((c, i) => writtenTransfer(c, now, toId(ids[i]), walletId, toId(from[i]), toId(to[i])));
+  }
   return answers(rows, numbering);
 }
 
@@ -112,20 +120,42 @@ export async function transferOnePostgres(target: BatchTarget, request: Transfer
   const item = row?.item;
   if (!item) throw new Error(`${name} answered nothing`);
   if ('refused' in item || 'type' in item) return answers([{ item }], 'single')[0]!;
+  return writtenTransfer(
+    { amount, label, key },
+    now,
+    toId(item.id),
+    toId(item.wallet_id),
+    toId(item.sending_account_id),
+    toId(item.receiving_account_id),
+  );
+}
+
+/**
+ * A transfer the function wrote as asked, from the request and the ids the function answered:
+ * the row holds nothing else (every timestamp is the `p_now` sent).
+ */
+function writtenTransfer(
+  request: { amount: bigint; label: string | null; key: string | null },
+  now: string,
+  id: number,
+  walletId: number,
+  sendingAccountId: number,
+  receivingAccountId: number,
+): Transaction {
   const at = new Date(now);
   return {
-    id: toId(item.id),
-    walletId: toId(item.wallet_id),
+    id,
+    walletId,
     type: 'internal',
     state: 'done',
-    amount,
-    sendingAccountId: toId(item.sending_account_id),
-    receivingAccountId: toId(item.receiving_account_id),
+    amount: request.amount,
+    sendingAccountId,
+    receivingAccountId,
     address: null,
     networkTransactionId: null,
     txid: null,
-    label,
-    idempotencyKey: key,
+    label: request.label,
+    idempotencyKey: request.key,
     creditedAt: at,
     processedAt: null,
     refusal: null,

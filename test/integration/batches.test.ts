@@ -275,6 +275,28 @@ describe.each(engines)('batches on %s', (engine) => {
     expect(await balances()).toMatchObject({ alice: 40_000n });
   });
 
+  it('answers a batch with the transactions as the database holds them, set-based or item by item', async () => {
+    const btc = ledger.app.coin('btc');
+    const stored = (id: number) => btc.read(async (book) => (await book.wallet('main')).getTransaction(id));
+    const items: TransferRequest[] = [
+      { from: 'alice', to: bob, amount: 7n, label: 'a', idempotencyKey: 'b-1' },
+      { from: bob, to: 'alice', amount: 3n },
+      { from: 'alice', to: 'bob', amount: '0.00000011' },
+    ];
+    const first = await btc.transferMany('main', items);
+    // The same keys again with one new item: a replay goes item by item.
+    const second = await btc.transferMany('main', [items[0]!, { from: 'alice', to: bob, amount: 1n }]);
+    const inTransaction = await btc.transaction(async (book) => (await book.wallet('main')).transferMany(items.slice(1)));
+    for (const answer of [...first, ...second, ...inTransaction]) expect(answer).toEqual(await stored(answer.id));
+    expect(second[0]).toEqual(first[0]);
+    expect(first.map((t) => [t.amount, t.label, t.idempotencyKey])).toEqual([
+      [7n, 'a', 'b-1'],
+      [3n, null, null],
+      [11n, null, null],
+    ]);
+    expect((await ledger.app.verifyLedger()).ok).toBe(true);
+  });
+
   it('answers a single transfer with the transaction as the database holds it, by each path and key', async () => {
     const btc = ledger.app.coin('btc');
     const stored = (id: number) => btc.read(async (book) => (await book.wallet('main')).getTransaction(id));

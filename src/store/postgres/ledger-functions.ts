@@ -367,7 +367,7 @@ function setBasedTransfers(t: CoinTables): string {
                 FROM unnest(v_ids, v_from, v_to, p_amounts, p_labels, p_keys) AS u(id, from_id, to_id, amount, label, key)
                 WHERE u.from_id <> u.to_id
               ON CONFLICT (wallet_id, idempotency_key) DO NOTHING
-              RETURNING *),
+              RETURNING id, sending_account_id, receiving_account_id, amount),
           journal AS (
             INSERT INTO ${t.entry} (account_id, transaction_id, kind, amount, created_at)
               SELECT e.account_id, i.id, e.kind, e.amount, p_now
@@ -375,13 +375,14 @@ function setBasedTransfers(t: CoinTables): string {
                 CROSS JOIN LATERAL (VALUES (i.sending_account_id, 'transfer_out', -i.amount, 0),
                   (i.receiving_account_id, 'transfer_in', i.amount, 1)) AS e(account_id, kind, amount, side)
                 ORDER BY i.id, e.side)
-          SELECT array_agg(to_jsonb(i) || jsonb_build_object('amount', i.amount::text, 'address_text', NULL, 'txid', NULL)
-              ORDER BY i.id) INTO v_rows FROM inserted i;
-          IF coalesce(array_length(v_rows, 1), 0) <> v_count THEN RAISE EXCEPTION USING ERRCODE = '${EXACT_PATH}'; END IF;
+          SELECT count(*) = v_count INTO v_ok FROM inserted;
+          IF NOT v_ok THEN RAISE EXCEPTION USING ERRCODE = '${EXACT_PATH}'; END IF;
           UPDATE ${t.account} a SET balance = (a.balance + d.delta)::bigint, updated_at = p_now
             FROM (SELECT legs.account_id, sum(legs.delta) AS delta FROM (${legs}) AS legs GROUP BY legs.account_id) AS d
             WHERE a.id = d.account_id;
-          RETURN QUERY SELECT unnest(v_rows);
+          -- Every item written as asked: the answer is what the caller does not know, the ids in
+          -- item order (taken from the sequence above), in one row.
+          RETURN NEXT jsonb_build_object('wallet_id', v_wallet, 'ids', to_jsonb(v_ids), 'from', to_jsonb(v_from), 'to', to_jsonb(v_to));
           RETURN;
         EXCEPTION WHEN SQLSTATE '${EXACT_PATH}' THEN
           -- Rolled back: nothing of the set-based attempt stays; the exact path answers.
