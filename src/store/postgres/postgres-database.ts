@@ -219,7 +219,17 @@ export class PostgresDatabase implements Database {
       await client.query(BEGIN[mode]);
       const result = await fn(executor);
       executor.finish();
-      await client.query('COMMIT');
+      const committed = await client.query('COMMIT');
+      // PostgreSQL answers COMMIT of a transaction aborted by an error with ROLLBACK, not with an
+      // error: a callback that caught that error (taking it for a refusal) would otherwise be told
+      // its work was committed. Its first error is raised instead, so a serialization failure is
+      // re-run as if the callback had let it through.
+      if (committed.command === 'ROLLBACK') {
+        const cause = executor.firstError;
+        throw cause instanceof Error
+          ? cause
+          : new Error('the transaction was rolled back by the database at COMMIT; nothing of it was written');
+      }
       return result;
     } catch (error) {
       executor.finish();
@@ -319,6 +329,8 @@ function describeConnectError(error: unknown, timeoutMs: number, url: string): s
 /** Executes statements of one open PostgreSQL transaction; refuses use after it ended. */
 class PostgresExecutor implements SqlExecutor {
   private open = true;
+  /** The first statement error of this transaction, whether or not its caller caught it. */
+  firstError: unknown;
   /** A transaction is one connection: statements run one after another even if issued together. */
   private tail: Promise<unknown> = Promise.resolve();
 
@@ -350,7 +362,9 @@ class PostgresExecutor implements SqlExecutor {
     const result = this.tail
       .then(() => this.client.query(this.translate(sql), params as unknown[]))
       .catch((error: unknown) => {
-        throw (error as { code?: unknown } | null)?.code === OUT_OF_RANGE_CODE ? new BalanceOutOfRange({ cause: error }) : error;
+        const raised = (error as { code?: unknown } | null)?.code === OUT_OF_RANGE_CODE ? new BalanceOutOfRange({ cause: error }) : error;
+        this.firstError ??= raised;
+        throw raised;
       });
     this.tail = result.catch(() => undefined);
     return result;
