@@ -290,8 +290,8 @@ describe.each(engines)('operator API on %s', (engine) => {
     expect(await ledger.app.events.after(0n, 100, { sequence: false })).toEqual(all);
   });
 
-  it('is at schema version 4 on SQLite, 5 (the ledger functions) on PostgreSQL', async () => {
-    const expected = engine === 'postgres' ? 5 : 4;
+  it('is at schema version 4 on SQLite, 6 (the ledger functions, 5 and 6) on PostgreSQL', async () => {
+    const expected = engine === 'postgres' ? 6 : 4;
     expect(latestSchemaVersion(ledger.app.database, 'btc')).toBe(expected);
     expect(await schemaVersions(ledger.app.database, ['btc'])).toMatchObject({ btc: expected });
   });
@@ -346,7 +346,7 @@ describe.each(engines)('schema 3 to 4 on %s', (engine) => {
     }
     const app = await CryptoAssets.open({ database: database.options, coins: [{ coin: BTC, network: regtest }], migrate: true });
     try {
-      expect(await schemaVersions(app.database, ['btc'])).toMatchObject({ btc: engine === 'postgres' ? 5 : 4 });
+      expect(await schemaVersions(app.database, ['btc'])).toMatchObject({ btc: engine === 'postgres' ? 6 : 4 });
       const btc = app.coin('btc');
       expect(await btc.read(async (book) => (await book.wallet('main')).getAccount('alice'))).toMatchObject({
         name: 'alice',

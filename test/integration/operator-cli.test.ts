@@ -22,7 +22,7 @@ import { SQLITE_COIN_MIGRATIONS } from '../../src/store/sqlite/schema.js';
 
 const engines = await enginesUnderTest();
 const dir = mkdtempSync(join(tmpdir(), 'cryptoassets-operator-cli-'));
-/** The coin tables' latest schema per engine (PostgreSQL's schema 5 adds the ledger functions). */
+/** The coin tables' latest schema per engine (PostgreSQL's schemas 5 and 6 add the ledger functions). */
 const COIN_SCHEMA: Record<EngineName, number> = {
   sqlite: SQLITE_COIN_MIGRATIONS.at(-1)!.version,
   postgres: POSTGRES_COIN_MIGRATIONS.at(-1)!.version,

@@ -196,6 +196,14 @@ export const POSTGRES_COIN_MIGRATIONS: readonly CoinMigration[] = [
     // Transfers and withdrawals in one round trip, accounts locked in id order (ledger-functions.ts).
     statements: ledgerFunctionStatements,
   },
+  {
+    version: 6,
+    name: 'ledger functions, one transfer',
+    // Schema 5 was edited before its first release (the one-transfer function, locks by id, the
+    // batch's compact answer); a database that took an earlier schema 5 gets every function again
+    // (CREATE OR REPLACE: the same statements, idempotent).
+    statements: ledgerFunctionStatements,
+  },
 ];
 
 /** Drop the CHECK constraints of `table` whose definition mentions `text`. */
