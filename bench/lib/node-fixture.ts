@@ -72,6 +72,8 @@ export class NodeFixture {
     const gate = join(dir, 'gate');
     progress('starting the regtest node');
     const node = await RegtestNode.start({
+      // Settling after 10,000 payments took over a minute on the shared machine (2026-12-01).
+      rpcTimeoutMs: 600_000,
       walletnotify: `[ %w = ${INTAKE_WALLET} ] && [ -e ${gate} ] && [ -p ${fifo} ] && echo %s > ${fifo}`,
     });
     const fixture = new NodeFixture(node, dir, mode);

@@ -44,6 +44,11 @@ export interface RegtestNodeOptions {
   readonly extraConfig?: readonly string[];
   /** Time limit of the start, RPC readiness included. Default 30 000 ms. */
   readonly startTimeoutMs?: number;
+  /**
+   * Time limit of one RPC call. Default 60 000 ms; the benchmark's wallets of 10,000 payments take
+   * the node longer than that to settle on a slow machine.
+   */
+  readonly rpcTimeoutMs?: number;
   /** Gives up the start when aborted: the node is killed and its datadir removed. */
   readonly signal?: AbortSignal;
 }
@@ -112,7 +117,12 @@ export class RegtestNode {
       this.password = `pw-${process.pid}-${Math.random().toString(36).slice(2)}`;
       this.auth = { kind: 'password', username: this.username, password: this.password };
     }
-    this.client = new RpcClient({ url: this.url, auth: this.auth, timeoutMs: 60_000, retry: { attempts: 1, baseDelayMs: 0 } });
+    this.client = new RpcClient({
+      url: this.url,
+      auth: this.auth,
+      timeoutMs: this.options.rpcTimeoutMs ?? 60_000,
+      retry: { attempts: 1, baseDelayMs: 0 },
+    });
   }
 
   /** Start a node in a fresh datadir, with a miner wallet (and mature coins unless `mature: false`). */
