@@ -155,7 +155,8 @@ export class WalletBook {
     label: string | null = null,
     options: Omit<transfers.SendOptions, 'forceExternal'> = {},
   ): Promise<Transaction> {
-    if (this.onPostgres) return this.withdrawBatch([{ from, address, amount, label, ...options }], 'single').then(only);
+    if (this.onPostgres)
+      return batches.withdrawManyPostgres(this.batchTarget, [{ from, address, amount, label, ...options }], 'single').then(only);
     return transfers.withdraw(this.scope, from, address, amount, label, options);
   }
 
@@ -167,10 +168,7 @@ export class WalletBook {
     label: string | null = null,
     options: Omit<transfers.SendOptions, 'forceExternal'> = {},
   ): Promise<Transaction> {
-    if (this.onPostgres) {
-      const target = { tx: this.scope.tx, context: this.scope.context, walletName: this.wallet.name };
-      return batches.transferOnePostgres(target, { from, to, amount, label, ...options });
-    }
+    if (this.onPostgres) return batches.transferOnePostgres(this.batchTarget, { from, to, amount, label, ...options });
     return transfers.transfer(this.scope, from, to, amount, label, options);
   }
 
@@ -182,7 +180,7 @@ export class WalletBook {
    * (8,190) requests. @throws as `transfer`, and InvalidArgument (too many requests)
    */
   transferMany(items: readonly batches.TransferRequest[]): Promise<Transaction[]> {
-    if (this.onPostgres) return this.transferBatch(items, 'batch');
+    if (this.onPostgres) return batches.transferManyPostgres(this.batchTarget, items, 'batch');
     return batches.transferManyInScope(this.scope, items);
   }
 
@@ -191,7 +189,7 @@ export class WalletBook {
    * event. @throws as `withdraw`, and InvalidArgument (too many requests)
    */
   withdrawMany(items: readonly batches.WithdrawalRequest[]): Promise<Transaction[]> {
-    if (this.onPostgres) return this.withdrawBatch(items, 'batch');
+    if (this.onPostgres) return batches.withdrawManyPostgres(this.batchTarget, items, 'batch');
     return batches.withdrawManyInScope(this.scope, items);
   }
 
@@ -199,12 +197,9 @@ export class WalletBook {
     return this.scope.context.engine === 'postgres';
   }
 
-  private transferBatch(items: readonly batches.TransferRequest[], numbering: 'batch' | 'single'): Promise<Transaction[]> {
-    return batches.transferManyPostgres({ tx: this.scope.tx, context: this.scope.context, walletName: this.wallet.name }, items, numbering);
-  }
-
-  private withdrawBatch(items: readonly batches.WithdrawalRequest[], numbering: 'batch' | 'single'): Promise<Transaction[]> {
-    return batches.withdrawManyPostgres({ tx: this.scope.tx, context: this.scope.context, walletName: this.wallet.name }, items, numbering);
+  /** Where the PostgreSQL ledger functions run: this transaction, this wallet by name. */
+  private get batchTarget(): batches.BatchTarget {
+    return { tx: this.scope.tx, context: this.scope.context, walletName: this.wallet.name };
   }
 
   /** The application has handled a deposit; stops re-sent updates. */

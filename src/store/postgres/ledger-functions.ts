@@ -107,7 +107,6 @@ export function ledgerFunctionStatements(t: CoinTables): string[] {
         ${SINGLE_TRANSFER_VARIABLES}
         v_count INTEGER := coalesce(array_length(p_amounts, 1), 0);
         v_ids BIGINT[];
-        v_rows JSONB[];
         v_ok BOOLEAN;
       BEGIN
         SELECT id INTO v_wallet FROM ${t.wallet} WHERE name = p_wallet;
